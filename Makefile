@@ -1,0 +1,42 @@
+# One Makefile for humans and CI. `make run` and `make test` are the two set-up commands.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DEMO   ?= demo
+
+.PHONY: run test lint typecheck pytest bench clean env
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Generate a week of fleet telemetry, replay it through the job and the rule, show the results.
+run: $(STAMP)
+	mkdir -p $(DEMO)
+	$(BIN)/rarebird generate --days 14 --seed 7 --output $(DEMO)/fleet.ndjson
+	rm -f $(DEMO)/rarebird.db
+	$(BIN)/rarebird job run --store $(DEMO)/rarebird.db $(DEMO)/fleet.ndjson
+	$(BIN)/rarebird results --store $(DEMO)/rarebird.db --type record --min-score 1
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) $(DEMO) build *.egg-info .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,84 @@
+"""Stage 1 contract: bytes in, :class:`~rarebird.events.ProcessEvent` out.
+
+A source reads one input (a file, or stdin) in one format and yields typed events, in file
+order. It never raises on a bad line: it counts it in :attr:`Source.stats` with the file and
+line, and goes on. It may use a :class:`Prefilter` (derived from the datafeed query) to skip,
+without parsing, records that cannot possibly match; a prefilter may only ever over-approximate:
+skipping a record the datafeed would keep is a bug.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from rarebird.errors import ReadStats
+from rarebird.events import ProcessEvent
+
+
+@dataclass(frozen=True, slots=True)
+class FieldCondition:
+    """``field`` must have (at least one element equal to) one of ``values``, exactly."""
+
+    field: str
+    values: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Prefilter:
+    """Necessary conditions for an event to match the datafeed: ALL of ``conditions`` hold.
+
+    A source may check any subset of them (typically the most selective one it can test on raw
+    bytes), as long as it never drops an event that satisfies them all. An empty prefilter keeps
+    everything.
+    """
+
+    conditions: tuple[FieldCondition, ...] = ()
+
+    def condition_for(self, field_name: str) -> FieldCondition | None:
+        for cond in self.conditions:
+            if cond.field == field_name:
+                return cond
+        return None
+
+
+KEEP_ALL = Prefilter()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceOptions:
+    """Options every source factory receives; each format uses the ones that apply to it."""
+
+    prefilter: Prefilter = KEEP_ALL
+    #: host.name for formats that do not carry one (raw auditd without node=)
+    host_name: str | None = None
+    #: passwd(5) file used to resolve numeric uids/gids (raw auditd)
+    passwd: str | None = None
+    #: group(5) file used to resolve numeric gids (raw auditd)
+    group: str | None = None
+    #: "user" (Elastic's user.name, the default) or "login" (the audit/login user behind sudo)
+    identity: str = "user"
+    #: lines longer than this are reported and skipped
+    max_line_bytes: int = 16 * 1024 * 1024
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class Source(Protocol):
+    """An iterable of events from one input, with counts of what was read and skipped."""
+
+    @property
+    def name(self) -> str:
+        """The input's path (or ``-`` for stdin), for messages."""
+        ...
+
+    @property
+    def stats(self) -> ReadStats:
+        """Counts so far; complete once iteration has finished."""
+        ...
+
+    def __iter__(self) -> Iterator[ProcessEvent]: ...
+
+
+class SourceFactory(Protocol):
+    def __call__(self, path: str, options: SourceOptions) -> Source: ...
