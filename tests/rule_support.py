@@ -1,0 +1,88 @@
+"""Helpers for the rule, alert, suppression and sink tests: anomaly records written into a real
+SQLite store the way the job writes them (``write_bucket_results``)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import rarebird.alerts
+import rarebird.rules.exception_store
+import rarebird.rules.executor  # noqa: F401  (registers the rule/alert/exception tables)
+from rarebird.definitions.rule import RuleConfig, load_rule
+from rarebird.results import AnomalyRecord, BucketResult, BucketResults, Influence
+from rarebird.store.results import update_scores, write_bucket_results
+from rarebird.store.sqlite import Store, open_store
+
+JOB = "v3_linux_network_connection_discovery"
+SPAN = 900
+T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def make_store(tmp_path: Path, name: str = "store.db") -> Store:
+    return open_store(str(tmp_path / name))
+
+
+def rule(**changes: Any) -> RuleConfig:
+    return replace(load_rule(), **changes)
+
+
+def record(
+    when: datetime,
+    user: str,
+    score: float,
+    *,
+    hosts: tuple[str, ...] = ("h1",),
+    procs: tuple[str, ...] = ("ss",),
+    args: tuple[str, ...] = ("-tunap,ss",),
+    interim: bool = False,
+    job: str = JOB,
+) -> AnomalyRecord:
+    return AnomalyRecord(
+        job_id=job,
+        timestamp=when,
+        bucket_span=SPAN,
+        by_field_name="user.name",
+        by_field_value=user,
+        probability=0.001,
+        record_score=score,
+        initial_record_score=score,
+        typical=(0.05,),
+        actual=(1.0,),
+        influencers=(
+            Influence("host.name", hosts),
+            Influence("process.args", args),
+            Influence("process.name", procs),
+            Influence("user.name", (user,)),
+        ),
+        is_interim=interim,
+        first_occurrence=True,
+    )
+
+
+def write(store: Store, *records: AnomalyRecord) -> None:
+    """Write records grouped by bucket (one bucket result per timestamp)."""
+    by_ts: dict[datetime, list[AnomalyRecord]] = {}
+    for r in records:
+        by_ts.setdefault(r.timestamp, []).append(r)
+    for ts, recs in sorted(by_ts.items()):
+        top = max(r.record_score for r in recs)
+        bucket = BucketResult(
+            job_id=recs[0].job_id, timestamp=ts, bucket_span=SPAN, anomaly_score=top,
+            initial_anomaly_score=top, event_count=len(recs), is_interim=recs[0].is_interim,
+        )  # fmt: skip
+        write_bucket_results(store, BucketResults(bucket=bucket, records=tuple(recs)))
+
+
+def rescore(store: Store, rec: AnomalyRecord, score: float) -> None:
+    update_scores(store, [(rec.doc_id, score)])
+
+
+def alert_count(store: Store) -> int:
+    return int(store.conn.execute("SELECT count(*) FROM alerts").fetchone()[0])
