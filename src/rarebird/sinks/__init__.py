@@ -1,0 +1,59 @@
+"""Stage 7: alert outputs. :func:`open_sink` builds one from a command-line spec.
+
+============================== ================================================================
+``sqlite:PATH``                the alerts table of another rarebird store (the run's own store
+                               always has them)
+``ndjson:PATH`` / ``ndjson:-`` one alert document per line, appended to a file, or stdout
+``es-bulk:PATH``               an Elasticsearch ``_bulk`` body (``create`` new alerts, ``index``
+                               changed ones) for ``.alerts-security.alerts-default``
+``http://...`` / ``https://``  webhook: one JSON POST per alert, retries, dead-letter file
+``syslog+udp://HOST:PORT``     RFC 5424 over UDP (RFC 5426)
+``syslog+tcp://HOST:PORT``     RFC 5424 over TCP with octet-counting framing (RFC 6587)
+============================== ================================================================
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from rarebird.sinks.base import Sink, SinkError
+from rarebird.sinks.files import EsBulkSink, NdjsonSink, SqliteSink
+from rarebird.sinks.syslog import SyslogSink
+from rarebird.sinks.webhook import WebhookSink
+
+__all__ = [
+    "EsBulkSink",
+    "NdjsonSink",
+    "Sink",
+    "SinkError",
+    "SqliteSink",
+    "SyslogSink",
+    "WebhookSink",
+    "open_sink",
+]
+
+
+def open_sink(spec: str, *, dead_letter: str | None = None, hostname: str | None = None) -> Sink:
+    """A sink from its spec (see the module docstring). ``dead_letter`` is the webhook's
+    dead-letter file; ``hostname`` the syslog HOSTNAME field."""
+    if spec.startswith(("http://", "https://")):
+        return WebhookSink(spec, dead_letter=dead_letter)
+    if spec.startswith(("syslog+udp://", "syslog+tcp://")):
+        parts = urlsplit(spec)
+        if not parts.hostname or not parts.port:
+            raise SinkError(f"{spec}: expected syslog+udp://HOST:PORT or syslog+tcp://HOST:PORT")
+        protocol = parts.scheme.split("+", 1)[1]
+        return SyslogSink(parts.hostname, parts.port, protocol=protocol, hostname=hostname)
+    kind, sep, target = spec.partition(":")
+    if not sep or not target:
+        raise SinkError(
+            f"unknown output {spec!r} (expected ndjson:PATH, ndjson:-, es-bulk:PATH, sqlite:PATH, "
+            "http(s)://URL, syslog+udp://HOST:PORT or syslog+tcp://HOST:PORT)"
+        )
+    if kind == "ndjson":
+        return NdjsonSink(target)
+    if kind in ("es-bulk", "bulk"):
+        return EsBulkSink(target)
+    if kind == "sqlite":
+        return SqliteSink.open(target)
+    raise SinkError(f"unknown output kind {kind!r} in {spec!r}")

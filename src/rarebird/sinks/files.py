@@ -1,0 +1,114 @@
+"""File-like sinks: another rarebird store, NDJSON (file or stdout), an Elasticsearch ``_bulk``
+body. Files are appended to, so successive runs accumulate; each ``write`` is flushed."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import IO
+
+import orjson
+
+from rarebird.alerts import ALERTS_INDEX, Alert, insert_alerts, update_alerts
+from rarebird.sinks.base import SinkError
+from rarebird.store.sqlite import Store, open_store
+
+
+class SqliteSink:
+    """Alerts into the alerts table of a rarebird store (new ones created, changed ones
+    replaced)."""
+
+    def __init__(self, store: Store, *, owned: bool = False) -> None:
+        self.store = store
+        self._owned = owned
+
+    @classmethod
+    def open(cls, path: str) -> SqliteSink:
+        return cls(open_store(path), owned=True)
+
+    @property
+    def name(self) -> str:
+        return f"sqlite:{self.store.path}"
+
+    def write(self, alerts: Sequence[Alert]) -> None:
+        with self.store.transaction():
+            insert_alerts(self.store, [a for a in alerts if a.revision == 0])
+            changed = [a for a in alerts if a.revision > 0]
+            insert_alerts(self.store, changed)  # a changed alert this store never saw
+            update_alerts(self.store, changed)
+
+    def close(self) -> None:
+        if self._owned:
+            self.store.close()
+
+
+class _AppendFile:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fh: IO[bytes] | None = None
+
+    def handle(self) -> IO[bytes]:
+        if self._fh is None:
+            if self.path == "-":
+                self._fh = sys.stdout.buffer
+            else:
+                try:
+                    self._fh = open(self.path, "ab")  # noqa: SIM115 (kept open across writes)
+                except OSError as exc:
+                    raise SinkError(f"{self.path}: cannot open: {exc.strerror or exc}") from None
+        return self._fh
+
+    def write_lines(self, lines: Sequence[bytes]) -> None:
+        fh = self.handle()
+        try:
+            fh.write(b"".join(line + b"\n" for line in lines))
+            fh.flush()
+        except OSError as exc:
+            raise SinkError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
+
+    def close(self) -> None:
+        if self._fh is not None and self.path != "-":
+            self._fh.close()
+        self._fh = None
+
+
+class NdjsonSink:
+    """One alert document per line (a changed alert is written again, whole)."""
+
+    def __init__(self, path: str) -> None:
+        self._file = _AppendFile(path)
+
+    @property
+    def name(self) -> str:
+        return f"ndjson:{self._file.path}"
+
+    def write(self, alerts: Sequence[Alert]) -> None:
+        self._file.write_lines([orjson.dumps(a.doc) for a in alerts])
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class EsBulkSink:
+    """An Elasticsearch ``_bulk`` request body: ``create`` for new alerts (so a re-send is a
+    harmless 409, as Kibana's own writes), ``index`` (replace) for changed ones. Load it with
+    ``curl -H 'Content-Type: application/x-ndjson' --data-binary @FILE ES/_bulk``."""
+
+    def __init__(self, path: str, *, index: str = ALERTS_INDEX) -> None:
+        self._file = _AppendFile(path)
+        self.index = index
+
+    @property
+    def name(self) -> str:
+        return f"es-bulk:{self._file.path}"
+
+    def write(self, alerts: Sequence[Alert]) -> None:
+        lines: list[bytes] = []
+        for a in alerts:
+            action = "create" if a.revision == 0 else "index"
+            lines.append(orjson.dumps({action: {"_index": self.index, "_id": a.id}}))
+            lines.append(orjson.dumps(a.doc))
+        self._file.write_lines(lines)
+
+    def close(self) -> None:
+        self._file.close()

@@ -1,0 +1,362 @@
+"""Sinks against real files, a real SQLite store, a real HTTP server and real syslog listeners
+on loopback."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from rarebird.alerts import Alert, RuleIdentity, build_alert, get_alert, list_alerts
+from rarebird.sinks import (
+    NdjsonSink,
+    SinkError,
+    SqliteSink,
+    SyslogSink,
+    WebhookSink,
+    open_sink,
+)
+from rarebird.sinks.syslog import format_message
+from tests.rule_support import at, make_store, record, rule
+
+
+def make_alerts(n: int, start: int = 0) -> list[Alert]:
+    r = rule()
+    ident = RuleIdentity.for_rule(r)
+    out = []
+    for i in range(start, start + n):
+        rec = record(at(0), f"user{i}", 50 + i)
+        out.append(build_alert(rec, rec.doc_id, r, ident, at(15)))
+    return out
+
+
+def revised(alert: Alert, count: int) -> Alert:
+    doc = dict(alert.doc)
+    doc["kibana.alert.suppression.docs_count"] = count
+    return Alert(alert.id, doc, alert.revision + 1)
+
+
+# --- files ----------------------------------------------------------------------------------
+
+
+def test_ndjson_file_appends_across_runs(tmp_path: Path) -> None:
+    path = tmp_path / "alerts.ndjson"
+    a, b = make_alerts(2)
+    sink = NdjsonSink(str(path))
+    sink.write([a])
+    sink.close()
+    sink = NdjsonSink(str(path))
+    sink.write([b])
+    sink.close()
+    lines = path.read_text().splitlines()
+    assert [json.loads(x)["kibana.alert.uuid"] for x in lines] == [a.id, b.id]
+    assert json.loads(lines[0]) == a.doc
+
+
+def test_ndjson_to_stdout(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    (a,) = make_alerts(1)
+    sink = open_sink("ndjson:-")
+    sink.write([a])
+    sink.close()
+    out = capsysbinary.readouterr().out
+    assert orjson.loads(out.splitlines()[0])["kibana.alert.uuid"] == a.id
+
+
+def test_es_bulk_body(tmp_path: Path) -> None:
+    path = tmp_path / "bulk.ndjson"
+    a, b = make_alerts(2)
+    sink = open_sink(f"es-bulk:{path}")
+    sink.write([a, b])
+    sink.write([revised(a, 3)])
+    sink.close()
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    assert lines[0] == {"create": {"_index": ".alerts-security.alerts-default", "_id": a.id}}
+    assert lines[1] == a.doc
+    assert lines[2] == {"create": {"_index": ".alerts-security.alerts-default", "_id": b.id}}
+    assert lines[4] == {"index": {"_index": ".alerts-security.alerts-default", "_id": a.id}}
+    assert lines[5]["kibana.alert.suppression.docs_count"] == 3
+    assert len(lines) == 6
+    assert path.read_text().endswith("\n")  # _bulk needs the final newline
+
+
+def test_sqlite_sink_into_another_store(tmp_path: Path) -> None:
+    a, b = make_alerts(2)
+    sink = SqliteSink.open(str(tmp_path / "shared.db"))
+    sink.write([a, b])
+    sink.write([revised(a, 2)])
+    sink.close()
+    other = make_store(tmp_path, "shared.db")
+    assert len(list_alerts(other)) == 2
+    assert get_alert(other, a.id).doc["kibana.alert.suppression.docs_count"] == 2
+    other.close()
+
+
+def test_unknown_output_specs() -> None:
+    with pytest.raises(SinkError, match="unknown output 'kafka'"):
+        open_sink("kafka")
+    with pytest.raises(SinkError, match="unknown output kind 'csv'"):
+        open_sink("csv:x.csv")
+    with pytest.raises(SinkError, match="expected syslog\\+udp://HOST:PORT"):
+        open_sink("syslog+udp://localhost")
+
+
+# --- webhook --------------------------------------------------------------------------------
+
+
+class Receiver:
+    """A real HTTP server on loopback. ``script`` gives the status of each request in turn
+    (then 200); it can be stopped and started again on the same port."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.port = port
+        self.received: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.statuses: list[int] = []
+        self.script: list[int] = []
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                status = receiver.script.pop(0) if receiver.script else 200
+                receiver.statuses.append(status)
+                if status == 200:
+                    receiver.received.append(json.loads(body))
+                    receiver.headers.append(dict(self.headers))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.02,), daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            assert self._thread is not None
+            self._thread.join()
+            self._server = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook?token=t"
+
+    def ids(self) -> list[str]:
+        return [d["kibana.alert.uuid"] for d in self.received]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver().start()
+    yield r
+    r.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+def test_webhook_posts_each_alert(receiver: Receiver, tmp_path: Path) -> None:
+    alerts = make_alerts(2)
+    sink = WebhookSink(receiver.url, dead_letter=str(tmp_path / "dead.ndjson"))
+    sink.write(alerts)
+    sink.close()
+    assert receiver.ids() == [a.id for a in alerts]
+    assert receiver.received[0] == alerts[0].doc
+    h = receiver.headers[0]
+    assert h["Content-Type"] == "application/json"
+    assert h["Idempotency-Key"] == f"{alerts[0].id}-0"
+    assert h["X-Rarebird-Alert-Revision"] == "0"
+    assert not (tmp_path / "dead.ndjson").exists()
+
+
+def test_webhook_retries_server_errors_with_backoff(receiver: Receiver, tmp_path: Path) -> None:
+    receiver.script = [503, 500, 429]
+    sleeps = Sleeps()
+    sink = WebhookSink(receiver.url, dead_letter=str(tmp_path / "dead.ndjson"), retries=5,
+                       backoff=0.5, sleep=sleeps)  # fmt: skip
+    (a,) = make_alerts(1)
+    sink.write([a])
+    assert receiver.statuses == [503, 500, 429, 200]
+    assert receiver.ids() == [a.id]
+    assert sleeps.calls == [0.5, 1.0, 2.0]
+    assert sink.pending() == 0
+
+
+def test_webhook_loses_nothing_while_the_receiver_refuses_then_accepts(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there yet: connections are refused
+    dead = tmp_path / "dead.ndjson"
+    sleeps = Sleeps()
+    sink = WebhookSink(f"http://127.0.0.1:{port}/hook", dead_letter=str(dead), retries=3,
+                       backoff=0.01, sleep=sleeps)  # fmt: skip
+    a1, a2, a3, a4 = make_alerts(4)
+    sink.write([a1, a2])
+    assert len(sleeps.calls) == 3  # one full retry cycle for a1; a2 queued behind it
+    letters = [json.loads(x) for x in dead.read_text().splitlines()]
+    assert [x["alert"]["kibana.alert.uuid"] for x in letters] == [a1.id, a2.id]
+    assert letters[0]["attempts"] == 4
+    assert letters[0]["error"].startswith("ConnectionRefusedError")
+    assert letters[1]["attempts"] == 0
+    sink.write([a3])  # still down: one attempt, no more waiting
+    assert len(sleeps.calls) == 3
+    assert sink.pending() == 3
+
+    receiver = Receiver(port).start()
+    try:
+        sink.write([a4])  # dead letters first, in order, then the new alert
+        assert receiver.ids() == [a1.id, a2.id, a3.id, a4.id]
+        assert not dead.exists()
+        sink.close()
+    finally:
+        receiver.stop()
+
+
+def test_webhook_receiver_restarting_mid_run_and_a_later_run(tmp_path: Path) -> None:
+    receiver = Receiver().start()
+    port = receiver.port
+    dead = tmp_path / "dead.ndjson"
+    sink = WebhookSink(receiver.url, dead_letter=str(dead), retries=2, backoff=0.01, sleep=Sleeps())
+    a1, a2, a3 = make_alerts(3)
+    sink.write([a1])
+    receiver.stop()  # the receiver goes away mid-run
+    sink.write([a2, a3])
+    sink.close()  # the run ends; the receiver is still down
+    assert [json.loads(x)["alert"]["kibana.alert.uuid"] for x in dead.read_text().splitlines()] == [
+        a2.id, a3.id,
+    ]  # fmt: skip
+    assert receiver.ids() == [a1.id]
+
+    back = Receiver(port).start()  # restarted on the same port
+    try:
+        later = WebhookSink(back.url, dead_letter=str(dead), sleep=Sleeps())
+        later.close()  # a later run with nothing new still re-sends what was left
+        assert back.ids() == [a2.id, a3.id]
+        assert not dead.exists()
+    finally:
+        back.stop()
+
+
+def test_webhook_client_errors_do_not_block_the_queue(receiver: Receiver, tmp_path: Path) -> None:
+    receiver.script = [400]
+    dead = tmp_path / "dead.ndjson"
+    sink = WebhookSink(receiver.url, dead_letter=str(dead), sleep=Sleeps())
+    a1, a2 = make_alerts(2)
+    sink.write([a1, a2])
+    assert receiver.ids() == [a2.id]
+    letters = [json.loads(x) for x in dead.read_text().splitlines()]
+    assert [(x["alert"]["kibana.alert.uuid"], x["error"]) for x in letters] == [(a1.id, "HTTP 400")]
+    assert sink.flush() == 0  # the receiver accepts it now
+    assert receiver.ids() == [a2.id, a1.id]
+
+
+def test_webhook_without_dead_letter_file_fails_loudly(tmp_path: Path) -> None:
+    sink = WebhookSink(f"http://127.0.0.1:{free_port()}/", retries=0, sleep=Sleeps())
+    sink.write(make_alerts(1))
+    with pytest.raises(SinkError, match="1 alert\\(s\\) could not be delivered"):
+        sink.close()
+
+
+# --- syslog ---------------------------------------------------------------------------------
+
+
+def test_rfc5424_message_format() -> None:
+    (a,) = make_alerts(1)
+    msg = format_message(a, facility=4, hostname="sensor-1")
+    assert msg.decode() == (
+        f"<37>1 2026-03-02T12:15:00.000Z sensor-1 rarebird - alert "
+        f'[rarebird@32473 id="{a.id}" rule_id="c28c4d8c-f014-40ef-88b6-79a1d67cd499" '
+        'original_time="2026-03-02T12:00:00.000Z" user="user0" host="h1" process="ss" '
+        'score="50" severity="low" status="open" duplicates="0"] '
+        "event with process ss, by user0 on h1 created low alert "
+        "Unusual Linux Network Connection Discovery."
+    )
+    doc = dict(a.doc)
+    doc["user"] = {"name": ['we"ird]\\']}
+    doc["kibana.alert.severity"] = "critical"
+    odd = format_message(Alert(a.id, doc, 1), facility=16, hostname="")
+    assert odd.startswith(b"<130>1 2026-03-02T12:15:00.000Z - rarebird - alert-update ")
+    assert b'user="we\\"ird\\]\\\\"' in odd
+
+
+def test_syslog_over_udp() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.settimeout(5)
+        port = listener.getsockname()[1]
+        a, b = make_alerts(2)
+        sink = open_sink(f"syslog+udp://127.0.0.1:{port}", hostname="sensor-1")
+        sink.write([a, b])
+        sink.close()
+        got = [listener.recv(65535), listener.recv(65535)]
+    assert got == [format_message(a, hostname="sensor-1"), format_message(b, hostname="sensor-1")]
+
+
+def test_syslog_over_tcp_with_octet_counting() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(5)
+    port = listener.getsockname()[1]
+    chunks: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            while data := conn.recv(65536):
+                chunks.append(data)
+
+    t = threading.Thread(target=serve)
+    t.start()
+    a, b = make_alerts(2)
+    sink = SyslogSink("127.0.0.1", port, protocol="tcp", hostname="sensor-1")
+    sink.write([a])
+    sink.write([b])
+    sink.close()
+    t.join(5)
+    listener.close()
+    stream = b"".join(chunks)
+    frames = []
+    while stream:
+        length, _, rest = stream.partition(b" ")
+        frames.append(rest[: int(length)])
+        stream = rest[int(length) :]
+    assert frames == [
+        format_message(a, hostname="sensor-1"),
+        format_message(b, hostname="sensor-1"),
+    ]
+
+
+def test_syslog_tcp_without_listener_raises() -> None:
+    sink = SyslogSink("127.0.0.1", free_port(), protocol="tcp", hostname="x")
+    with pytest.raises(SinkError, match="cannot connect"):
+        sink.write(make_alerts(1))
