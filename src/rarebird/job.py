@@ -1,0 +1,462 @@
+"""Stage 3: the anomaly detection job. Events in (already matched by the datafeed), results out.
+
+:class:`AnomalyJob` does what Elastic's ``autodetect`` process does for a ``rare`` job:
+
+- assigns each event to its epoch-aligned bucket of ``bucket_span``; an event older than the
+  bucket being built is counted as out of order and dropped (Elastic's
+  ``out_of_order_timestamp_count``); an event without the by-field is counted
+  (``missing_field_count``) and only counts towards the bucket's ``event_count``;
+- the bucket holding the job's very first event is not analysed (no results, nothing learnt),
+  as Elastic's engine does: the first bucket may be partial;
+- finalises a bucket when time moves past it: the model learns it, then scores it, the
+  normalisers learn and normalise (see :mod:`rarebird.detectors.aggregate`), values unseen for
+  the prune window are forgotten; results and model state go to the store together;
+- renormalises the stored scores of the last ``max(30 days, 100 buckets)`` when a normaliser's
+  scope maximum jumps by more than 10 % or every 6 hours of data, writing only "big" changes,
+  as Elasticsearch's ``ScoresUpdater`` does (``initial_*`` scores never change);
+- tracks model memory against ``model_memory_limit``: ``ok``, ``soft_limit`` from 60 %,
+  ``hard_limit`` at the limit, where new by-field values are refused and counted.
+
+The state is versioned JSON (:meth:`AnomalyJob.to_state`); a job stopped after any bucket and
+resumed gives the same results as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from rarebird.definitions import DatafeedConfig, JobConfig
+from rarebird.detectors.aggregate import Leaf, Normalizers, scope, score_bucket
+from rarebird.detectors.maths import MAXIMUM_ANOMALOUS_PROBABILITY, anomaly_score
+from rarebird.detectors.rare import RareModel
+from rarebird.errors import StateError
+from rarebird.events import ProcessEvent
+from rarebird.results import BucketResults
+from rarebird.store import Store
+from rarebird.store.results import search_results, update_scores, write_bucket_results, write_events
+from rarebird.timeutil import from_epoch_s, iso, to_epoch_s
+
+STATE_VERSION = 1
+#: Elasticsearch renormalises at least this often (``maxQuantileInterval``, 6 h of data).
+RENORMALIZE_INTERVAL_S = 21600
+SOFT_LIMIT_FRACTION = 0.6
+
+
+@dataclass
+class JobStats:
+    """Elastic's ``data_counts`` and ``model_size_stats`` of the job, as far as they apply."""
+
+    processed_record_count: int = 0
+    missing_field_count: int = 0
+    out_of_order_timestamp_count: int = 0
+    bucket_count: int = 0
+    empty_bucket_count: int = 0
+    record_count: int = 0
+    earliest_record_timestamp: float | None = None
+    latest_record_timestamp: float | None = None
+    last_finalised_bucket_end: float | None = None
+    model_bytes: int = 0
+    peak_model_bytes: int = 0
+    memory_status: str = "ok"
+    total_by_field_count: int = 0
+    bucket_allocation_failures_count: int = 0
+    new_values_refused: int = 0
+    pruned_by_field_count: int = 0
+    renormalisations: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        doc = asdict(self)
+        for key in ("earliest_record_timestamp", "latest_record_timestamp",
+                    "last_finalised_bucket_end"):  # fmt: skip
+            if doc[key] is not None:
+                doc[key] = iso(from_epoch_s(doc[key]))
+        return doc
+
+
+@dataclass
+class _Bucket:
+    """Events gathered for the bucket being built."""
+
+    index: int
+    event_count: int = 0
+    order: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    influences: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+
+    def add(self, value: str, influences: dict[str, str]) -> None:
+        if value not in self.counts:
+            self.order.append(value)
+            self.counts[value] = 0
+            self.influences[value] = {}
+        self.counts[value] += 1
+        mine = self.influences[value]
+        for name, v in influences.items():
+            have = mine.setdefault(name, [])
+            if v not in have:
+                have.append(v)
+
+    def to_state(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> _Bucket:
+        return cls(**state)
+
+
+class AnomalyJob:
+    """A running ``rare`` anomaly job with its model, normalisers and results store."""
+
+    def __init__(
+        self,
+        job: JobConfig,
+        datafeed: DatafeedConfig | None = None,
+        store: Store | None = None,
+        *,
+        keep_events: bool = True,
+    ) -> None:
+        self.config = job
+        self.datafeed = datafeed
+        self.store = store
+        self.keep_events = keep_events
+        self.span = job.bucket_span_s
+        self.by_field = job.detector.by_field_name
+        self.use_null = job.detector.use_null
+        self.influencers = tuple(job.influencers)
+        self.model = RareModel(self.span)
+        self.normalizers = Normalizers.create(self.span)
+        self.stats = JobStats()
+        self.current: _Bucket | None = None
+        self.skip_bucket: int | None = None
+        self.last_renormalised_s: float | None = None
+        self._pending_results: list[BucketResults] = []
+        self._pending_events: list[ProcessEvent] = []
+        self._renormalise_due = False
+
+    # --- lifecycle -----------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        store: Store,
+        job: JobConfig,
+        datafeed: DatafeedConfig | None = None,
+        *,
+        keep_events: bool = True,
+    ) -> AnomalyJob:
+        """Resume the job's state from the store, or start it fresh."""
+        instance = cls(job, datafeed, store, keep_events=keep_events)
+        row = store.conn.execute(
+            "SELECT version, state FROM job_state WHERE job_id = ?", (job.job_id,)
+        ).fetchone()
+        if row is not None:
+            version, raw = row
+            if version != STATE_VERSION:
+                raise StateError(
+                    f"{store.path}: job {job.job_id!r} state is version {version}; this rarebird "
+                    f"reads version {STATE_VERSION}"
+                )
+            instance._restore(orjson.loads(raw))
+        return instance
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        cfg = state["config"]
+        mine = self._config_fingerprint()
+        if cfg != mine:
+            changed = sorted(k for k in mine if cfg.get(k) != mine[k])
+            raise StateError(
+                f"job {self.config.job_id!r} was run with a different definition "
+                f"({', '.join(changed)} changed); use another --store or job id"
+            )
+        self.model = RareModel.from_state(state["model"])
+        self.normalizers = Normalizers.from_state(state["normalizers"])
+        self.stats = JobStats(**state["stats"])
+        self.current = _Bucket.from_state(state["current"]) if state["current"] else None
+        self.skip_bucket = state["skip_bucket"]
+        self.last_renormalised_s = state["last_renormalised_s"]
+
+    def _config_fingerprint(self) -> dict[str, Any]:
+        return {
+            "bucket_span_s": self.span,
+            "by_field": self.by_field,
+            "function": self.config.detector.function,
+            "use_null": self.use_null,
+            "influencers": list(self.influencers),
+        }
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "job_id": self.config.job_id,
+            "config": self._config_fingerprint(),
+            "model": self.model.to_state(),
+            "normalizers": self.normalizers.to_state(),
+            "stats": asdict(self.stats),
+            "current": self.current.to_state() if self.current else None,
+            "skip_bucket": self.skip_bucket,
+            "last_renormalised_s": self.last_renormalised_s,
+        }
+
+    def save(self) -> None:
+        """Write pending results, kept events and the model state in one transaction."""
+        if self.store is None:
+            self._pending_results.clear()
+            self._pending_events.clear()
+            return
+        state = orjson.dumps(self.to_state()).decode()
+        with self.store.transaction() as conn:
+            for results in self._pending_results:
+                write_bucket_results(self.store, results)
+            if self._pending_events:
+                write_events(self.store, self.config.job_id, self._pending_events)
+            conn.execute(
+                "INSERT INTO job_state (job_id, version, state, updated) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(job_id) DO UPDATE SET version = excluded.version, "
+                "state = excluded.state, updated = excluded.updated",
+                (self.config.job_id, STATE_VERSION, state, iso(from_epoch_s(_time.time()))),
+            )
+            if self._renormalise_due:
+                self._renormalise()
+                self._renormalise_due = False
+        self._pending_results.clear()
+        self._pending_events.clear()
+
+    # --- feeding -------------------------------------------------------------------------
+    def feed(self, event: ProcessEvent) -> list[BucketResults]:
+        """Add one event (already matched by the datafeed). Returns the results of buckets the
+        event's arrival finalised (also kept for the next :meth:`save`)."""
+        ts = to_epoch_s(event.timestamp)
+        index = int(ts // self.span)
+        finalised: list[BucketResults] = []
+        if self.current is None:
+            self.current = _Bucket(index)
+            if self.skip_bucket is None and self.stats.bucket_count == 0:
+                self.skip_bucket = index
+        elif index < self.current.index:
+            self.stats.out_of_order_timestamp_count += 1
+            return finalised
+        elif index > self.current.index:
+            finalised = self._finalise_until(index)
+            self.current = _Bucket(index)
+        stats = self.stats
+        stats.processed_record_count += 1
+        if stats.earliest_record_timestamp is None or ts < stats.earliest_record_timestamp:
+            stats.earliest_record_timestamp = ts
+        if stats.latest_record_timestamp is None or ts > stats.latest_record_timestamp:
+            stats.latest_record_timestamp = ts
+        bucket = self.current
+        bucket.event_count += 1
+        value = event.value(self.by_field)
+        if value is None:
+            if not self.use_null:
+                stats.missing_field_count += 1
+                return finalised
+            value = ""
+        if value not in bucket.counts and value not in self.model and self._at_hard_limit():
+            stats.new_values_refused += 1
+            stats.bucket_allocation_failures_count += 1
+            return finalised
+        influences = {}
+        for name in self.influencers:
+            v = event.value(name)
+            if v is not None:
+                influences[name] = v
+        bucket.add(value, influences)
+        if self.keep_events and self.store is not None:
+            self._pending_events.append(event)
+        return finalised
+
+    def feed_all(self, events: Iterable[ProcessEvent]) -> Iterator[BucketResults]:
+        for event in events:
+            yield from self.feed(event)
+
+    def advance_to(self, when: datetime) -> list[BucketResults]:
+        """Finalise every bucket that ends at or before ``when`` (as time passing does)."""
+        if self.current is None:
+            return []
+        index = int(to_epoch_s(when) // self.span)
+        if index <= self.current.index:
+            return []
+        finalised = self._finalise_until(index)
+        self.current = _Bucket(index)
+        return finalised
+
+    def finish(self) -> list[BucketResults]:
+        """End of input: finalise the bucket of the last event, as a datafeed with an end
+        time does, so the results cover the whole input."""
+        if self.current is None:
+            return []
+        end = self.current.index + 1
+        finalised = self._finalise_until(end)
+        self.current = None
+        return finalised
+
+    @property
+    def next_bucket_start(self) -> datetime | None:
+        return None if self.current is None else from_epoch_s(self.current.index * self.span)
+
+    # --- finalising ----------------------------------------------------------------------
+    def _finalise_until(self, index: int) -> list[BucketResults]:
+        assert self.current is not None
+        out = []
+        bucket = self.current
+        if bucket.index == self.skip_bucket:
+            # the job's first (possibly partial) bucket: neither scored nor learnt
+            self.skip_bucket = None
+            start = bucket.index + 1
+            self.stats.last_finalised_bucket_end = float((bucket.index + 1) * self.span)
+        else:
+            out.append(self._finalise(bucket))
+            start = bucket.index + 1
+        for empty in range(start, index):
+            out.append(self._finalise(_Bucket(empty)))
+        return out
+
+    def _finalise(self, bucket: _Bucket) -> BucketResults:
+        stats = self.stats
+        timestamp = from_epoch_s(bucket.index * self.span)
+        self.normalizers.propagate_forward(1.0)
+        self.model.learn(bucket.index, bucket.order)
+        values = sorted(bucket.order, key=lambda v: self.model.person_id(v) or 0)
+        leaves = [
+            Leaf(
+                score,
+                {k: tuple(v) for k, v in bucket.influences[score.value].items()},
+                bucket.counts[score.value],
+            )
+            for score in self.model.score(bucket.index, values)
+        ]
+        results, big_change = score_bucket(
+            job_id=self.config.job_id,
+            timestamp=timestamp,
+            bucket_span_s=self.span,
+            by_field=self.by_field,
+            influencer_fields=self.influencers,
+            leaves=leaves,
+            normalizers=self.normalizers,
+            event_count=bucket.event_count,
+        )
+        pruned = self.model.prune(bucket.index)
+        stats.pruned_by_field_count += len(pruned)
+        stats.bucket_count += 1
+        if bucket.event_count == 0:
+            stats.empty_bucket_count += 1
+        stats.record_count += len(results.records)
+        stats.last_finalised_bucket_end = float((bucket.index + 1) * self.span)
+        self._update_memory()
+        bucket_end = (bucket.index + 1) * self.span
+        if self.last_renormalised_s is None:
+            self.last_renormalised_s = float(bucket_end)
+        if big_change or bucket_end - self.last_renormalised_s >= RENORMALIZE_INTERVAL_S:
+            self._renormalise_due = True
+            self.last_renormalised_s = float(bucket_end)
+        self._pending_results.append(results)
+        return results
+
+    # --- memory --------------------------------------------------------------------------
+    def _model_bytes(self) -> int:
+        scopes = sum(len(n.max_scores) for n in self.normalizers.all())
+        digests = sum(len(n.low.nodes()) + len(n.high.nodes()) for n in self.normalizers.all())
+        return self.model.memory_bytes() + 200 * scopes + 120 * digests
+
+    def _update_memory(self) -> None:
+        stats = self.stats
+        stats.model_bytes = self._model_bytes()
+        stats.peak_model_bytes = max(stats.peak_model_bytes, stats.model_bytes)
+        stats.total_by_field_count = len(self.model)
+        limit = self.config.model_memory_limit
+        if stats.model_bytes >= limit:
+            stats.memory_status = "hard_limit"
+        elif stats.model_bytes >= SOFT_LIMIT_FRACTION * limit:
+            stats.memory_status = "soft_limit"
+        else:
+            stats.memory_status = "ok"
+
+    def _at_hard_limit(self) -> bool:
+        return self.stats.model_bytes >= self.config.model_memory_limit
+
+    # --- renormalisation -------------------------------------------------------------------
+    def _renormalise(self) -> None:
+        """Rescore stored results of the renormalisation window with the current normalisers."""
+        assert self.store is not None
+        end = self.stats.last_finalised_bucket_end
+        if end is None:
+            return
+        days = self.config.renormalization_window_days
+        window = days * 86400 if days is not None else max(30 * 86400, 100 * self.span)
+        start = from_epoch_s(end - window)
+        job_ids = [self.config.job_id]
+        updates: list[tuple[str, float]] = []
+        norms = self.normalizers
+        for doc_id, doc in search_results(
+            self.store, "record", job_ids=job_ids, start=start, order="time"
+        ).hits:
+            new = _renormalised(norms.leaf, scope(self.by_field, doc["by_field_value"]),
+                                doc["probability"])  # fmt: skip
+            if _is_big_update(doc["record_score"], new):
+                updates.append((doc_id, new))
+        for doc_id, doc in search_results(
+            self.store, "influencer", job_ids=job_ids, start=start, order="time"
+        ).hits:
+            name = doc["influencer_field_name"]
+            norm = norms.influencer.get(name)
+            if norm is None:
+                continue
+            new = _renormalised(
+                norm, scope(name, doc["influencer_field_value"]), doc["probability"]
+            )
+            if _is_big_update(doc["influencer_score"], new):
+                updates.append((doc_id, new))
+        for doc_id, doc in search_results(
+            self.store, "bucket", job_ids=job_ids, start=start, min_score=1e-12, order="time"
+        ).hits:
+            changed = False
+            best = 0.0
+            for bi in doc.get("bucket_influencers", []):
+                name = bi["influencer_field_name"]
+                if name == "bucket_time":
+                    norm, key = norms.root, ""
+                else:
+                    norm_ = norms.influencer_bucket.get(name)
+                    if norm_ is None:
+                        continue
+                    norm, key = norm_, scope(name, None)
+                new = _renormalised(norm, key, bi["probability"])
+                if _is_big_update(bi["anomaly_score"], new):
+                    bi["anomaly_score"] = new
+                    changed = True
+                best = max(best, bi["anomaly_score"])
+            if changed:
+                updates.append((doc_id, best))
+                self._rewrite_bucket_influencers(doc_id, doc)
+        if updates:
+            update_scores(self.store, updates)
+            self.stats.renormalisations += 1
+
+    def _rewrite_bucket_influencers(self, doc_id: str, doc: dict[str, Any]) -> None:
+        assert self.store is not None
+        self.store.conn.execute(
+            "UPDATE results SET doc = ? WHERE id = ?", (orjson.dumps(doc).decode(), doc_id)
+        )
+
+
+def _renormalised(norm: Any, key: str, probability: float) -> float:
+    if not norm.can_normalize():
+        return 0.0
+    raw = 0.0 if probability > MAXIMUM_ANOMALOUS_PROBABILITY else anomaly_score(probability)
+    return float(norm.normalize(key, raw))
+
+
+def _is_big_update(old: float, new: float) -> bool:
+    """Elasticsearch writes a renormalised score only when the change matters
+    (``Normalizer.isBigUpdate``): another severity band, |Δ| >= 1.5, or a ratio below 1/3."""
+    if int(old // 25) != int(new // 25):
+        return True
+    if abs(old - new) >= 1.5:
+        return True
+    lo, hi = min(old, new), max(old, new)
+    return hi > 0 and lo < 0.33 * hi
