@@ -1,0 +1,131 @@
+"""``rarebird generate``: write deterministic sample telemetry (see :mod:`rarebird.generate`)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import click
+
+from rarebird.cli._common import EXIT_USAGE, handle_errors, main
+from rarebird.generate import (
+    DISCOVERY_NAMES,
+    PROFILES,
+    GeneratorOptions,
+    attack_window,
+    generate_documents,
+    parse_start,
+    write_ecs,
+    write_ecs_file,
+)
+from rarebird.timeutil import iso
+
+
+@main.command()
+@click.option(
+    "--profile",
+    type=click.Choice(PROFILES),
+    default="fleet",
+    show_default=True,
+    help="fleet: a server fleet with a constructed compromised account (the demo); "
+    "bench: N rich documents, fast, for throughput tests.",
+)
+@click.option("--days", type=click.IntRange(min=1), default=14, show_default=True)
+@click.option("--start", default="2026-01-05", show_default=True, help="First day (UTC).")
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option(
+    "--events",
+    type=click.IntRange(min=0),
+    default=None,
+    help="How many events (bench profile; default 1,000,000).",
+)
+@click.option("--hosts", type=click.IntRange(min=1), default=6, show_default=True)
+@click.option(
+    "--users", type=click.IntRange(min=0), default=5, show_default=True, help="Human users."
+)
+@click.option(
+    "--discovery-fraction",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=None,
+    help="Share of netstat/ss/route/showmount runs (fleet 0.5, bench 0.02).",
+)
+@click.option("--format", "fmt", type=click.Choice(["ecs"]), default="ecs", show_default=True)
+@click.option(
+    "--output", "-o", required=True, help="File to write ('-' for stdout; '.gz' compresses)."
+)
+@handle_errors
+def generate(
+    profile: str,
+    days: int,
+    start: str,
+    seed: int,
+    events: int | None,
+    hosts: int,
+    users: int,
+    discovery_fraction: float | None,
+    fmt: str,
+    output: str,
+) -> None:
+    """Write sample Linux process telemetry as ECS NDJSON, the same bytes for the same seed.
+
+    The fleet profile has monitoring agents running ss/netstat on schedules, admins
+    troubleshooting now and then, ordinary commands and decoys (sshd, ssh, sss_cache,
+    ip route), and one CONSTRUCTED attack: late in the period the web server's www-data
+    account runs a burst of discovery commands taken from atomic-red-team emulations
+    (T1049, T1016, T1135).
+    """
+    if events is not None and profile != "bench":
+        click.echo("rarebird: error: --events applies to --profile bench", err=True)
+        sys.exit(EXIT_USAGE)
+    try:
+        first_day = parse_start(start)
+        options = GeneratorOptions(
+            profile=profile,
+            days=days,
+            start=first_day,
+            hosts=hosts,
+            users=users,
+            discovery_fraction=discovery_fraction,
+            events=1_000_000 if events is None else events,
+            seed=seed,
+        )
+    except ValueError as exc:
+        click.echo(f"rarebird: error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    counter = _Counter()
+    docs = counter.count(generate_documents(options))
+    if output == "-":
+        write_ecs(docs, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    else:
+        try:
+            write_ecs_file(output, docs)
+        except OSError as exc:
+            click.echo(f"rarebird: error: {output}: {exc.strerror or exc}", err=True)
+            sys.exit(EXIT_USAGE)
+    where = "stdout" if output == "-" else output
+    click.echo(
+        f"wrote {counter.total:,} {fmt} events ({counter.discovery:,} netstat/ss/route/showmount "
+        f"starts) to {where}",
+        err=True,
+    )
+    if profile == "fleet":
+        begin, end = attack_window(options)
+        click.echo(
+            f"constructed attack: www-data discovery burst {iso(begin)} .. {iso(end)}", err=True
+        )
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.total = 0
+        self.discovery = 0
+
+    def count(self, docs: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for doc in docs:
+            self.total += 1
+            process = doc.get("process", {})
+            if process.get("name") in DISCOVERY_NAMES and "start" in doc["event"]["type"]:
+                self.discovery += 1
+            yield doc
