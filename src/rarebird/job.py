@@ -11,9 +11,11 @@
 - finalises a bucket when time moves past it: the model learns it, then scores it, the
   normalisers learn and normalise (see :mod:`rarebird.detectors.aggregate`), values unseen for
   the prune window are forgotten; results and model state go to the store together;
-- renormalises the stored scores of the last ``max(30 days, 100 buckets)`` when a normaliser's
-  scope maximum jumps by more than 10 % or every 6 hours of data, writing only "big" changes,
-  as Elasticsearch's ``ScoresUpdater`` does (``initial_*`` scores never change);
+- with ``renormalize`` (live detection, ``detect`` and ``serve``), rescores the stored results of
+  the last ``max(30 days, 100 buckets)`` when a normaliser's scope maximum jumps by more than
+  10 % or every 6 hours of data, writing only "big" changes, as Elasticsearch's
+  ``ScoresUpdater`` does (``initial_*`` scores never change). A plain replay (``job run``)
+  keeps the engine's initial scores, which is what the oracle of Elastic's engine shows;
 - tracks model memory against ``model_memory_limit``: ``ok``, ``soft_limit`` from 60 %,
   ``hard_limit`` at the limit, where new by-field values are refused and counted.
 
@@ -119,8 +121,10 @@ class AnomalyJob:
         store: Store | None = None,
         *,
         keep_events: bool = True,
+        renormalize: bool = False,
     ) -> None:
         self.config = job
+        self.renormalize = renormalize
         self.datafeed = datafeed
         self.store = store
         self.keep_events = keep_events
@@ -147,9 +151,10 @@ class AnomalyJob:
         datafeed: DatafeedConfig | None = None,
         *,
         keep_events: bool = True,
+        renormalize: bool = False,
     ) -> AnomalyJob:
         """Resume the job's state from the store, or start it fresh."""
-        instance = cls(job, datafeed, store, keep_events=keep_events)
+        instance = cls(job, datafeed, store, keep_events=keep_events, renormalize=renormalize)
         row = store.conn.execute(
             "SELECT version, state FROM job_state WHERE job_id = ?", (job.job_id,)
         ).fetchone()
@@ -233,10 +238,14 @@ class AnomalyJob:
         index = int(ts // self.span)
         finalised: list[BucketResults] = []
         if self.current is None:
-            self.current = _Bucket(index)
-            if self.skip_bucket is None and self.stats.bucket_count == 0:
+            last_end = self.stats.last_finalised_bucket_end
+            if last_end is None:
+                # a brand-new job: its first bucket may be partial and is not analysed
+                self.current = _Bucket(index)
                 self.skip_bucket = index
-        elif index < self.current.index:
+            else:
+                self.current = _Bucket(int(last_end // self.span))
+        if index < self.current.index:
             self.stats.out_of_order_timestamp_count += 1
             return finalised
         elif index > self.current.index:
@@ -277,7 +286,10 @@ class AnomalyJob:
     def advance_to(self, when: datetime) -> list[BucketResults]:
         """Finalise every bucket that ends at or before ``when`` (as time passing does)."""
         if self.current is None:
-            return []
+            last_end = self.stats.last_finalised_bucket_end
+            if last_end is None:
+                return []
+            self.current = _Bucket(int(last_end // self.span))
         index = int(to_epoch_s(when) // self.span)
         if index <= self.current.index:
             return []
@@ -289,6 +301,10 @@ class AnomalyJob:
         """End of input: finalise the bucket of the last event, as a datafeed with an end
         time does, so the results cover the whole input."""
         if self.current is None:
+            return []
+        if self.current.event_count == 0:
+            # nothing arrived for the bucket after the last finalised one
+            self.current = None
             return []
         end = self.current.index + 1
         finalised = self._finalise_until(end)
@@ -351,7 +367,8 @@ class AnomalyJob:
         bucket_end = (bucket.index + 1) * self.span
         if self.last_renormalised_s is None:
             self.last_renormalised_s = float(bucket_end)
-        if big_change or bucket_end - self.last_renormalised_s >= RENORMALIZE_INTERVAL_S:
+        due = big_change or bucket_end - self.last_renormalised_s >= RENORMALIZE_INTERVAL_S
+        if due and self.renormalize:
             self._renormalise_due = True
             self.last_renormalised_s = float(bucket_end)
         self._pending_results.append(results)

@@ -87,8 +87,11 @@ class ValueScore:
 
 
 class RareModel:
-    """Learns which by-field values are rare; scores a bucket's values (score before learn is
-    not Elastic's order: the engine learns the final bucket first, then scores it)."""
+    """Learns which by-field values are rare and scores the values of a bucket.
+
+    Elastic's engine learns a final bucket first and then scores it; callers do the same:
+    :meth:`learn`, then :meth:`score`.
+    """
 
     def __init__(self, bucket_span_s: int, *, prune_window: int | None = None) -> None:
         self.bucket_span_s = bucket_span_s
@@ -249,6 +252,19 @@ class RareModel:
                 )
             )
         return out
+
+    @classmethod
+    def from_concentrations(
+        cls, concentrations: dict[str, float], bucket_span_s: int = 900, bucket: int = 0
+    ) -> RareModel:
+        """A model holding exactly these concentrations (for what-if questions and tests)."""
+        model = cls(bucket_span_s)
+        for value, a in concentrations.items():
+            pid = model._new_id(value, bucket)
+            model.weights[pid] = a
+            model.sorted.add(a)
+            model.recency[pid] = None
+        return model
 
     # --- state ---------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
