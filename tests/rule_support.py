@@ -86,3 +86,48 @@ def rescore(store: Store, rec: AnomalyRecord, score: float) -> None:
 
 def alert_count(store: Store) -> int:
     return int(store.conn.execute("SELECT count(*) FROM alerts").fetchone()[0])
+
+
+# --- a constructed ECS scenario for end-to-end tests ------------------------------------------
+# Constructed (no public corpus has a non-root user running these tools): three days in which
+# "monitor" runs ss every 15 minutes on web-1, "nagios" runs netstat hourly and "backup" runs
+# ss on db-1 every 105 minutes; then "mallory" runs ss once on web-2, started by cron.
+
+SCENARIO_START = datetime(2026, 3, 1, tzinfo=UTC)
+MALLORY_AT = datetime(2026, 3, 4, 0, 5, tzinfo=UTC)  # bucket 2026-03-04T00:00
+MALLORY_BUCKET = datetime(2026, 3, 4, 0, 0, tzinfo=UTC)
+
+
+def ecs_event(when: datetime, user: str, host: str = "web-1", proc: str = "ss",
+              parent: str = "bash") -> dict[str, Any]:  # fmt: skip
+    return {
+        "@timestamp": when.isoformat().replace("+00:00", "Z"),
+        "event": {"kind": "event", "category": ["process"], "type": ["start"]},
+        "user": {"name": user},
+        "host": {"name": host, "os": {"type": "linux"}},
+        "process": {"name": proc, "args": [proc, "-tunap"], "parent": {"name": parent}},
+    }
+
+
+def scenario_events(days: int = 3, tail_buckets: int = 8) -> list[dict[str, Any]]:
+    out = []
+    n = 4 * 24 * days
+    for b in range(n + tail_buckets):
+        t = SCENARIO_START + timedelta(minutes=15 * b)
+        out.append(ecs_event(t + timedelta(seconds=10), "monitor"))
+        if b >= n:
+            continue
+        if b % 4 == 0:
+            out.append(ecs_event(t + timedelta(seconds=20), "nagios", proc="netstat"))
+        if b % 7 == 0:
+            out.append(ecs_event(t + timedelta(seconds=30), "backup", host="db-1"))
+    out.append(ecs_event(MALLORY_AT, "mallory", host="web-2", parent="cron"))
+    out.sort(key=lambda e: str(e["@timestamp"]))
+    return out
+
+
+def write_ndjson(path: Path, docs: list[dict[str, Any]]) -> Path:
+    import json
+
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    return path

@@ -38,7 +38,8 @@ def test_spec_probabilities(concentrations: dict[str, float], expected: dict[str
 def test_new_user_beside_root_at_20_is_not_even_a_record() -> None:
     model = RareModel.from_concentrations({"root": 20.0, "new": 1.0})
     p = model.probability("new")
-    assert p is not None and p > 0.035
+    assert p is not None
+    assert p > 0.035
 
 
 def test_number_of_beta_slices() -> None:

@@ -21,16 +21,12 @@ from rarebird.definitions import load_datafeed, load_job
 from rarebird.job import AnomalyJob
 from rarebird.pipeline import Progress as RunProgress
 from rarebird.pipeline import RunSummary, replay
-from rarebird.sources import SourceOptions, registered_formats
+from rarebird.sources import SourceOptions
 from rarebird.store import open_store
 from rarebird.store.results import search_results
 from rarebird.timeutil import from_epoch_ms, iso, parse_timestamp
 
 DEFAULT_STORE = "rarebird.db"
-
-
-def _format_choice() -> click.Choice:
-    return click.Choice(["auto", *registered_formats()])
 
 
 def store_option(func: Any) -> Any:
