@@ -99,6 +99,9 @@ class RuleRun:
     suppressed: int
     warnings: tuple[str, ...]
     remaining_gap: timedelta = timedelta(0)
+    #: ids of the records dropped by exceptions / cut by max_signals
+    excepted_records: frozenset[str] = frozenset()
+    truncated_records: frozenset[str] = frozenset()
 
     @property
     def excepted_total(self) -> int:
@@ -128,6 +131,8 @@ class _Tally:
     seen: set[str] = field(default_factory=set)
     found: set[str] = field(default_factory=set)
     excepted: Counter[tuple[str, str]] = field(default_factory=Counter)
+    excepted_ids: set[str] = field(default_factory=set)
+    truncated_ids: set[str] = field(default_factory=set)
     truncated: int = 0
     already: int = 0
     warnings: list[str] = field(default_factory=list)
@@ -229,6 +234,8 @@ class RuleExecutor:
             suppressed=len(outcome.suppressed),
             warnings=tuple(tally.warnings),
             remaining_gap=plan.remaining_gap,
+            excepted_records=frozenset(tally.excepted_ids),
+            truncated_records=frozenset(tally.truncated_ids - tally.seen),
         )
         self._commit(run, outcome)
         changed = [*run.new_alerts, *run.updated_alerts]
@@ -260,11 +267,13 @@ class RuleExecutor:
                 )  # fmt: skip
                 if item is not None:
                     tally.excepted[(item.item_id, item.name)] += 1
+                    tally.excepted_ids.add(record_id)
                     continue
             kept.append((record_id, record))
         if len(kept) > rng.max_signals:
             tally.warn(MAX_SIGNALS_WARNING)
             tally.truncated += len(kept) - rng.max_signals
+            tally.truncated_ids.update(rid for rid, _ in kept[rng.max_signals :])
             kept = kept[: rng.max_signals]
         ids = {rid: alert_id_for(rid, self.identity) for rid, _ in kept}
         exists = existing_alert_ids(self.store, list(ids.values()))

@@ -53,34 +53,39 @@ class RangePlan:
         return len(self.ranges) - 1
 
 
-def humanize(delta: timedelta) -> str:
-    """moment.js's ``duration.humanize()`` (default thresholds), as Kibana prints gaps.
+def _js_round(x: float) -> int:
+    return math.floor(x + 0.5)
 
-    >>> humanize(timedelta(minutes=4, seconds=5)), humanize(timedelta(hours=14, minutes=20))
-    ('4 minutes', '14 hours')
+
+def humanize(delta: timedelta) -> str:
+    """moment.js's ``duration.humanize()`` with its default thresholds, as Kibana prints gaps.
+
+    >>> humanize(timedelta(minutes=4, seconds=5)), humanize(timedelta(minutes=90))
+    ('4 minutes', '2 hours')
     """
     s = abs(delta.total_seconds())
-    minutes, hours, days = round(s / 60), round(s / 3600), round(s / 86400)
-    if s < 45:
+    seconds, minutes, hours = _js_round(s), _js_round(s / 60), _js_round(s / 3600)
+    days = _js_round(s / 86400)
+    months = _js_round(s / 86400 * 4800 / 146097)
+    years = _js_round(s / 86400 * 400 / 146097)
+    if seconds <= 44:
         return "a few seconds"
-    if s < 90:
+    if minutes <= 1:
         return "a minute"
     if minutes < 45:
         return f"{minutes} minutes"
-    if minutes < 90:
+    if hours <= 1:
         return "an hour"
     if hours < 22:
         return f"{hours} hours"
-    if hours < 36:
+    if days <= 1:
         return "a day"
     if days < 26:
         return f"{days} days"
-    months = round(days / 30.4375)
-    if days < 45:
+    if months <= 1:
         return "a month"
-    if days < 320:
+    if months < 11:
         return f"{months} months"
-    years = round(days / 365.25)
     return "a year" if years <= 1 else f"{years} years"
 
 
