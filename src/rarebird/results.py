@@ -32,8 +32,8 @@ RESERVED_RESULT_FIELDS = frozenset(
 def java_string_hash(text: str) -> int:
     """``java.lang.String.hashCode()``: s[0]*31^(n-1) + ... over UTF-16 units, as a 32-bit int.
 
-    >>> java_string_hash("alice"), java_string_hash("")
-    (92903173, 0)
+    >>> java_string_hash("hello"), java_string_hash("alice"), java_string_hash("")
+    (99162322, 92903040, 0)
     """
     h = 0
     data = text.encode("utf-16-be", "surrogatepass")
