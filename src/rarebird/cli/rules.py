@@ -3,7 +3,6 @@ the detection rule, its alerts and its exceptions. Thin: parse, call the library
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -24,7 +23,7 @@ from rarebird.clock import SYSTEM_CLOCK
 from rarebird.errors import RarebirdError
 from rarebird.timeutil import iso, parse_timestamp
 
-DEFAULT_STORE = os.environ.get("RAREBIRD_STORE", "rarebird.db")
+DEFAULT_STORE = "rarebird.db"  # the same default as `job run`
 FORMATS = click.Choice(["table", "json", "ndjson"])
 
 store_option = click.option(
@@ -33,7 +32,7 @@ store_option = click.option(
     default=DEFAULT_STORE,
     show_default=True,
     metavar="PATH",
-    help="SQLite store (results, model state, alerts, exceptions); $RAREBIRD_STORE.",
+    help="SQLite store (results, model state, alerts, exceptions).",
 )
 rule_option = click.option(
     "--rule",
