@@ -128,13 +128,17 @@ class ProcessEvent:
     def to_ecs(self) -> dict[str, Any]:
         """The event as a nested ECS document (typed numbers kept as numbers)."""
         doc: dict[str, Any] = {"@timestamp": iso(self.timestamp)}
-        for name, attr in FIELD_ATTRS.items():
+        for attr, parts, is_array in _ECS_PATHS:
             value = getattr(self, attr)
             if value is None or value == ():
                 continue
-            if name in ARRAY_FIELDS:
-                value = list(value)
-            set_path(doc, name, value)
+            node = doc
+            for part in parts[:-1]:
+                child = node.get(part)
+                if child is None:
+                    child = node[part] = {}
+                node = child
+            node[parts[-1]] = list(value) if is_array else value
         for name, values in self.extra.items():
             set_path(doc, name, values[0] if len(values) == 1 else list(values))
         return doc
@@ -170,6 +174,10 @@ ARRAY_FIELDS = frozenset(
 )
 #: Typed attributes that are integers in ECS.
 INT_FIELDS = frozenset({"process.pid", "process.parent.pid"})
+#: (attribute, nested path, is array) for building ECS documents quickly.
+_ECS_PATHS = tuple(
+    (attr, tuple(name.split(".")), name in ARRAY_FIELDS) for name, attr in FIELD_ATTRS.items()
+)
 
 
 def set_path(doc: dict[str, Any], dotted: str, value: Any) -> None:
