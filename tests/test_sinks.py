@@ -186,6 +186,16 @@ class Sleeps:
         self.calls.append(seconds)
 
 
+class Mono:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
 def test_webhook_posts_each_alert(receiver: Receiver, tmp_path: Path) -> None:
     alerts = make_alerts(2)
     sink = WebhookSink(receiver.url, dead_letter=str(tmp_path / "dead.ndjson"))
@@ -216,9 +226,9 @@ def test_webhook_retries_server_errors_with_backoff(receiver: Receiver, tmp_path
 def test_webhook_loses_nothing_while_the_receiver_refuses_then_accepts(tmp_path: Path) -> None:
     port = free_port()  # nothing listens there yet: connections are refused
     dead = tmp_path / "dead.ndjson"
-    sleeps = Sleeps()
+    sleeps, mono = Sleeps(), Mono()
     sink = WebhookSink(f"http://127.0.0.1:{port}/hook", dead_letter=str(dead), retries=3,
-                       backoff=0.01, sleep=sleeps)  # fmt: skip
+                       backoff=0.01, sleep=sleeps, monotonic=mono, down_retry=10)  # fmt: skip
     a1, a2, a3, a4 = make_alerts(4)
     sink.write([a1, a2])
     assert len(sleeps.calls) == 3  # one full retry cycle for a1; a2 queued behind it
@@ -227,12 +237,14 @@ def test_webhook_loses_nothing_while_the_receiver_refuses_then_accepts(tmp_path:
     assert letters[0]["attempts"] == 4
     assert letters[0]["error"].startswith("ConnectionRefusedError")
     assert letters[1]["attempts"] == 0
-    sink.write([a3])  # still down: one attempt, no more waiting
+    mono.t += 5
+    sink.write([a3])  # down 5 s ago: straight to the dead letters
     assert len(sleeps.calls) == 3
     assert sink.pending() == 3
 
     receiver = Receiver(port).start()
     try:
+        mono.t += 6  # 11 s since the failure: time to try again
         sink.write([a4])  # dead letters first, in order, then the new alert
         assert receiver.ids() == [a1.id, a2.id, a3.id, a4.id]
         assert not dead.exists()
@@ -264,6 +276,27 @@ def test_webhook_receiver_restarting_mid_run_and_a_later_run(tmp_path: Path) -> 
         assert not dead.exists()
     finally:
         back.stop()
+
+
+def test_webhook_tries_a_down_receiver_once_per_interval(receiver: Receiver, tmp_path: Path) -> None:  # fmt: skip
+    receiver.script = [503] * 5
+    mono = Mono()
+    sink = WebhookSink(receiver.url, dead_letter=str(tmp_path / "dead.ndjson"), retries=2,
+                       sleep=Sleeps(), monotonic=mono, down_retry=10)  # fmt: skip
+    a1, a2, a3 = make_alerts(3)
+    sink.write([a1])
+    assert receiver.statuses == [503, 503, 503]  # one full cycle: 1 + 2 retries
+    mono.t += 9
+    sink.write([a2])
+    assert receiver.statuses == [503, 503, 503]  # within 10 s: not even one attempt
+    mono.t += 1
+    sink.write([a3])
+    assert receiver.statuses == [503, 503, 503, 503]  # one attempt, no retry cycle
+    sink.close()  # close always tries: the 5th 503, then the receiver accepts
+    assert receiver.statuses == [503, 503, 503, 503, 503]
+    assert sink.pending() == 3
+    assert sink.flush() == 0
+    assert receiver.ids() == [a1.id, a2.id, a3.id]
 
 
 def test_webhook_client_errors_do_not_block_the_queue(receiver: Receiver, tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ Delivery, so that nothing is lost while the receiver is down or restarting:
   "attempts": ..., "error": ...}`` per line) without further waiting;
 - every later ``write`` -- and ``close`` -- first re-sends the dead letters, oldest first, then
   the new alerts; while the receiver is still down that costs one attempt, not a full retry
-  cycle, per write. A later run with the same dead-letter file does the same, so alerts left by
+  cycle, and at most one attempt per ``down_retry`` seconds (``close`` always tries once), so a
+  replay that writes every few milliseconds is not slowed by a receiver that is gone. A later run with the same dead-letter file does the same, so alerts left by
   a run whose receiver never came back are delivered by the next one;
 - other ``4xx`` answers are permanent for that alert: it is dead-lettered (kept, re-tried with
   the others later) and the queue moves on.
@@ -73,7 +74,9 @@ class WebhookSink:
         max_backoff: float = 30.0,
         timeout: float = 10.0,
         headers: Mapping[str, str] | None = None,
+        down_retry: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -86,9 +89,12 @@ class WebhookSink:
         self.max_backoff = max_backoff
         self.timeout = timeout
         self.headers = dict(headers or {})
+        self.down_retry = down_retry
         self._sleep = sleep
+        self._monotonic = monotonic
         #: the receiver failed a whole retry cycle and has not answered since
         self._down = False
+        self._down_since = 0.0
         #: dead letters when there is no file
         self._memory: list[_Letter] = []
         self.delivered = 0
@@ -109,7 +115,7 @@ class WebhookSink:
 
     def flush(self) -> int:
         """Re-send the dead letters now; returns how many are still undelivered."""
-        left = self._deliver(self._load())
+        left = self._deliver(self._load(), force=True)
         self._save(left)
         return len(left)
 
@@ -123,9 +129,11 @@ class WebhookSink:
 
     # -- delivery --------------------------------------------------------------------------
 
-    def _deliver(self, queue: list[_Letter]) -> list[_Letter]:
+    def _deliver(self, queue: list[_Letter], *, force: bool = False) -> list[_Letter]:
         left: list[_Letter] = []
-        blocked = False
+        blocked = (
+            self._down and not force and self._monotonic() - self._down_since < self.down_retry
+        )
         for letter in queue:
             if blocked:
                 left.append(letter)
@@ -140,6 +148,7 @@ class WebhookSink:
             left.append(failed)
             if not result.permanent:
                 self._down = True
+                self._down_since = self._monotonic()
                 blocked = True
         return left
 
