@@ -12,7 +12,13 @@ what ECS uses for every field a datafeed filters on:
   so ``operator`` has no effect there; on ECS text fields (``message``, ``*.text``) the query and
   the value are tokenised like the standard analyser and ``operator`` (OR / AND) applies;
 - ``bool`` with only ``should`` needs one ``should`` to match; with ``must``/``filter`` the
-  ``should`` clauses are optional unless ``minimum_should_match`` says otherwise.
+  ``should`` clauses are optional unless ``minimum_should_match`` says otherwise;
+- ``term`` compares keyword fields as exact strings and the numeric ECS fields
+  (:data:`NUMERIC_FIELDS`, e.g. ``process.pid``) as numbers (``42`` matches ``42.0``);
+- ``exists`` on an object field (``host.os``) matches when any field under it has a value;
+- ``range`` parses bounds as dates on ``@timestamp`` and the ECS date fields
+  (:data:`DATE_FIELDS`), honouring ``format: epoch_second``; ``now`` is refused (a datafeed
+  query must not depend on when it runs).
 
 :func:`compile_query` also derives a :class:`~rarebird.sources.base.Prefilter`: conditions every
 matching event must satisfy, which sources use to skip records without parsing them.
@@ -36,6 +42,32 @@ Predicate = Callable[[ProcessEvent], bool]
 
 #: ECS fields indexed as text (analysed); everything else is treated as keyword.
 TEXT_FIELDS = frozenset({"message", "error.message", "error.stack_trace"})
+
+#: ECS fields of a numeric type (long): a term query compares them as numbers (``42`` matches
+#: ``42.0``); every other field is a keyword and compares as an exact string.
+NUMERIC_FIELDS = frozenset(
+    {
+        "process.pid", "process.parent.pid", "process.pgid", "process.parent.pgid",
+        "process.args_count", "process.parent.args_count", "process.exit_code",
+        "process.parent.exit_code", "process.thread.id", "process.uptime",
+        "process.entry_leader.pid", "process.session_leader.pid", "process.group_leader.pid",
+        "event.sequence", "event.severity", "event.risk_score", "event.duration",
+        "source.port", "destination.port", "client.port", "server.port",
+    }
+)  # fmt: skip
+
+#: ECS fields of the date type besides ``@timestamp`` (range bounds are parsed as dates).
+DATE_FIELDS = frozenset(
+    {
+        "event.created", "event.ingested", "event.start", "event.end",
+        "process.start", "process.end", "process.parent.start", "process.parent.end",
+    }
+)  # fmt: skip
+
+#: ``match`` options that do not change the result on the fields rarebird evaluates.
+_MATCH_OPTIONS = frozenset(
+    {"query", "operator", "boost", "_name", "lenient", "auto_generate_synonyms_phrase_query"}
+)
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
@@ -99,7 +131,7 @@ def _compile(node: Any, where: str, fields: set[str]) -> Predicate:
             raise QueryError(f"{here}: expected {{'field': name}}")
         name = body["field"]
         fields.add(name)
-        return lambda ev: bool(ev.get(name))
+        return lambda ev: _exists(ev, name)
     if kind == "term":
         name, spec = _field_body(body, here)
         fields.add(name)
@@ -137,6 +169,14 @@ def _compile(node: Any, where: str, fields: set[str]) -> Predicate:
             pattern = wildcard_regex(raw, case_insensitive=ci)
         return lambda ev: any(pattern.fullmatch(v) for v in ev.get(name))
     raise QueryError(f"{here}: query type {kind!r} is not supported by rarebird")
+
+
+def _exists(ev: ProcessEvent, name: str) -> bool:
+    """ES ``exists``: the field has a value; for an object field, any field under it does."""
+    if ev.get(name):
+        return True
+    prefix = name + "."
+    return any(values and field.startswith(prefix) for field, values in ev.iter_fields())
 
 
 def wildcard_regex(pattern: str, *, case_insensitive: bool = False) -> re.Pattern[str]:
@@ -189,16 +229,21 @@ def _term_pred(name: str, values: Sequence[str], case_insensitive: bool) -> Pred
         wanted = frozenset(v.casefold() for v in values)
         return lambda ev: any(v.casefold() in wanted for v in ev.get(name))
     wanted_exact = frozenset(values)
-    numeric = frozenset(_as_number(v) for v in values if _as_number(v) is not None)
+    numeric = (
+        frozenset(n for n in map(_as_number, values) if n is not None)
+        if name in NUMERIC_FIELDS
+        else frozenset()
+    )
+    if not numeric:
+        return lambda ev: any(v in wanted_exact for v in ev.get(name))
 
     def pred(ev: ProcessEvent) -> bool:
         for v in ev.get(name):
             if v in wanted_exact:
                 return True
-            if numeric:
-                n = _as_number(v)
-                if n is not None and n in numeric:
-                    return True
+            n = _as_number(v)
+            if n is not None and n in numeric:
+                return True
         return False
 
     return pred
@@ -209,6 +254,9 @@ def _compile_match(name: str, spec: Any, where: str, *, phrase: bool) -> Predica
     if isinstance(spec, dict):
         if "query" not in spec:
             raise QueryError(f"{where}: expected {{'query': ...}}")
+        unsupported = sorted(set(spec) - _MATCH_OPTIONS)
+        if unsupported:
+            raise QueryError(f"{where}: match options {unsupported} are not supported")
         text = _keyword(spec["query"], where)
         operator = str(spec.get("operator", "or")).lower()
         if operator not in ("or", "and"):
@@ -239,6 +287,9 @@ def _compile_match(name: str, spec: Any, where: str, *, phrase: bool) -> Predica
 
 
 def _as_number(value: str) -> float | None:
+    """A keyword as a JSON number would be read (no ``_`` separators, no ``nan``)."""
+    if "_" in value:
+        return None
     try:
         n = float(value)
     except ValueError:
@@ -268,8 +319,15 @@ def _compile_range(name: str, spec: Any, where: str) -> Predicate:
         elif op == "to":
             op = "lte" if incl_upper else "lt"
         norm.append((op, v))
-    is_date = name == "@timestamp" or name.endswith("timestamp") or "format" in spec
+    is_date = (
+        name == "@timestamp"
+        or name.endswith("timestamp")
+        or name in DATE_FIELDS
+        or "format" in spec
+    )
     numeric_bounds = all(isinstance(v, int | float) and not isinstance(v, bool) for _, v in norm)
+    if is_date and "epoch_second" in str(spec.get("format", "")):
+        norm = [(op, _seconds_to_millis(v, where)) for op, v in norm]
 
     def key(value: Any) -> Any:
         if is_date:
@@ -301,6 +359,18 @@ def _compile_range(name: str, spec: Any, where: str) -> Predicate:
     if name == "@timestamp":
         return lambda ev: in_range_dt(ev.timestamp, keyed)
     return lambda ev: any(in_range(v) for v in ev.get(name))
+
+
+def _seconds_to_millis(value: Any, where: str) -> Any:
+    """A bound in ``epoch_second`` format, as the epoch millis ``parse_timestamp`` reads."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value * 1000
+    if isinstance(value, str):
+        try:
+            return float(value) * 1000
+        except ValueError:
+            return value  # an ISO date: the format allows both
+    raise QueryError(f"{where}: invalid date bound {value!r}")
 
 
 def in_range_dt(when: datetime, keyed: list[tuple[str, Any]]) -> bool:
@@ -375,16 +445,15 @@ def _compile_bool(body: Any, where: str, fields: set[str]) -> Predicate:
         _compile(c, f"{where}.must_not[{i}]", fields)
         for i, c in enumerate(_clauses(body, "must_not", where))
     ]
-    should = [
-        _compile(c, f"{where}.should[{i}]", fields)
-        for i, c in enumerate(_clauses(body, "should", where))
-    ]
+    should_clauses = _clauses(body, "should", where)
+    should = [_compile(c, f"{where}.should[{i}]", fields) for i, c in enumerate(should_clauses)]
     if "minimum_should_match" in body:
         msm = minimum_should_match(body["minimum_should_match"], len(should), where)
     else:
         msm = 0 if required or not should else 1
-        if not required and not negated and not should:
-            msm = 0
+    if msm == 1 and len(should) > 1:
+        # one of several exact terms: one set lookup per field instead of one test per clause
+        should = _group_terms(should_clauses, should)
 
     def pred(ev: ProcessEvent) -> bool:
         for p in required:
@@ -406,11 +475,51 @@ def _compile_bool(body: Any, where: str, fields: set[str]) -> Predicate:
     return pred
 
 
+def _group_terms(clauses: list[Any], compiled: list[Predicate]) -> list[Predicate]:
+    """Merge should clauses that are exact term/terms/keyword-match tests on the same field."""
+    by_field: dict[str, list[str]] = {}
+    rest: list[Predicate] = []
+    for clause, pred in zip(clauses, compiled, strict=True):
+        simple = _exact_terms(clause)
+        if simple is None:
+            rest.append(pred)
+        else:
+            by_field.setdefault(simple[0], []).extend(simple[1])
+    merged = [_term_pred(name, values, False) for name, values in by_field.items()]
+    return merged + rest
+
+
+def _exact_terms(clause: Any) -> tuple[str, list[str]] | None:
+    """(field, values) when ``clause`` is an exact, case-sensitive term test; else None."""
+    kind, body = next(iter(clause.items()))
+    if kind == "term":
+        name, spec = _field_body(body, "")
+        value, ci = _term_value(spec, "")
+        return None if ci else (name, [value])
+    if kind == "terms":
+        name, spec = _field_body(body, "")
+        return name, [_keyword(v, "") for v in spec]
+    if kind in ("match", "match_phrase"):
+        name, spec = _field_body(body, "")
+        if name in TEXT_FIELDS or name.endswith(".text"):
+            return None
+        return name, [_keyword(spec["query"] if isinstance(spec, dict) else spec, "")]
+    return None
+
+
 # --- prefilter derivation -------------------------------------------------------------------
 
 
 def _necessary(node: Any) -> list[FieldCondition]:
-    """Conditions (field in values) that every event matching ``node`` satisfies."""
+    """Conditions (field in values) that every event matching ``node`` satisfies.
+
+    A :class:`FieldCondition` is exact string equality, so fields compared as numbers
+    (:data:`NUMERIC_FIELDS`) give none.
+    """
+    return [c for c in _necessary_all(node) if c.field not in NUMERIC_FIELDS]
+
+
+def _necessary_all(node: Any) -> list[FieldCondition]:
     kind, body = next(iter(node.items()))
     if kind == "term":
         name, spec = _field_body(body, "")
@@ -430,7 +539,7 @@ def _necessary(node: Any) -> list[FieldCondition]:
     out: list[FieldCondition] = []
     for key in ("must", "filter"):
         for clause in _clauses(body, key, ""):
-            out.extend(_necessary(clause))
+            out.extend(_necessary_all(clause))
     should = _clauses(body, "should", "")
     required = _clauses(body, "must", "") + _clauses(body, "filter", "")
     if "minimum_should_match" in body:
@@ -440,7 +549,7 @@ def _necessary(node: Any) -> list[FieldCondition]:
     if should and msm >= 1:
         # one of the should clauses holds: if each implies "field in S_i" for the same field,
         # the union of the S_i is necessary.
-        per_clause = [_necessary(c) for c in should]
+        per_clause = [_necessary_all(c) for c in should]
         common = set.intersection(*({c.field for c in conds} for conds in per_clause))
         for name in sorted(common):
             values: set[str] = set()
