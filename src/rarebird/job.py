@@ -36,12 +36,12 @@ import orjson
 from rarebird.definitions import DatafeedConfig, JobConfig
 from rarebird.detectors.aggregate import Leaf, Normalizers, scope, score_bucket
 from rarebird.detectors.maths import MAXIMUM_ANOMALOUS_PROBABILITY, anomaly_score
-from rarebird.detectors.rare import RareModel
+from rarebird.detectors.rare import RareModel, ValueScore
 from rarebird.errors import StateError
 from rarebird.events import ProcessEvent
 from rarebird.results import BucketResults
 from rarebird.store import Store
-from rarebird.store.results import search_results, update_scores, write_bucket_results, write_events
+from rarebird.store.results import search_results, write_bucket_results, write_events
 from rarebird.timeutil import from_epoch_s, iso, to_epoch_s
 
 STATE_VERSION = 1
@@ -140,7 +140,8 @@ class AnomalyJob:
         self.last_renormalised_s: float | None = None
         self._pending_results: list[BucketResults] = []
         self._pending_events: list[ProcessEvent] = []
-        self._renormalise_due = False
+        #: renormalised scores not yet written: doc id -> (new score, new document)
+        self._score_updates: dict[str, tuple[float, dict[str, Any]]] = {}
 
     # --- lifecycle -----------------------------------------------------------------------
     @classmethod
@@ -211,6 +212,7 @@ class AnomalyJob:
         if self.store is None:
             self._pending_results.clear()
             self._pending_events.clear()
+            self._score_updates.clear()
             return
         state = orjson.dumps(self.to_state()).decode()
         with self.store.transaction() as conn:
@@ -224,11 +226,15 @@ class AnomalyJob:
                 "state = excluded.state, updated = excluded.updated",
                 (self.config.job_id, STATE_VERSION, state, iso(from_epoch_s(_time.time()))),
             )
-            if self._renormalise_due:
-                self._renormalise()
-                self._renormalise_due = False
+            if self._score_updates:
+                conn.executemany(
+                    "UPDATE results SET score = ?, doc = ? WHERE id = ?",
+                    [(score, orjson.dumps(doc).decode(), doc_id)
+                     for doc_id, (score, doc) in self._score_updates.items()],
+                )  # fmt: skip
         self._pending_results.clear()
         self._pending_events.clear()
+        self._score_updates.clear()
 
     # --- feeding -------------------------------------------------------------------------
     def feed(self, event: ProcessEvent) -> list[BucketResults]:
@@ -311,6 +317,63 @@ class AnomalyJob:
         self.current = None
         return finalised
 
+    def interim(self, *, elastic: bool = False) -> BucketResults | None:
+        """Interim results for the bucket being built; nothing is learnt, normalisers only read.
+
+        By default (rarebird's early warning) the users seen so far are scored as if the
+        bucket closed now with just them, so a never-seen user scores as it will when the
+        bucket is final. With ``elastic=True`` they are scored as Elastic's engine does for
+        interim buckets: with the model as of the last final bucket, a value it has never seen
+        getting the smallest probability of any known value (which rarely flags a new user).
+        None when there is nothing to score yet.
+        """
+        bucket = self.current
+        if bucket is None or not bucket.order or bucket.index == self.skip_bucket:
+            return None
+        if elastic:
+            scores = self._elastic_interim_scores(bucket)
+        else:
+            scores = self.model.score_as_if_learnt(bucket.index, bucket.order)
+            pid = {v: i for i, v in enumerate(bucket.order)}
+            scores.sort(key=lambda s: (self.model.person_id(s.value) is None,
+                                       self.model.person_id(s.value) or pid[s.value]))  # fmt: skip
+        leaves = [
+            Leaf(
+                score,
+                {k: tuple(v) for k, v in bucket.influences[score.value].items()},
+                bucket.counts[score.value],
+            )
+            for score in scores
+        ]
+        results, _ = score_bucket(
+            job_id=self.config.job_id,
+            timestamp=from_epoch_s(bucket.index * self.span),
+            bucket_span_s=self.span,
+            by_field=self.by_field,
+            influencer_fields=self.influencers,
+            leaves=leaves,
+            normalizers=self.normalizers,
+            event_count=bucket.event_count,
+            is_interim=True,
+        )
+        return results
+
+    def _elastic_interim_scores(self, bucket: _Bucket) -> list[ValueScore]:
+        model = self.model
+        smallest = model.smallest_probability()
+        median = model.sorted.median() if len(model) else 0.0
+        known = sorted((v for v in bucket.order if v in model),
+                       key=lambda v: model.person_id(v) or 0)  # fmt: skip
+        scores = []
+        for value in known + [v for v in bucket.order if v not in model]:
+            p = model.probability(value) if value in model else smallest
+            if p is None:
+                continue
+            conc = model.concentration(value)
+            rarity = median / (conc * model.inv_scale) if conc else 0.0
+            scores.append(ValueScore(value, p, value not in model, rarity, conc))
+        return scores
+
     @property
     def next_bucket_start(self) -> datetime | None:
         return None if self.current is None else from_epoch_s(self.current.index * self.span)
@@ -367,11 +430,13 @@ class AnomalyJob:
         bucket_end = (bucket.index + 1) * self.span
         if self.last_renormalised_s is None:
             self.last_renormalised_s = float(bucket_end)
+        self._pending_results.append(results)
         due = big_change or bucket_end - self.last_renormalised_s >= RENORMALIZE_INTERVAL_S
         if due and self.renormalize:
-            self._renormalise_due = True
+            # as Elasticsearch does on new quantiles: rescore the window with the state as of
+            # this bucket (so the outcome does not depend on when results are committed)
+            self._renormalise(bucket_end)
             self.last_renormalised_s = float(bucket_end)
-        self._pending_results.append(results)
         return results
 
     # --- memory --------------------------------------------------------------------------
@@ -397,68 +462,86 @@ class AnomalyJob:
         return self.stats.model_bytes >= self.config.model_memory_limit
 
     # --- renormalisation -------------------------------------------------------------------
-    def _renormalise(self) -> None:
-        """Rescore stored results of the renormalisation window with the current normalisers."""
-        assert self.store is not None
-        end = self.stats.last_finalised_bucket_end
-        if end is None:
-            return
+    def _window_docs(self, start_ms: int) -> dict[str, dict[str, Any]]:
+        """Result documents of the renormalisation window: stored, pending, and with the
+        updates not yet written applied."""
+        docs: dict[str, dict[str, Any]] = {}
+        if self.store is not None:
+            start = from_epoch_s(start_ms / 1000)
+            for kind in ("record", "influencer", "bucket"):
+                page = search_results(self.store, kind, job_ids=[self.config.job_id], start=start,
+                                      order="time")  # fmt: skip
+                docs.update(page.hits)
+        for results in self._pending_results:
+            if to_epoch_s(results.bucket.timestamp) * 1000 < start_ms:
+                continue
+            docs[results.bucket.doc_id] = results.bucket.to_doc()
+            for rec in results.records:
+                docs[rec.doc_id] = rec.to_doc()
+            for infl in results.influencers:
+                docs[infl.doc_id] = infl.to_doc()
+        for doc_id, (_, doc) in self._score_updates.items():
+            if doc_id in docs:
+                docs[doc_id] = doc
+        return docs
+
+    def _renormalise(self, end_s: int) -> None:
+        """Rescore the results of the last ``max(30 days, 100 buckets)`` with the normalisers
+        as they are now; keep only the big changes (``ScoresUpdater``, ``Normalizer``)."""
         days = self.config.renormalization_window_days
         window = days * 86400 if days is not None else max(30 * 86400, 100 * self.span)
-        start = from_epoch_s(end - window)
-        job_ids = [self.config.job_id]
-        updates: list[tuple[str, float]] = []
         norms = self.normalizers
-        for doc_id, doc in search_results(
-            self.store, "record", job_ids=job_ids, start=start, order="time"
-        ).hits:
-            new = _renormalised(norms.leaf, scope(self.by_field, doc["by_field_value"]),
-                                doc["probability"])  # fmt: skip
-            if _is_big_update(doc["record_score"], new):
-                updates.append((doc_id, new))
-        for doc_id, doc in search_results(
-            self.store, "influencer", job_ids=job_ids, start=start, order="time"
-        ).hits:
-            name = doc["influencer_field_name"]
-            norm = norms.influencer.get(name)
-            if norm is None:
-                continue
-            new = _renormalised(
-                norm, scope(name, doc["influencer_field_value"]), doc["probability"]
-            )
-            if _is_big_update(doc["influencer_score"], new):
-                updates.append((doc_id, new))
-        for doc_id, doc in search_results(
-            self.store, "bucket", job_ids=job_ids, start=start, min_score=1e-12, order="time"
-        ).hits:
-            changed = False
-            best = 0.0
-            for bi in doc.get("bucket_influencers", []):
-                name = bi["influencer_field_name"]
-                if name == "bucket_time":
-                    norm, key = norms.root, ""
-                else:
-                    norm_ = norms.influencer_bucket.get(name)
-                    if norm_ is None:
-                        continue
-                    norm, key = norm_, scope(name, None)
-                new = _renormalised(norm, key, bi["probability"])
-                if _is_big_update(bi["anomaly_score"], new):
-                    bi["anomaly_score"] = new
-                    changed = True
-                best = max(best, bi["anomaly_score"])
-            if changed:
-                updates.append((doc_id, best))
-                self._rewrite_bucket_influencers(doc_id, doc)
-        if updates:
-            update_scores(self.store, updates)
+        changed = 0
+        for doc_id, doc in self._window_docs(int((end_s - window) * 1000)).items():
+            kind = doc["result_type"]
+            if kind == "record":
+                key = scope(self.by_field, doc["by_field_value"])
+                new = _renormalised(norms.leaf, key, doc["probability"])
+                if _is_big_update(doc["record_score"], new):
+                    self._score_updates[doc_id] = (new, {**doc, "record_score": new})
+                    changed += 1
+            elif kind == "influencer":
+                name = doc["influencer_field_name"]
+                norm = norms.influencer.get(name)
+                if norm is None:
+                    continue
+                new = _renormalised(norm, scope(name, doc["influencer_field_value"]),
+                                    doc["probability"])  # fmt: skip
+                if _is_big_update(doc["influencer_score"], new):
+                    self._score_updates[doc_id] = (new, {**doc, "influencer_score": new})
+                    changed += 1
+            elif kind == "bucket" and doc["anomaly_score"] > 0:
+                influencers = []
+                bucket_changed = False
+                for bi in doc.get("bucket_influencers", []):
+                    name = bi["influencer_field_name"]
+                    if name == "bucket_time":
+                        norm_: Any = norms.root
+                        key = ""
+                    else:
+                        norm_ = norms.influencer_bucket.get(name)
+                        key = scope(name, None)
+                    new = (
+                        bi["anomaly_score"]
+                        if norm_ is None
+                        else _renormalised(norm_, key, bi["probability"])
+                    )
+                    if _is_big_update(bi["anomaly_score"], new):
+                        bi = {**bi, "anomaly_score": new}
+                        bi_id = (f"{self.config.job_id}_bucket_influencer_{doc['timestamp']}_"
+                                 f"{doc['bucket_span']}_{name}")  # fmt: skip
+                        self._score_updates[bi_id] = (new, bi)
+                        bucket_changed = True
+                    influencers.append(bi)
+                if bucket_changed:
+                    score = max(b["anomaly_score"] for b in influencers)
+                    self._score_updates[doc_id] = (
+                        score,
+                        {**doc, "anomaly_score": score, "bucket_influencers": influencers},
+                    )
+                    changed += 1
+        if changed:
             self.stats.renormalisations += 1
-
-    def _rewrite_bucket_influencers(self, doc_id: str, doc: dict[str, Any]) -> None:
-        assert self.store is not None
-        self.store.conn.execute(
-            "UPDATE results SET doc = ? WHERE id = ?", (orjson.dumps(doc).decode(), doc_id)
-        )
 
 
 def _renormalised(norm: Any, key: str, probability: float) -> float:

@@ -266,6 +266,51 @@ class RareModel:
             model.recency[pid] = None
         return model
 
+    def score_as_if_learnt(self, bucket: int, values: Sequence[str]) -> list[ValueScore]:
+        """What :meth:`score` would say if ``bucket`` closed now with just ``values`` present:
+        learn it on the side, score, and put everything back exactly (rarebird's early
+        warning; the model is unchanged afterwards, id allocation included)."""
+        saved_scale = self.inv_scale
+        undo: list[tuple[int, float, bool, bool]] = []  # pid, old weight, new, from free list
+        add = self.inv_scale
+        try:
+            for value in values:
+                pid = self.ids.get(value)
+                is_new = pid is None
+                from_free = is_new and bool(self.free_ids)
+                if pid is None:
+                    pid = self._new_id(value, bucket)
+                old = self.weights[pid]
+                undo.append((pid, old, is_new, from_free))
+                if old > 0.0:
+                    self.sorted.remove(old)
+                self.weights[pid] = old + add
+                self.sorted.add(old + add)
+            if values:
+                self.inv_scale /= self.factor
+            return self.score(bucket, values)
+        finally:
+            for pid, old, is_new, from_free in reversed(undo):
+                self.sorted.remove(self.weights[pid])
+                if old > 0.0:
+                    self.sorted.add(old)
+                if is_new:
+                    name = self.names[pid]
+                    assert name is not None
+                    del self.ids[name]
+                    if from_free:
+                        self.names[pid] = None
+                        self.weights[pid] = 0.0
+                        self.free_ids.append(pid)
+                    else:
+                        self.names.pop()
+                        self.weights.pop()
+                        self.first_seen.pop()
+                        self.last_seen.pop()
+                else:
+                    self.weights[pid] = old
+            self.inv_scale = saved_scale
+
     # --- state ---------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
         order = list(self.recency)
