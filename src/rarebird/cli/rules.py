@@ -392,15 +392,24 @@ def alerts_show(store_path: str, alert_id: str, fmt: str) -> None:
 
 
 def _events_behind(store: Any, alert: Any) -> list[dict[str, Any]]:
+    """The events the job kept for the anomaly's by-field value in its bucket."""
     from datetime import timedelta
 
+    from rarebird.rules.fields import field_values
     from rarebird.store.results import search_events
 
     start = alert.original_time
-    span = int(alert.doc.get("bucket_span", 900))
-    user = alert.doc.get("by_field_value")
-    return search_events(store, str(alert.doc.get("job_id", "")), user=user, start=start,
-                         end=start + timedelta(seconds=span), limit=50)  # fmt: skip
+    end = start + timedelta(seconds=int(alert.doc.get("bucket_span", 900)))
+    by_name = str(alert.doc.get("by_field_name", "user.name"))
+    by_value = str(alert.doc.get("by_field_value", ""))
+    job_id = str(alert.doc.get("job_id", ""))
+    if by_name == "user.name":
+        return search_events(store, job_id, user=by_value, start=start, end=end, limit=50)
+    return [
+        ev
+        for ev in search_events(store, job_id, start=start, end=end, limit=10_000)
+        if by_value in [str(v) for v in field_values(ev, by_name)]
+    ][:50]
 
 
 def _workflow(store_path: str, ids: tuple[str, ...], status: str, user: str | None,
