@@ -262,6 +262,11 @@ def test_detect_command_prints_new_alerts_and_sends_them(tmp_path: Path, events_
     again = runner.invoke(main, ["detect", "--store", str(store), str(events_file)])
     assert again.exit_code == 0, again.output
     assert again.stdout == "(no new alerts)\n"
+    assert "rarebird: 411 event(s) older than the job's current bucket were dropped" in again.stderr
+    assert (
+        "rarebird: warning: the input starts at 2026-03-01T00:00:10.000Z, before the rule's last run in this store (2026-03-04T02:30:00.000Z)"
+        in again.stderr
+    )
 
 
 def test_detect_table_and_exception_from_the_alert(tmp_path: Path, events_file: Path) -> None:

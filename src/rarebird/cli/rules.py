@@ -214,6 +214,10 @@ def detect(
         f"{report.query_delay.total_seconds():g}s; {len(report.new_alerts)} new alert(s), "
         f"{report.suppressed} suppressed, {report.excepted} excepted",
     ]
+    late = report.job_stats.out_of_order_timestamp_count
+    if late:
+        lines.append(f"rarebird: {late:,} event(s) older than the job's current bucket were "
+                     "dropped (out of order), as Elastic's job does")  # fmt: skip
     if report.skipped_runs:
         lines.append(f"rarebird: {report.skipped_runs} run(s) skipped (--down)")
     for reason, count in sorted(stats.skipped.items()):

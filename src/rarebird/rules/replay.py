@@ -46,7 +46,7 @@ from rarebird.rules.executor import RuleExecutor, RuleRun
 from rarebird.rules.schedule import align_down, align_up
 from rarebird.sinks.base import Sink
 from rarebird.store.sqlite import Store
-from rarebird.timeutil import format_duration
+from rarebird.timeutil import format_duration, iso
 
 
 @dataclass(frozen=True)
@@ -171,6 +171,12 @@ def replay(
             continue
         if next_run is None:
             next_run = align_up(ev.timestamp, interval)
+        elif n_events == 0 and last_run is not None and ev.timestamp < last_run:
+            st.warnings[
+                f"the input starts at {iso(ev.timestamp)}, before the rule's last run in this "
+                f"store ({iso(last_run)}): the rule goes on from there, and the job drops "
+                "events of buckets it has already finalised"
+            ] += 1
         while next_run - qd <= ev.timestamp:
             fire(next_run)
             next_run += interval
