@@ -136,22 +136,56 @@ def _add(out: dict[str, str | list[str]], name: str, value: str) -> None:
         out[name] = [have, value]  # type: ignore[list-item]
 
 
+#: Dotted names already built, per prefix: the same field names recur in every document, so
+#: events share one string per name instead of each holding its own copy.
+_NAMES: dict[str, dict[str, str]] = {}
+_MAX_NAMES = 50_000
+
+
+def _names(prefix: str) -> dict[str, str]:
+    names = _NAMES.get(prefix)
+    if names is None:
+        names = {}
+        if len(_NAMES) < _MAX_NAMES:
+            _NAMES[prefix] = names
+    return names
+
+
+#: One-value tuples of values seen before (host names, agent versions...), shared likewise.
+_SINGLES: dict[str, tuple[str]] = {}
+_MAX_SINGLES = 20_000
+
+
+def _single(value: str) -> tuple[str]:
+    one = _SINGLES.get(value)
+    if one is None:
+        one = (value,)
+        if len(_SINGLES) < _MAX_SINGLES and len(value) <= 64:
+            _SINGLES[value] = one
+    return one
+
+
 def _flatten(obj: dict[str, Any], prefix: str, out: dict[str, str | list[str]]) -> None:
+    names = _names(prefix)
     for key, value in obj.items():
+        name = names.get(key)
+        if name is None:
+            name = prefix + key
+            if len(names) < _MAX_NAMES:
+                names[key] = name
         kind = type(value)
         if kind is str:
-            name = prefix + key
             if name in out:
                 _add(out, name, value)
             else:
                 out[name] = value
         elif kind is dict:
-            _flatten(value, prefix + key + ".", out)
+            _flatten(value, name + ".", out)
         elif kind is list:
             if value:
-                _flatten_list(value, prefix + key, out)
+                _flatten_list(value, name, out)
         elif value is not None:
-            _add(out, prefix + key, keyword(value) or "")
+            _add(out, name, keyword(value) or "")
 
 
 def _flatten_list(values: list[Any], name: str, out: dict[str, str | list[str]]) -> None:
@@ -243,10 +277,11 @@ def event_from_document(doc: dict[str, Any], origin: SourceLocation | None = Non
     typed: dict[str, Any] = {}
     extra: dict[str, tuple[str, ...]] = {}
     field_attrs = FIELD_ATTRS
+    single = _single
     for name, value in flat.items():
         attr = field_attrs.get(name)
         if attr is None:
-            extra[name] = (value,) if type(value) is str else tuple(value)
+            extra[name] = single(value) if type(value) is str else tuple(value)
         elif name in ARRAY_FIELDS:
             typed[attr] = (value,) if type(value) is str else tuple(value)
         elif name in INT_FIELDS:
