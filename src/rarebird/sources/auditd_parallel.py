@@ -1,0 +1,183 @@
+"""Reading one large audit log with several processes: one per byte range.
+
+The file is cut at line boundaries into ``workers`` ranges. This process scans the first range
+while worker processes (``python -m rarebird.sources.auditd_parallel``) scan the others; each
+range owns the events whose first SYSCALL record starts in it and may read outside it for the
+rest of an event, so the result is exactly the sequential one, in the same order. Workers send
+their events and counts back as JSON lines on stdout (no pickle); line numbers are relative to
+the range and fixed up here once the lines of the earlier ranges are known.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import fields
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from rarebird.errors import InputError, InputIssue, ReadStats
+from rarebird.events import ProcessEvent, SourceLocation
+from rarebird.sources.auditd_scan import HISTORY, FastScan
+from rarebird.sources.base import FieldCondition, Prefilter, SourceOptions
+
+if TYPE_CHECKING:
+    import re
+
+    from rarebird.sources.auditd import AuditdSource
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SKIP = frozenset({"timestamp", "origin", "extra"})
+
+
+def split_ranges(path: str, parts: int) -> list[tuple[int, int]]:
+    """``parts`` byte ranges of the file, each starting at the beginning of a line."""
+    size = os.path.getsize(path)
+    cuts = [0]
+    with open(path, "rb") as f:
+        for i in range(1, parts):
+            f.seek(size * i // parts)
+            f.readline()
+            pos = f.tell()
+            if pos > cuts[-1] and pos < size:
+                cuts.append(pos)
+    cuts.append(size)
+    return list(zip(cuts, cuts[1:], strict=False))
+
+
+def scan_parallel(
+    source: AuditdSource, path: str, workers: int, needle: re.Pattern[bytes]
+) -> Iterator[ProcessEvent]:
+    """The events of ``path``, scanned by ``workers`` processes, in file order."""
+    del needle  # each worker builds it again from the prefilter
+    ranges = split_ranges(path, workers)
+    opts = source._options
+    procs = []
+    for start, stop in ranges[1:]:
+        spec = {
+            "path": path,
+            "start": start,
+            "stop": stop,
+            "prefilter": [[c.field, sorted(c.values)] for c in opts.prefilter.conditions],
+            "host_name": opts.host_name,
+            "passwd": opts.passwd,
+            "group": opts.group,
+            "identity": opts.identity,
+            "max_line_bytes": opts.max_line_bytes,
+        }
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "rarebird.sources.auditd_parallel", json.dumps(spec)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        )
+    try:
+        first_start, first_stop = ranges[0]
+        with open(path, "rb") as f:
+            yield from source.fast_scan(first_start, first_stop).run(f)
+        for proc in procs:
+            lines_before = source.stats.lines
+            out, err = proc.communicate()
+            if proc.returncode != 0:
+                tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or ["?"]
+                raise InputError(path, f"worker process failed: {tail[0]}")
+            rows = out.splitlines()
+            for row in rows[:-1]:
+                yield decode_event(orjson.loads(row), lines_before)
+            merge_stats(source.stats, orjson.loads(rows[-1]), path, lines_before)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def encode_event(event: ProcessEvent) -> bytes:
+    """One event as a JSON object (typed attributes that are set, time in microseconds)."""
+    doc: dict[str, Any] = {}
+    for f in fields(event):
+        if f.name in _SKIP:
+            continue
+        value = getattr(event, f.name)
+        if value is None or value == ():
+            continue
+        doc[f.name] = list(value) if isinstance(value, tuple) else value
+    delta = event.timestamp - _EPOCH
+    doc["timestamp"] = (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+    doc["extra"] = {k: list(v) for k, v in event.extra.items()}
+    if event.origin is not None:
+        doc["origin"] = [event.origin.path, event.origin.line]
+    return orjson.dumps(doc)
+
+
+def decode_event(doc: dict[str, Any], line_offset: int = 0) -> ProcessEvent:
+    """The inverse of :func:`encode_event`, adding ``line_offset`` to the origin's line."""
+    kwargs: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key == "timestamp":
+            kwargs[key] = _EPOCH + timedelta(microseconds=value)
+        elif key == "extra":
+            kwargs[key] = {k: tuple(v) for k, v in value.items()}
+        elif key == "origin":
+            kwargs[key] = SourceLocation(value[0], value[1] + line_offset)
+        else:
+            kwargs[key] = tuple(value) if isinstance(value, list) else value
+    return ProcessEvent(**kwargs)
+
+
+def encode_stats(stats: ReadStats) -> bytes:
+    return orjson.dumps(
+        {
+            "lines": stats.lines,
+            "bytes": stats.bytes,
+            "prefiltered": stats.prefiltered,
+            "skipped": dict(stats.skipped),
+            "issues": [[i.location.line, i.reason, i.detail] for i in stats.issues],
+        }
+    )
+
+
+def merge_stats(stats: ReadStats, doc: dict[str, Any], path: str, line_offset: int) -> None:
+    stats.lines += doc["lines"]
+    stats.bytes += doc["bytes"]
+    stats.prefiltered += doc["prefiltered"]
+    stats.skipped.update(doc["skipped"])
+    for line, reason, detail in doc["issues"]:
+        if len(stats.issues) < stats.max_issues:
+            stats.issues.append(
+                InputIssue(SourceLocation(path, line + line_offset), reason, detail)
+            )
+
+
+def _worker(spec: dict[str, Any]) -> None:
+    from rarebird.sources.auditd import AuditdSource
+
+    prefilter = Prefilter(tuple(FieldCondition(f, frozenset(v)) for f, v in spec["prefilter"]))
+    options = SourceOptions(
+        prefilter=prefilter,
+        host_name=spec["host_name"],
+        passwd=spec["passwd"],
+        group=spec["group"],
+        identity=spec["identity"],
+        max_line_bytes=spec["max_line_bytes"],
+    )
+    source = AuditdSource(spec["path"], options)
+    scan: FastScan = source.fast_scan(spec["start"], spec["stop"])
+    out = sys.stdout.buffer
+    with open(spec["path"], "rb") as f:
+        origin = max(0, spec["start"] - HISTORY)
+        f.seek(origin)
+        for event in scan.run(f, origin=origin):
+            out.write(encode_event(event) + b"\n")
+    out.write(encode_stats(source.stats) + b"\n")
+    out.flush()
+
+
+if __name__ == "__main__":
+    _worker(json.loads(sys.argv[1]))
