@@ -372,6 +372,7 @@ class _Renderer:
                     "sequence": self.seq,
                     "session": "unset" if user.kind == "service" else str(1 + user.uid % 97),
                     "summary": {
+                        "action": "executed",
                         "actor": {"primary": user.name, "secondary": user.name},
                         "how": cmd.executable,
                         "object": {"primary": cmd.executable, "type": "file"},
