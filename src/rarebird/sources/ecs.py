@@ -273,7 +273,9 @@ def event_from_document(doc: dict[str, Any], origin: SourceLocation | None = Non
     stamp = flat.pop("@timestamp", None)
     if stamp is None:
         raise DocumentError("missing @timestamp")
-    raw_stamp = _raw_timestamp(doc)
+    raw_stamp = doc.get("@timestamp")
+    if type(raw_stamp) not in (str, int, float):
+        raw_stamp = _raw_timestamp(doc)
     if type(stamp) is list or raw_stamp is None:
         raise DocumentError("bad @timestamp", _short(stamp))
     try:
@@ -715,12 +717,14 @@ class EcsSource:
                 start = z + 1
                 z = buf.find(0, start, n)
             segments.append((start, n))
+            escapes = buf.find(0x5C, 0, n) >= 0  # any backslash at all (memchr)?
             found: list[list[int]] = []
             for cond in conds:
                 hits: list[int] = []
                 for needle in cond.needles:
                     _find_all(chunk, needle, segments, hits)
-                _escape_hits(chunk, cond, segments, hits)
+                if escapes:
+                    _escape_hits(chunk, cond, segments, hits)
                 found.append(hits)
             return found, nuls
         finally:
