@@ -7,7 +7,8 @@ What is read
   es_archive ``data.json``, a single pretty-printed document, a pretty-printed ``_search``
   response). The layout is chosen from the first non-blank line: if it is not a whole JSON value
   and the next line is indented (or closes a bracket), the input is a document stream. In a
-  stream, a record starts at every line whose first byte is ``{`` or ``[``.
+  stream, a record starts at every line whose first byte is ``{`` or ``[``; a record is limited
+  to ``max_line_bytes`` like a line (a whole pretty-printed ``_search`` response is one record).
 - **Envelopes.** A plain document; a ``_search`` hit (``{"_index":..., "_source": {...}}``); a
   whole ``_search`` response (``{"hits": {"hits": [...]}}``: every hit); an es_archive record
   (``{"type": "doc", "value": {"source": {...}}}``; ``"type": "index"`` records are ignored);

@@ -137,7 +137,10 @@ def _is_readable_input(path: str) -> bool:
 
 
 def _walk(folder: str) -> list[str]:
-    """Every non-hidden regular file under ``folder``, recursively, sorted by path."""
+    """Every non-hidden regular file under ``folder``, recursively, sorted by path.
+
+    A file inside that cannot be read raises :class:`InputError` rather than being left out.
+    """
     found: list[str] = []
     for root, dirs, files in os.walk(folder, onerror=None):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
@@ -145,8 +148,11 @@ def _walk(folder: str) -> list[str]:
             if name.startswith("."):
                 continue
             path = os.path.join(root, name)
-            if os.path.isfile(path) and os.access(path, os.R_OK):
-                found.append(path)
+            if not os.path.isfile(path):
+                continue  # sockets, broken links
+            if not os.access(path, os.R_OK):
+                raise InputError(path, "permission denied")
+            found.append(path)
     return sorted(found)
 
 
