@@ -324,3 +324,107 @@ def generate_audit_log(
         starts = islice(starts, exec_events)
     with open(path, "wb") as f:
         return write_audit_log(starts, f, options)
+
+
+def tricky_audit_lines(
+    start: datetime = datetime(2026, 1, 5, 12, tzinfo=UTC), first_serial: int = 900_000
+) -> list[bytes]:
+    """Hand-made records that trip naive prefilters and parsers, each case labelled.
+
+    Discovery commands whose ``exe`` is hex-encoded (a space or a non-ASCII byte in the path),
+    unquoted or relative; decoys whose ``comm`` or arguments say ``ss`` but whose ``exe`` does
+    not (``sshd``, ``ssh``, a script run by python); a second SYSCALL record in one event; a
+    stamp written inside another event's argument; records out of order, duplicated, without
+    EOE, glued ENRICHED fields, ``node=`` prefixes, an ``exe=`` inside a user message.
+    """
+    out: list[bytes] = []
+    serial = first_serial
+    second = 0
+
+    def event(
+        exe: str,
+        args: tuple[str, ...],
+        *,
+        user: tuple[str, str] = ("1001", "alice"),
+        options: AuditLogOptions | None = None,
+    ) -> list[bytes]:
+        nonlocal serial, second
+        second += 1
+        ev = ProcessEvent(
+            timestamp=start.replace(second=second % 60, minute=second // 60),
+            user_id=user[0],
+            user_name=user[1],
+            host_name="tricky-01",
+            process_executable=exe,
+            process_args=args,
+            process_working_directory="/home/alice",
+        )
+        opts = options or AuditLogOptions(first_serial=serial)
+        opts = AuditLogOptions(
+            enriched=opts.enriched,
+            node=opts.node,
+            eoe=opts.eoe,
+            first_serial=serial,
+            key=opts.key,
+            seed=serial,
+        )
+        serial += 1
+        return list(audit_lines([ev], opts))
+
+    # discovery commands, spelled every way the kernel (or a mangled log) writes exe=
+    out += event("/opt/net tools/ss", ("ss", "-t"))  # hex: a space in the path
+    out += event("/opt/réseau/netstat", ("netstat", "-an"))  # hex: non-ASCII
+    rec = event("/usr/sbin/route", ("route", "-n"))
+    out += [rec[0].replace(b'exe="/usr/sbin/route"', b"exe=/usr/sbin/route"), *rec[1:]]  # unquoted
+    rec = event("/usr/bin/ss", ("ss",))
+    out += [rec[0].replace(b'exe="/usr/bin/ss"', b'exe="ss"'), *rec[1:]]  # relative
+    rec = event("/usr/bin/ss", ("ss", "-s"))
+    out += [rec[0].replace(b"success=yes exit=0", b"success=no exit=-13"), *rec[1:]]  # failed
+    out += event(
+        "/usr/sbin/showmount", ("showmount", "-e"), options=AuditLogOptions(enriched="glued")
+    )
+    out += event("/usr/bin/netstat", ("netstat",), options=AuditLogOptions(node=True))
+    out += event("/usr/bin/ss", ("ss", "-l"), options=AuditLogOptions(eoe=False))
+    # decoys
+    out += event("/usr/sbin/sshd", ("/usr/sbin/sshd", "-D"), user=("0", "root"))
+    out += event("/usr/bin/ssh", ("ssh", "ss"))
+    out += event("/usr/sbin/sss_cache", ("sss_cache", "-E"), user=("0", "root"))
+    out += event("/usr/local/bin/ss-helper", ("ss-helper",))
+    out += event("/usr/sbin/ip", ("ip", "route", "show"))
+    rec = event("/usr/bin/python3", ("/usr/local/bin/ss", "--fake"))
+    out += [rec[0].replace(b'comm="python3"', b'comm="ss"'), *rec[1:]]  # comm is not the name
+    rec = event("/usr/bin/ss", ("ss",))
+    lower = b"2f7573722f62696e2f7373"  # lower-case hex is not decoded (go-libaudit neither)
+    out += [rec[0].replace(b'exe="/usr/bin/ss"', b"exe=" + lower), *rec[1:]]
+    rec = event("/usr/bin/ss", ("ss",))
+    nul = b"/usr/bin/ss\x00".hex().upper().encode()  # a NUL after the name: not "ss"
+    out += [rec[0].replace(b'exe="/usr/bin/ss"', b"exe=" + nul), *rec[1:]]
+    # a connect() by ss: process.name ss but not a process start
+    rec = event("/usr/bin/ss", ("ss",))
+    out += [rec[0].replace(b"syscall=59", b"syscall=42").replace(b"=execve", b"=connect"), *rec[1:]]
+    # two SYSCALL records in one event: the first one names the process (bash)
+    bash = event("/usr/bin/bash", ("bash",))
+    ss = event("/usr/bin/ss", ("ss",))
+    stamp_b = bash[0].split(b" ")[1]
+    stamp_s = ss[0].split(b" ")[1]
+    out += [bash[0], ss[0].replace(stamp_s, stamp_b), *bash[1:]]
+    # a record stamp written inside another event's argument
+    victim = event("/usr/bin/netstat", ("netstat", "-r"))
+    stamp_v = victim[0].split(b" ")[1][4:]
+    out += event("/usr/bin/echo", ("echo", stamp_v.decode() + "type=EOE"))
+    # records out of order (PATH and EXECVE before SYSCALL) and an event written twice
+    out += [victim[3], victim[1], victim[0], *victim[2:3], *victim[4:]]
+    twice = event("/usr/bin/ss", ("ss", "-x"))
+    out += twice + twice
+    # an exe= of ss inside a user message (not a SYSCALL record)
+    out.append(
+        b'type=USER_CMD msg=audit(%d.000:%d): pid=1 uid=0 auid=1001 ses=3 msg=\'cwd="/" '
+        b'cmd=7373 exe="/usr/bin/ss" terminal=pts/0 res=success\''
+        % (int(start.timestamp()) + 500, serial)
+    )
+    serial += 1
+    # interleaved with each other
+    a = event("/usr/bin/ss", ("ss", "-a"))
+    b = event("/usr/sbin/route", ("route",))
+    out += list(_mix(a, b))
+    return out

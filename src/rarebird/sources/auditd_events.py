@@ -85,18 +85,15 @@ def audit_time(header: Header) -> datetime:
 
 
 def syscall_name(sys_fields: dict[bytes, bytes]) -> str | None:
-    """The syscall's name: the ENRICHED ``SYSCALL=`` field, else from the arch's table.
-
-    Numbers of syscalls other than the exec ones are returned as they are.
-    """
-    named = text(sys_fields.get(b"SYSCALL"))
-    if named:
-        return named
+    """The syscall's name: from the number (the arch's table of exec syscalls), else the
+    ENRICHED ``SYSCALL=`` field, else the number as written."""
     number = text(sys_fields.get(b"syscall"))
     arch = ARCHES.get(sys_fields.get(b"arch", b"").lower())
-    if number is None or arch is None or not number.isdigit():
-        return number
-    return arch[1].get(int(number), number)
+    if number is not None and arch is not None and number.isdigit():
+        name = arch[1].get(int(number))
+        if name is not None:
+            return name
+    return text(sys_fields.get(b"SYSCALL")) or number
 
 
 def first_of(records: Sequence[RawRecord], rtype: bytes) -> RawRecord | None:

@@ -1,0 +1,180 @@
+"""Damaged audit logs: no crash, every intact event still produced, every bad line reported."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+from rarebird.events import ProcessEvent, SourceLocation
+from rarebird.generate import GeneratorOptions, generate_events
+from rarebird.generate_auditd import AuditLogOptions, audit_lines
+from rarebird.sources import Prefilter, SourceOptions
+from rarebird.sources.auditd import AuditdSource
+from rarebird.sources.auditd_records import parse_header
+
+NOT_A_RECORD = "auditd: not an audit record"
+_STAMP = re.compile(rb"audit\(\d+\.\d+:\d+\):")
+
+
+def clean_lines(days: int = 2, seed: int = 3) -> list[bytes]:
+    events = (
+        e
+        for e in generate_events(GeneratorOptions(days=days, hosts=3, users=3, seed=seed))
+        if "start" in e.event_type
+    )
+    return list(audit_lines(events, AuditLogOptions(enriched="separator")))
+
+
+def parse(path: Path, scan: str = "full") -> tuple[list[ProcessEvent], AuditdSource]:
+    src = AuditdSource(str(path), SourceOptions(prefilter=Prefilter(), extra={"scan": scan}))
+    return list(src), src
+
+
+def by_sequence(events: list[ProcessEvent]) -> dict[str, ProcessEvent]:
+    return {e.get("auditd.sequence")[0]: e for e in events}
+
+
+def test_ten_thousand_mutated_lines(tmp_path: Path) -> None:
+    lines = clean_lines(days=3)
+    clean = tmp_path / "clean.log"
+    clean.write_bytes(b"\n".join(lines) + b"\n")
+    before, _ = parse(clean)
+
+    rng = random.Random(20260105)
+    touched = sorted(rng.sample(range(len(lines)), 10_000))
+    noise = [b"\x1d", b'"', b"=", b"\x00", b"\xff", b"ZZ", b"exe=", b"type=", b")", b"audit("]
+    mutated = list(lines)
+    for i in touched:
+        line = lines[i]
+        op = rng.randrange(6)
+        if op == 0:  # truncated
+            new = line[: rng.randrange(len(line))]
+        elif op == 1:  # binary garbage instead of the record
+            new = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 120)))
+        elif op == 2:  # a byte flipped
+            pos = rng.randrange(len(line))
+            new = line[:pos] + bytes([rng.randrange(256)]) + line[pos + 1 :]
+        elif op == 3:  # noise inserted
+            pos = rng.randrange(len(line))
+            new = line[:pos] + rng.choice(noise) + line[pos:]
+        elif op == 4:  # invalid hex
+            new = re.sub(rb"=([0-9A-F]{6,})", lambda m: b"=" + m.group(1)[:-1] + b"G", line)
+        else:  # quotes lost
+            new = line.replace(b'"', b"")
+        mutated[i] = new.replace(b"\n", b"_").replace(b"\r", b"_")
+    damaged = tmp_path / "damaged.log"
+    damaged.write_bytes(b"\n".join(mutated) + b"\n")
+
+    for scan in ("full", "fast"):
+        after, src = parse(damaged, scan)  # no exception, whatever the damage
+        assert src.stats.lines == len(lines)
+    after, src = parse(damaged, "full")
+
+    # every event none of whose records was touched, and whose stamp no damaged line claims
+    touched_set = set(touched)
+    claimed = {m.group(0) for i in touched if (m := _STAMP.search(mutated[i]))}
+    records_of: dict[bytes, list[int]] = {}
+    for i, line in enumerate(lines):
+        header = parse_header(line)
+        assert header is not None
+        records_of.setdefault(header.stamp, []).append(i)
+    intact = {
+        stamp.split(b":")[1].rstrip(b")").decode()
+        for stamp, idx in records_of.items()
+        if not touched_set.intersection(idx) and stamp not in claimed
+    }
+    assert len(intact) > 1000
+    got = by_sequence(after)
+    want = by_sequence(before)
+    for seq in intact:
+        assert got[seq] == dataclasses.replace(
+            want[seq], origin=SourceLocation(str(damaged), want[seq].origin.line)
+        )  # type: ignore[union-attr]
+
+    # every line that is no longer a record is reported, with its file:line
+    bad = [
+        i + 1
+        for i in touched
+        if mutated[i].strip() and parse_header(mutated[i].rstrip(b"\r")) is None
+    ]
+    assert src.stats.skipped[NOT_A_RECORD] == len(bad)
+    reported = [i.location.line for i in src.stats.issues if i.reason == NOT_A_RECORD]
+    assert reported == bad[: len(reported)]
+    assert all(i.location.path == str(damaged) for i in src.stats.issues)
+
+
+def test_a_file_cut_in_the_middle_of_an_event(tmp_path: Path) -> None:
+    lines = clean_lines(days=1)
+    cut = b"\n".join(lines[:30]) + b"\n" + lines[30][:25]  # SYSCALL... of the 5th event, cut
+    path = tmp_path / "cut.log"
+    path.write_bytes(cut)
+    for scan in ("full", "fast"):
+        events, src = parse(path, scan)
+        assert len(events) >= 4
+    events, src = parse(path)
+    assert [i.location.line for i in src.stats.issues] == [31]
+
+
+def test_binary_garbage_between_events_is_reported_line_by_line(tmp_path: Path) -> None:
+    lines = clean_lines(days=1)[:70]
+    rng = random.Random(5)
+    garbage = [
+        bytes(rng.randrange(1, 256) for _ in range(200)).replace(b"\n", b"") for _ in range(3)
+    ]
+    path = tmp_path / "g.log"
+    path.write_bytes(b"\n".join(lines[:35] + garbage + lines[35:]) + b"\n")
+    events, src = parse(path)
+    clean = tmp_path / "c.log"
+    clean.write_bytes(b"\n".join(lines) + b"\n")
+    assert [dataclasses.replace(e, origin=None) for e in events] == [
+        dataclasses.replace(e, origin=None) for e in parse(clean)[0]
+    ]
+    assert [(i.location.line, i.reason) for i in src.stats.issues] == [
+        (36, NOT_A_RECORD),
+        (37, NOT_A_RECORD),
+        (38, NOT_A_RECORD),
+    ]
+
+
+@pytest.mark.parametrize("scan", ["full", "fast"])
+def test_a_line_longer_than_the_limit_is_reported_and_skipped(tmp_path: Path, scan: str) -> None:
+    lines = clean_lines(days=1)[:70]
+    huge = b"type=EXECVE msg=audit(1767600000.000:1): argc=1 a0=" + b"41" * 2_500_000
+    path = tmp_path / "long.log"
+    path.write_bytes(b"\n".join(lines[:35] + [huge] + lines[35:]) + b"\n")
+    events, src = parse(path, scan)
+    clean = tmp_path / "c.log"
+    clean.write_bytes(b"\n".join(lines) + b"\n")
+    assert len(events) == len(parse(clean)[0])
+    if scan == "full":
+        assert [(i.location.line, i.reason) for i in src.stats.issues] == [(36, "line too long")]
+
+
+def test_a_one_megabyte_argument_on_one_line(tmp_path: Path) -> None:
+    stamp = "audit(1767600000.000:77):"
+    arg = "A" * 1_048_576
+    path = tmp_path / "one.log"
+    path.write_text(
+        f"type=SYSCALL msg={stamp} arch=c000003e syscall=59 success=yes exit=0 items=1 ppid=1 "
+        f'pid=2 auid=1000 uid=1000 gid=1000 euid=1000 tty=pts0 ses=2 comm="ss" exe="/usr/bin/ss" key=(null)\n'
+        f'type=EXECVE msg={stamp} argc=2 a0="ss" a1="{arg}"\n'
+        f"type=EOE msg={stamp}\n"
+    )
+    for scan in ("full", "fast"):
+        [event], src = parse(path, scan)
+        assert event.process_args == ("ss", arg)
+        assert src.stats.skipped_total == 0
+
+
+def test_an_empty_file_and_a_file_of_blank_lines(tmp_path: Path) -> None:
+    for content in (b"", b"\n\n\r\n"):
+        path = tmp_path / "empty.log"
+        path.write_bytes(content)
+        for scan in ("full", "fast"):
+            events, src = parse(path, scan)
+            assert events == []
+            assert src.stats.skipped_total == 0
