@@ -226,16 +226,24 @@ def _numerical_log_probability(mins: Sequence[float], n: int) -> float:
     return result + float(gammaln(n + 1.0)) - float(gammaln(n - len(limits) + 1.0))
 
 
-def log_probability_m_from_n(probabilities: Sequence[float], m: int) -> float:
+def log_probability_m_from_n(
+    probabilities: Sequence[float], m: int, *, presorted: bool = False
+) -> float:
     """log P(the m smallest of n uniform samples are as extreme as the m smallest given).
 
     For m = 1 this is log(1 - (1 - p_min)^n). Larger m use the engine's recurrence for the
     coefficients, with numerical integration as fallback when cancellation ruins precision.
+    ``presorted``: the probabilities are already sorted ascending and clamped to [DBL_MIN, 1].
     """
     n = len(probabilities)
     if n == 0:
         return 0.0
-    mins = sorted(min(max(p, SMALLEST_PROBABILITY), 1.0) for p in probabilities)[:m]
+    if presorted:
+        mins = list(probabilities[:m])
+    else:
+        mins = sorted(min(max(p, SMALLEST_PROBABILITY), 1.0) for p in probabilities)[:m]
+    if len(mins) == 1:
+        return min(math.log(one_minus_pow_one_minus_x(mins[0], float(n))), 0.0)
     big_m = len(mins)
     log_c = 0.0
     log_largest = 0.0
@@ -309,9 +317,11 @@ def log_probability_m_from_n(probabilities: Sequence[float], m: int) -> float:
     return min(result, 0.0)
 
 
-def calibrated_log_probability_m_from_n(probabilities: Sequence[float], m: int) -> float:
+def calibrated_log_probability_m_from_n(
+    probabilities: Sequence[float], m: int, *, presorted: bool = False
+) -> float:
     """:func:`log_probability_m_from_n` divided by 1 + ln(min(m, n))/2.1 (Monte-Carlo calibration)."""
-    result = log_probability_m_from_n(probabilities, m)
+    result = log_probability_m_from_n(probabilities, m, presorted=presorted)
     k = min(m, len(probabilities))
     if k == 0:
         return result
@@ -349,11 +359,16 @@ def aggregate(
     ps = [p for p in probabilities if 0.0 <= p <= 1.0]
     if not ps:
         return 0.0, 1.0
+    if len(ps) == 1:
+        return _aggregate_one(ps[0], style, maximum_anomalous_probability)
     log_joint = log_joint_probability_upper_bound(ps)
     n = min(len(ps), style.max_extreme_samples)
     log_extreme = 0.0
+    ordered = sorted(max(p, SMALLEST_PROBABILITY) for p in ps)
     for i in range(min(max(style.min_extreme_samples, 1), n), n + 1):
-        log_extreme = min(log_extreme, calibrated_log_probability_m_from_n(ps, i))
+        log_extreme = min(
+            log_extreme, calibrated_log_probability_m_from_n(ordered, i, presorted=True)
+        )
     log_max = math.log(maximum_anomalous_probability)
     if log_joint > log_max and log_extreme > log_max:
         return 0.0, math.exp(style.joint_weight * log_joint) * math.exp(
@@ -377,6 +392,27 @@ def aggregate(
             style.extreme_weight * log_extreme
         )
     return score, probability
+
+
+def _aggregate_one(
+    p: float, style: AggregationStyle, maximum_anomalous_probability: float
+) -> tuple[float, float]:
+    """:func:`aggregate` of a single probability: joint and extreme are both p itself."""
+    log_p = min(math.log(max(p, SMALLEST_PROBABILITY)), 0.0)
+    if log_p > math.log(maximum_anomalous_probability):
+        return 0.0, math.exp(style.joint_weight * log_p) * math.exp(style.extreme_weight * log_p)
+    frac = _NORMAL_RANGE_SCORE_FRACTION
+    if log_p < _LOG_SMALLEST:
+        t = min((log_p - _LOG_SMALLEST) / (-100000.0 - _LOG_SMALLEST), 1.0)
+        joint = (frac + (1.0 - frac) * t) * style.joint_weight * _SMALLEST_DEVIATION
+        t = min((log_p - _LOG_SMALLEST) / (-1500.0 - _LOG_SMALLEST), 1.0)
+        score = joint + (frac + (1.0 - frac) * t) * style.extreme_weight * _SMALLEST_DEVIATION
+    else:
+        deviation = anomaly_score(math.exp(log_p))
+        score = frac * style.joint_weight * deviation + frac * style.extreme_weight * deviation
+    if score > 0.0:
+        return score, inverse_anomaly_score(min(score / frac, _SMALLEST_DEVIATION))
+    return score, math.exp(style.joint_weight * log_p) * math.exp(style.extreme_weight * log_p)
 
 
 # --- Beta distribution helpers ------------------------------------------------------------------

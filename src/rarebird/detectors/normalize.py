@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from collections import OrderedDict
 from typing import Any
 
 from rarebird.detectors.maths import (
@@ -83,14 +84,6 @@ def probability_cap(score: float) -> float:
     return MAXIMUM_NORMALIZED_SCORE * (0.95 * _M * (math.log(p) - _C) + 0.05)
 
 
-class _MaxScore:
-    __slots__ = ("score", "idle")
-
-    def __init__(self, score: float = 0.0, idle: float = 0.0) -> None:
-        self.score = score
-        self.idle = idle
-
-
 class ScoreNormalizer:
     """Turns raw scores of one results level into 0-100 scores (see the module docstring)."""
 
@@ -107,7 +100,11 @@ class ScoreNormalizer:
         self.low = QDigest(DIGEST_K, decay)
         self.high = QDigest(DIGEST_K, decay)
         self.time_to_quantile_decay = QUANTILE_DECAY_TIME
-        self.max_scores: dict[str, _MaxScore] = {}
+        #: scope -> (max score when last updated, time of that update); decays lazily with
+        #: ``max_alpha`` per bucket and is forgotten 50 buckets after its last update
+        self.max_scores: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self.time = 0.0
+        self.max_alpha = math.exp(-2.0 * self.decay_rate)
         self.pending_count = 0
         self.pending_max = 0.0
 
@@ -118,13 +115,11 @@ class ScoreNormalizer:
 
     def update(self, scope: str, score: float) -> bool:
         """Learn one raw score of ``scope``; True when it raised the scope's max by > 10 %."""
-        entry = self.max_scores.get(scope)
-        if entry is None:
-            entry = self.max_scores[scope] = _MaxScore()
-        old = entry.score
-        entry.score = max(entry.score, score)
-        entry.idle = 0.0
-        big_change = entry.score > BIG_CHANGE_FACTOR * old
+        old = self.max_score(scope)
+        new = max(old, score)
+        self.max_scores[scope] = (new, self.time)
+        self.max_scores.move_to_end(scope)
+        big_change = new > BIG_CHANGE_FACTOR * old
         self.pending_count += 1
         self.pending_max = max(self.pending_max, score)
         if self.pending_count >= self.count_per_sample:
@@ -193,15 +188,13 @@ class ScoreNormalizer:
         buckets; the digests age once every 20 samples."""
         if buckets < 0:
             return
-        alpha = math.exp(-2.0 * self.decay_rate * buckets)
-        forget = []
-        for scope, entry in self.max_scores.items():
-            entry.score *= alpha
-            entry.idle += buckets
-            if entry.idle > FORGET_MAX_SCORE_INTERVAL:
-                forget.append(scope)
-        for scope in forget:
-            del self.max_scores[scope]
+        self.time += buckets
+        scores = self.max_scores
+        while scores:
+            scope, (_, updated) = next(iter(scores.items()))
+            if self.time - updated <= FORGET_MAX_SCORE_INTERVAL:
+                break
+            del scores[scope]
         self.time_to_quantile_decay -= buckets / self.count_per_sample
         if self.time_to_quantile_decay <= 0.0:
             steps = math.floor(
@@ -224,8 +217,12 @@ class ScoreNormalizer:
         return self.low.n > 0
 
     def max_score(self, scope: str) -> float:
+        """The scope's largest recent raw score, decayed to now (0 when none or forgotten)."""
         entry = self.max_scores.get(scope)
-        return 0.0 if entry is None else entry.score
+        if entry is None:
+            return 0.0
+        score, updated = entry
+        return score * self.max_alpha ** (self.time - updated)
 
     def normalize(self, scope: str, score: float) -> float:
         """The 0-100 score of raw ``score`` for ``scope`` (0 when there is no history yet)."""
@@ -298,7 +295,8 @@ class ScoreNormalizer:
             "low": self.low.to_state(),
             "high": self.high.to_state(),
             "time_to_quantile_decay": self.time_to_quantile_decay,
-            "max_scores": {k: [v.score, v.idle] for k, v in self.max_scores.items()},
+            "time": self.time,
+            "max_scores": [[k, v[0], v[1]] for k, v in self.max_scores.items()],
             "pending": [self.pending_count, self.pending_max],
         }
 
@@ -310,9 +308,10 @@ class ScoreNormalizer:
         norm.low = QDigest.from_state(state["low"])
         norm.high = QDigest.from_state(state["high"])
         norm.time_to_quantile_decay = float(state["time_to_quantile_decay"])
-        norm.max_scores = {
-            k: _MaxScore(float(v[0]), float(v[1])) for k, v in state["max_scores"].items()
-        }
+        norm.time = float(state["time"])
+        norm.max_scores = OrderedDict(
+            (k, (float(score), float(t))) for k, score, t in state["max_scores"]
+        )
         norm.pending_count = int(state["pending"][0])
         norm.pending_max = float(state["pending"][1])
         return norm

@@ -112,6 +112,7 @@ class RareModel:
         self.sorted = SortedWeights()
         self.recency: OrderedDict[int, None] = OrderedDict()
         self.non_empty_buckets = 0
+        self._name_bytes = 0
 
     # --- size ----------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -121,7 +122,7 @@ class RareModel:
         return value in self.ids
 
     def memory_bytes(self) -> int:
-        return BYTES_BASE + len(self.ids) * BYTES_PER_VALUE + sum(len(v) for v in self.ids)
+        return BYTES_BASE + len(self.ids) * BYTES_PER_VALUE + self._name_bytes
 
     def person_id(self, value: str) -> int | None:
         return self.ids.get(value)
@@ -163,6 +164,7 @@ class RareModel:
             self.first_seen.append(bucket)
             self.last_seen.append(bucket)
         self.ids[value] = pid
+        self._name_bytes += len(value)
         return pid
 
     def _rescale(self) -> None:
@@ -185,6 +187,7 @@ class RareModel:
             assert name is not None
             self.sorted.remove(self.weights[pid])
             del self.ids[name]
+            self._name_bytes -= len(name)
             self.names[pid] = None
             self.weights[pid] = 0.0
             self.free_ids.append(pid)
@@ -298,6 +301,7 @@ class RareModel:
                     name = self.names[pid]
                     assert name is not None
                     del self.ids[name]
+                    self._name_bytes -= len(name)
                     if from_free:
                         self.names[pid] = None
                         self.weights[pid] = 0.0
@@ -343,6 +347,7 @@ class RareModel:
             model.first_seen[pid] = int(first)
             model.last_seen[pid] = int(last)
             model.ids[name] = pid
+            model._name_bytes += len(name)
             model.recency[pid] = None
         model.free_ids = [int(x) for x in state["free_ids"]]
         model.sorted = SortedWeights.from_values([model.weights[p] for p in model.ids.values()])

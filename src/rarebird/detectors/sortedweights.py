@@ -2,19 +2,20 @@
 
 The rare detector needs, for a value x, the largest weight below x and the smallest at or above
 it, each with the total mass of all weights up to it; and order statistics (the median). Weights
-live in sorted blocks of at most ``2·BLOCK`` values (``array('d')``, 8 bytes each) with a
-per-block sum; insert and remove touch one block (binary search, a short memmove) and the block
-sums, so the cost per update is O(log n + BLOCK + n/BLOCK) with C-speed constants: flat in
-practice up to millions of users, and no re-sort of every user each bucket.
+live in short sorted blocks (``array('d')``, 8 bytes a value, at most ``2·BLOCK`` each); a
+Fenwick tree over the blocks' sums and sizes answers prefix masses and ranks in O(log n).
+Insert and remove touch one block (binary search and a short memmove) and O(log n) tree nodes,
+so each update costs O(log n) with small constants, and no user is ever re-sorted.
 """
 
 from __future__ import annotations
 
-import math
 from array import array
 from bisect import bisect_left, bisect_right, insort
 
-BLOCK = 512
+BLOCK = 64
+#: Rebuild the tree from exact block sums after this many incremental updates.
+_REBUILD_EVERY = 4096
 
 
 class SortedWeights:
@@ -23,20 +24,65 @@ class SortedWeights:
         self._maxes: list[float] = []
         self._sums: list[float] = []
         self._len = 0
+        self._tree_sum: list[float] = [0.0]
+        self._tree_len: list[int] = [0]
+        self._updates = 0
 
     def __len__(self) -> int:
         return self._len
 
+    # --- the Fenwick tree over blocks -----------------------------------------------------
+    def _rebuild(self) -> None:
+        n = len(self._blocks)
+        tree_sum = [0.0] * (n + 1)
+        tree_len = [0] * (n + 1)
+        for i in range(n):
+            j = i + 1
+            tree_sum[j] += self._sums[i]
+            tree_len[j] += len(self._blocks[i])
+            parent = j + (j & -j)
+            if parent <= n:
+                tree_sum[parent] += tree_sum[j]
+                tree_len[parent] += tree_len[j]
+        self._tree_sum = tree_sum
+        self._tree_len = tree_len
+        self._updates = 0
+
+    def _tree_add(self, i: int, d_sum: float, d_len: int) -> None:
+        self._updates += 1
+        if self._updates >= _REBUILD_EVERY:
+            self._rebuild()
+            return
+        j = i + 1
+        n = len(self._blocks)
+        tree_sum = self._tree_sum
+        tree_len = self._tree_len
+        while j <= n:
+            tree_sum[j] += d_sum
+            tree_len[j] += d_len
+            j += j & -j
+
+    def _prefix(self, i: int) -> float:
+        """Sum of blocks [0, i)."""
+        total = 0.0
+        tree = self._tree_sum
+        while i > 0:
+            total += tree[i]
+            i -= i & -i
+        return total
+
     @property
     def total(self) -> float:
-        return math.fsum(self._sums)
+        return self._prefix(len(self._blocks))
 
+    # --- updates -------------------------------------------------------------------------
     def add(self, value: float) -> None:
         if not self._blocks:
             self._blocks.append(array("d", [value]))
             self._maxes.append(value)
             self._sums.append(value)
             self._len = 1
+            self._rebuild()
             return
         i = bisect_left(self._maxes, value)
         if i == len(self._blocks):
@@ -44,14 +90,18 @@ class SortedWeights:
         block = self._blocks[i]
         insort(block, value)
         self._maxes[i] = block[-1]
-        self._sums[i] = math.fsum(block)
+        old = self._sums[i]
+        self._sums[i] = new = sum(block)
         self._len += 1
         if len(block) > 2 * BLOCK:
             half = len(block) // 2
             left, right = block[:half], block[half:]
             self._blocks[i : i + 1] = [left, right]
             self._maxes[i : i + 1] = [left[-1], right[-1]]
-            self._sums[i : i + 1] = [math.fsum(left), math.fsum(right)]
+            self._sums[i : i + 1] = [sum(left), sum(right)]
+            self._rebuild()
+        else:
+            self._tree_add(i, new - old, 1)
 
     def remove(self, value: float) -> None:
         i = bisect_left(self._maxes, value)
@@ -65,27 +115,42 @@ class SortedWeights:
         self._len -= 1
         if not block:
             del self._blocks[i], self._maxes[i], self._sums[i]
+            self._rebuild()
             return
         self._maxes[i] = block[-1]
-        self._sums[i] = math.fsum(block)
+        old = self._sums[i]
+        self._sums[i] = new = sum(block)
         if len(block) < BLOCK // 4 and len(self._blocks) > 1:
-            j = i + 1 if i + 1 < len(self._blocks) else i - 1
-            lo, hi = min(i, j), max(i, j)
+            k = i + 1 if i + 1 < len(self._blocks) else i - 1
+            lo, hi = min(i, k), max(i, k)
             merged = self._blocks[lo] + self._blocks[hi]
             self._blocks[lo : hi + 1] = [merged]
             self._maxes[lo : hi + 1] = [merged[-1]]
-            self._sums[lo : hi + 1] = [math.fsum(merged)]
+            self._sums[lo : hi + 1] = [sum(merged)]
+            self._rebuild()
+        else:
+            self._tree_add(i, new - old, -1)
 
+    # --- queries -------------------------------------------------------------------------
     def min(self) -> float:
         return self._blocks[0][0]
 
     def kth(self, k: int) -> float:
         """The k-th smallest value (0-based)."""
-        for block in self._blocks:
-            if k < len(block):
-                return block[k]
-            k -= len(block)
-        raise IndexError(k)
+        if not 0 <= k < self._len:
+            raise IndexError(k)
+        # descend the tree to the block holding position k
+        pos = 0
+        n = len(self._blocks)
+        step = 1 << n.bit_length()
+        tree_len = self._tree_len
+        while step:
+            nxt = pos + step
+            if nxt <= n and tree_len[nxt] <= k:
+                pos = nxt
+                k -= tree_len[nxt]
+            step >>= 1
+        return self._blocks[pos][k]
 
     def median(self) -> float:
         n = self._len
@@ -96,11 +161,10 @@ class SortedWeights:
     def mass_through(self, value: float) -> float:
         """Sum of all weights <= value."""
         i = bisect_right(self._maxes, value)
-        before = math.fsum(self._sums[:i])
+        before = self._prefix(i)
         if i < len(self._blocks):
             block = self._blocks[i]
-            j = bisect_right(block, value)
-            before += math.fsum(block[:j])
+            before += sum(block[: bisect_right(block, value)])
         return before
 
     def neighbours(self, x: float) -> tuple[float, float, float, float, bool]:
@@ -120,24 +184,23 @@ class SortedWeights:
             block = self._blocks[i]
             j = bisect_left(block, x)
         w_r = block[j]
-        base = math.fsum(self._sums[:i])
-        # mass through w_r: every weight <= w_r
-        k = bisect_right(block, w_r)
-        mass_r = base + math.fsum(block[:k])
+        base = self._prefix(i)
+        below = sum(block[:j])
+        # mass through w_r: every weight <= w_r (equal weights may run into later blocks)
+        k = bisect_right(block, w_r, j)
+        mass_r = base + below + sum(block[j:k])
         if k == len(block):
-            # equal weights may continue into following blocks
             t = i + 1
             while t < len(self._blocks) and self._blocks[t][0] == w_r:
                 nxt = self._blocks[t]
                 kk = bisect_right(nxt, w_r)
-                mass_r += math.fsum(nxt[:kk])
+                mass_r += sum(nxt[:kk])
                 if kk < len(nxt):
                     break
                 t += 1
-        # the previous distinct weight
         if j > 0:
             w_prev = block[j - 1]
-            mass_prev = base + math.fsum(block[:j])
+            mass_prev = base + below
         elif i > 0:
             w_prev = self._blocks[i - 1][-1]
             mass_prev = base
@@ -156,6 +219,7 @@ class SortedWeights:
             block = array("d", ordered[start : start + BLOCK])
             sw._blocks.append(block)
             sw._maxes.append(block[-1])
-            sw._sums.append(math.fsum(block))
+            sw._sums.append(sum(block))
         sw._len = len(ordered)
+        sw._rebuild()
         return sw
