@@ -43,7 +43,7 @@ def fleet(users: int, buckets: int, present: int, seed: int) -> list[list[str]]:
     plan: list[list[str]] = []
     introduced = 0
     tail_cursor = 0
-    for b in range(buckets):
+    for _ in range(buckets):
         seen: list[str] = []
         for _ in range(present // 2):
             seen.append(regulars[min(int(rng.paretovariate(1.2)) - 1, len(regulars) - 1)])

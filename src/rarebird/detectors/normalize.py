@@ -222,7 +222,7 @@ class ScoreNormalizer:
         if entry is None:
             return 0.0
         score, updated = entry
-        return score * self.max_alpha ** (self.time - updated)
+        return float(score * self.max_alpha ** (self.time - updated))
 
     def normalize(self, scope: str, score: float) -> float:
         """The 0-100 score of raw ``score`` for ``scope`` (0 when there is no history yet)."""
