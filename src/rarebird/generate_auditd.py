@@ -90,11 +90,13 @@ class _Writer:
         self.serial = options.first_serial
         self.sep = {None: b"", "separator": b"\x1d", "glued": b"", "space": b" "}[options.enriched]
 
-    def records(self, event: ProcessEvent, log: WrittenLog) -> list[bytes]:
+    def records(
+        self, event: ProcessEvent, log: WrittenLog, when: datetime | None = None
+    ) -> list[bytes]:
         opts = self.options
         serial = self.serial
         self.serial = (self.serial + 1) & 0xFFFFFFFF
-        delta = event.timestamp - _EPOCH
+        delta = (when or event.timestamp) - _EPOCH
         seconds = delta.days * 86400 + delta.seconds
         stamp = b"audit(%d.%03d:%d): " % (seconds, delta.microseconds // 1000, serial)
         prefix = b""
@@ -245,17 +247,19 @@ def audit_lines(
     log = log if log is not None else WrittenLog()
     writer = _Writer(options)
     held: list[bytes] | None = None
+    held_time: datetime | None = None
     for event in events:
         if "start" not in event.event_type and event.event_type:
             continue
-        records = writer.records(event, log)
+        # interleaved events are concurrent ones: the second takes the first one's time
+        records = writer.records(event, log, held_time)
         log.events += 1
         log.records += len(records)
         if held is not None:
             yield from _mix(held, records)
-            held = None
+            held, held_time = None, None
         elif options.interleave and writer.rng.random() < options.interleave:
-            held = records
+            held, held_time = records, event.timestamp
         else:
             yield from records
     if held is not None:
