@@ -418,6 +418,7 @@ class AnomalyJob:
             leaves=leaves,
             normalizers=self.normalizers,
             event_count=bucket.event_count,
+            model_context=self._model_context() if leaves else None,
         )
         pruned = self.model.prune(bucket.index)
         stats.pruned_by_field_count += len(pruned)
@@ -438,6 +439,14 @@ class AnomalyJob:
             self._renormalise(bucket_end)
             self.last_renormalised_s = float(bucket_end)
         return results
+
+    def _model_context(self) -> dict[str, float]:
+        model = self.model
+        return {
+            "values_known": float(len(model)),
+            "total_concentration": model.total_concentration(),
+            "median_concentration": model.sorted.median() / model.inv_scale,
+        }
 
     # --- memory --------------------------------------------------------------------------
     def _model_bytes(self) -> int:

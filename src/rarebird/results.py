@@ -91,6 +91,8 @@ class AnomalyRecord:
     relative_rarity: float | None = None
     #: event counts behind the record (rarebird's own addition, for triage)
     event_count: int = 0
+    #: why it scored as it did (rarebird's own; stored beside the document, not in it)
+    details: Mapping[str, Any] | None = field(default=None, compare=False)
 
     @property
     def doc_id(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from rarebird.cli import generate as _generate  # noqa: F401  (registration by import)
 from rarebird.cli import job as _job  # noqa: F401  (registration by import)
 from rarebird.cli import rules as _rules  # noqa: F401  (registration by import)
+from rarebird.cli import triage as _triage  # noqa: F401  (registration by import)
 from rarebird.cli._common import main
 
 __all__ = ["main"]

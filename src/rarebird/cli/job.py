@@ -343,5 +343,12 @@ def results_cmd(
     columns = _RESULT_COLUMNS[result_type]
     rows = [[_cell(doc, key) for _, key in columns] for doc in docs]
     print_table([title for title, _ in columns], rows, empty=f"(no {result_type} results)")
+    if result_type == "record" and docs:
+        first = docs[0]
+        click.echo(
+            f"(explain one: rarebird triage {first['by_field_value']}@"
+            f"{iso(from_epoch_ms(int(first['timestamp'])))})",
+            err=True,
+        )
     if page.total > len(docs):
         click.echo(f"({page.total - len(docs):,} more; use --limit 0 for all)", err=True)

@@ -175,6 +175,22 @@ def _node(raw_pre: tuple[float, float], children: Sequence[_Node], scope_key: st
     return _Node(raw, pre, _final(raw, pre), smallest, scope_key)
 
 
+def _details(
+    leaf: Leaf, node: _Node, ceilings: Mapping[str, float], context: Mapping[str, float] | None
+) -> dict[str, Any]:
+    """Why a record scored as it did: the model's view and the normaliser's ceilings."""
+    out: dict[str, Any] = {
+        "concentration": leaf.score.concentration,
+        "raw_score": node.raw,
+        "ceilings": dict(ceilings),
+    }
+    if ceilings:
+        out["bound_by"] = min(ceilings, key=lambda k: ceilings[k])
+    if context:
+        out.update(context)
+    return out
+
+
 def score_bucket(
     *,
     job_id: str,
@@ -187,6 +203,7 @@ def score_bucket(
     event_count: int,
     is_interim: bool = False,
     max_records: int = MAX_ANOMALY_RECORDS,
+    model_context: Mapping[str, float] | None = None,
 ) -> tuple[BucketResults, bool]:
     """Score one bucket (leaves in person-id order). Final buckets also teach the normalisers
     (the caller ages them first); interim ones only read them. Returns the results and whether
@@ -255,8 +272,11 @@ def score_bucket(
             return 0.0
         return norm.normalize(node.scope, _fed_score(node.probability))
 
-    for node in leaf_nodes:
+    ceilings: dict[int, dict[str, float]] = {}
+    for i, node in enumerate(leaf_nodes):
         node.normalized = normalize(normalizers.leaf, node)
+        if node.probability < MAXIMUM_ANOMALOUS_PROBABILITY and normalizers.leaf.can_normalize():
+            ceilings[i] = normalizers.leaf.explain(node.scope, _fed_score(node.probability))[1]
     root.normalized = normalize(normalizers.root, root)
     for field_name, field_pivots in pivots.items():
         field_norm = normalizers.influencer.get(field_name)
@@ -276,8 +296,8 @@ def score_bucket(
         }
         for f, fp in pivots.items()
     }  # fmt: skip
-    records = []
-    for leaf, node in zip(leaves, leaf_nodes, strict=True):
+    records: list[tuple[Leaf, _Node, dict[str, float]]] = []
+    for i, (leaf, node) in enumerate(zip(leaves, leaf_nodes, strict=True)):
         p = node.probability
         written = node.written_by_itself() or (
             root_written and p <= OUTPUT_TOLERANCE * root.smallest
@@ -293,7 +313,7 @@ def score_bucket(
                     ):
                         written = True
         if written:
-            records.append((leaf, node))
+            records.append((leaf, node, ceilings.get(i, {})))
     records.sort(key=lambda item: item[1].probability)
     records = records[:max_records]
 
@@ -318,8 +338,9 @@ def score_bucket(
             first_occurrence=leaf.score.first_occurrence,
             relative_rarity=leaf.score.relative_rarity,
             event_count=leaf.event_count,
+            details=_details(leaf, node, bound, model_context),
         )
-        for leaf, node in sorted(records, key=lambda item: item[0].score.value)
+        for leaf, node, bound in sorted(records, key=lambda item: item[0].score.value)
     )
     influencer_docs = tuple(
         InfluencerResult(

@@ -47,9 +47,14 @@ def write_bucket_results(store: Store, results: BucketResults) -> None:
              i.probability, int(i.is_interim), i.influencer_field_name,
              i.influencer_field_value, _dumps(i.to_doc()))
         )  # fmt: skip
+    details = [(r.doc_id, r.job_id, _dumps(dict(r.details))) for r in results.records if r.details]
     with store.transaction() as conn:
         if not b.is_interim:
             conn.execute("DELETE FROM results WHERE job_id = ? AND is_interim = 1", (b.job_id,))
+        if details:
+            conn.executemany(
+                "INSERT OR REPLACE INTO record_details (id, job_id, doc) VALUES (?,?,?)", details
+            )
         conn.executemany(
             "INSERT INTO results (id, job_id, result_type, timestamp_ms, score, initial_score, "
             "probability, is_interim, field_name, entity, doc) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
@@ -159,6 +164,12 @@ def search_records(
         order="score", limit=limit,
     )  # fmt: skip
     return page.total, [(rid, AnomalyRecord.from_doc(doc)) for rid, doc in page.hits]
+
+
+def get_record_details(store: Store, doc_id: str) -> dict[str, Any] | None:
+    """rarebird's explanation of a record (model view and normaliser ceilings), if kept."""
+    row = store.conn.execute("SELECT doc FROM record_details WHERE id = ?", (doc_id,)).fetchone()
+    return None if row is None else orjson.loads(row[0])
 
 
 def get_result(store: Store, doc_id: str) -> dict[str, Any] | None:

@@ -76,6 +76,13 @@ register_migrations(
             summary    TEXT
         );
         """,
+        """
+        CREATE TABLE record_details (
+            id      TEXT PRIMARY KEY,
+            job_id  TEXT NOT NULL,
+            doc     TEXT NOT NULL
+        );
+        """,
     ],
 )
 
