@@ -33,7 +33,8 @@ def test_triage_of_a_new_user(tmp_path: Path) -> None:
     assert "was set by the probability cap" in out
     assert "no earlier discovery commands from this user" in out
     assert "Commands by mallory within 1h" in out
-    assert "ss -tan" in out and "netstat -tan" in out
+    assert "ss -tan" in out
+    assert "netstat -tan" in out
     assert "root" in out.split("Other users on the same host")[1]
     as_json = json.loads(run("triage", "--store", str(store), "--format", "json",
                              "mallory@2026-02-17T00:05:00Z").stdout)  # fmt: skip
