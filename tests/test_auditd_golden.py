@@ -263,3 +263,38 @@ def test_auditbeat_execve_document_has_ids_but_no_user_name(tmp_path: Path) -> N
     assert "name" not in ecs["user"]
     assert list(ev.tags) == doc["tags"]
     assert ev.event_action == doc["event"]["action"]
+
+
+def test_auditd_manager_sample_event(tmp_path: Path) -> None:
+    """Auditd Manager's sample (a CONFIG_CHANGE with its SYSCALL): not a process start, and its
+    process and user fields map as Auditd Manager mapped them."""
+    doc = json.loads(
+        shared_path(
+            "corpora",
+            "elastic-integrations",
+            "packages/auditd_manager/data_stream/auditd/sample_event.json",
+        ).read_text()
+    )
+    text = doc["event"]["original"] + "\n"
+    log = tmp_path / "audit.log"
+    log.write_text(text)
+    assert list(AuditdSource(str(log), SourceOptions())) == []
+    passwd = tmp_path / "passwd"
+    passwd.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    group = tmp_path / "group"
+    group.write_text("root:x:0:\n")
+    src = AuditdSource(str(log), SourceOptions(passwd=str(passwd), group=str(group)))
+    ev = build_event(records(text), src.context(), exec_only=False)
+    assert ev is not None
+    ecs = ev.to_ecs()
+    for key in ("executable", "name", "pid", "title"):
+        assert ecs["process"][key] == doc["process"][key], key
+    assert ecs["process"]["parent"] == doc["process"]["parent"]
+    assert (ecs["user"]["id"], ecs["user"]["name"]) == (doc["user"]["id"], doc["user"]["name"])
+    assert (ecs["group"]["id"], ecs["group"]["name"]) == (
+        doc["user"]["group"]["id"],
+        doc["user"]["group"]["name"],
+    )
+    assert ev.to_ecs()["@timestamp"] == doc["@timestamp"]
+    assert ev.get("auditd.sequence") == (str(doc["event"]["sequence"]),)
+    assert "audit" not in ecs["user"]  # auid unset: no user.audit.*
