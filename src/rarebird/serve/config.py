@@ -1,0 +1,433 @@
+"""The configuration of ``rarebird serve``: a TOML file, command-line flags, or both.
+
+The file's tables and keys are documented in the example shipped with the package
+(``rarebird/examples/rarebird.toml``, :func:`example_path`). Every value is checked when the
+file is read; a mistake is a :class:`~rarebird.errors.DefinitionError` naming the file and the
+key (``rarebird.toml: http.max_body_bytes: not a byte size ...``). Relative paths in the file
+are relative to the file's folder. Flags given on the command line override the file
+(:meth:`ServeConfig.override`).
+
+Everything here is a frozen value: the service never changes its configuration while running.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from rarebird.definitions import parse_byte_size
+from rarebird.errors import DefinitionError
+from rarebird.timeutil import parse_duration
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+IDENTITIES = ("user", "login")
+
+
+def example_path() -> str:
+    """Filesystem path of the documented example configuration shipped with rarebird."""
+    return str(resources.files("rarebird").joinpath("examples/rarebird.toml"))
+
+
+@dataclass(frozen=True, slots=True)
+class FollowConfig:
+    """One followed input: a file (tailed by name), a folder of logs, ``-`` or a FIFO."""
+
+    path: str
+    #: ``auto`` (sniffed from the first lines) or a registered input format
+    format: str = "auto"
+    #: for a folder: which file names to follow (``fnmatch``), e.g. ``audit.log*``
+    pattern: str = "*"
+    #: the name used in reports and metrics (default: the path)
+    name: str = ""
+    host_name: str | None = None
+    passwd: str | None = None
+    group: str | None = None
+    identity: str = "user"
+
+    @property
+    def label(self) -> str:
+        return self.name or self.path
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    """The HTTP endpoint: ``/healthz``, ``/metrics`` and the authenticated NDJSON ingest."""
+
+    #: ``HOST:PORT`` to listen on; None: no HTTP endpoint at all
+    listen: str | None = None
+    #: bearer token of ``POST /ingest``; None: ingest is refused (health and metrics still work)
+    token: str | None = field(default=None, repr=False)
+    #: or a file holding it, or an environment variable holding it (read at start)
+    token_file: str | None = None
+    token_env: str | None = None
+    max_body_bytes: int = 64 * 1024 * 1024
+    max_events: int = 100_000
+    #: the configuration file (for error messages)
+    source: str = ""
+
+    def resolve_token(self) -> str | None:
+        """The ingest token, read from its file or environment variable when so configured."""
+        where = self.source or "<config>"
+        token = self.token
+        if self.token_file is not None:
+            try:
+                token = Path(self.token_file).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise DefinitionError(
+                    where,
+                    "http.token_file",
+                    f"cannot read {self.token_file}: {exc.strerror or exc}",
+                ) from None
+        elif self.token_env is not None:
+            token = os.environ.get(self.token_env) or None
+            if token is None:
+                raise DefinitionError(
+                    where, "http.token_env", f"environment variable {self.token_env} is not set"
+                )
+        if token is not None and len(token) < 16:
+            key = (
+                "http.token_file"
+                if self.token_file
+                else "http.token_env"
+                if self.token_env
+                else "http.token"
+            )
+            raise DefinitionError(where, key, "an ingest token must be at least 16 characters")
+        return token
+
+    @property
+    def address(self) -> tuple[str, int]:
+        assert self.listen is not None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]") or "127.0.0.1", int(port)
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillConfig:
+    """Start-up learning: on the first start, model the history the inputs hold."""
+
+    enabled: bool = True
+    #: only history this recent (Elastic's datafeed back-analyses two weeks)
+    max_age: timedelta = timedelta(days=14)
+    #: run the rule over the history too (as ``rarebird detect`` does); by default the rule
+    #: starts at the first start, as a newly enabled Kibana rule does
+    alerts: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotConfig:
+    """Periodic model snapshots (Elastic's model snapshots and their retention)."""
+
+    #: a snapshot each time this much data time has been modelled
+    interval: timedelta = timedelta(hours=3)
+    #: ``model_snapshot_retention_days``
+    retention_days: int = 10
+    #: ``daily_model_snapshot_retention_after_days``: older snapshots are thinned to one a day
+    daily_retention_after_days: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class AlertsConfig:
+    """Where alerts go and the early warning."""
+
+    #: alert on interim results as soon as a user's first event of a bucket arrives
+    alert_on_interim: bool = False
+    outputs: tuple[str, ...] = ()
+    dead_letter: str | None = None
+    rule_uuid: str | None = None
+    space: str | None = None
+    kibana_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServeConfig:
+    """Everything ``rarebird serve`` needs."""
+
+    store: str
+    job: str | None = None
+    datafeed: str | None = None
+    rule: str | None = None
+    follow: tuple[FollowConfig, ...] = ()
+    http: HttpConfig = HttpConfig()
+    backfill: BackfillConfig = BackfillConfig()
+    snapshots: SnapshotConfig = SnapshotConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    #: how often inputs are polled for new data
+    poll_interval: timedelta = timedelta(milliseconds=200)
+    #: a source with no new data for this long is reported as quiet (a gap)
+    quiet_after: timedelta = timedelta(minutes=10)
+    #: a rotated-away file is read until it has not grown for this long
+    rotate_grace: timedelta = timedelta(seconds=5)
+    log_level: str = "info"
+    #: the file it was read from ("" when built from flags)
+    source: str = ""
+
+    def override(self, **changes: Any) -> ServeConfig:
+        """A copy with the given (non-None) top-level values replaced."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+_TOP = frozenset(
+    {"store", "log_level", "definitions", "follow", "http", "backfill", "snapshots", "alerts",
+     "service"}
+)  # fmt: skip
+_DEFINITIONS = frozenset({"job", "datafeed", "rule"})
+_FOLLOW = frozenset(
+    {"path", "format", "pattern", "name", "host_name", "passwd", "group", "identity"}
+)
+_HTTP = frozenset({"listen", "token", "token_file", "token_env", "max_body_bytes", "max_events"})
+_BACKFILL = frozenset({"enabled", "max_age", "alerts"})
+_SNAPSHOTS = frozenset({"interval", "retention_days", "daily_retention_after_days"})
+_ALERTS = frozenset(
+    {"alert_on_interim", "outputs", "dead_letter", "rule_uuid", "space", "kibana_url"}
+)
+_SERVICE = frozenset({"poll_interval", "quiet_after", "rotate_grace"})
+
+
+class _Table:
+    """Typed access to one TOML table, errors naming the file and the dotted key."""
+
+    def __init__(self, path: str, data: Mapping[str, Any], prefix: str, known: frozenset[str]):
+        self.path = path
+        self.data = data
+        self.prefix = prefix
+        for key in data:
+            if key not in known:
+                raise self.fail(key, f"unknown key (known: {', '.join(sorted(known))})")
+
+    def fail(self, key: str, message: str) -> DefinitionError:
+        return DefinitionError(self.path, f"{self.prefix}{key}", message)
+
+    def get(self, key: str, kind: type | tuple[type, ...], what: str) -> Any:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+            raise self.fail(key, f"expected {what}, got {value!r}")
+        if not isinstance(value, kind):
+            raise self.fail(key, f"expected {what}, got {value!r}")
+        return value
+
+    def string(self, key: str) -> str | None:
+        value: str | None = self.get(key, str, "a string")
+        return value
+
+    def path_value(self, key: str) -> str | None:
+        value = self.string(key)
+        if value is None or value == "-":
+            return value
+        if not value:
+            raise self.fail(key, "must not be empty")
+        return _relative_to(self.path, value)
+
+    def flag(self, key: str) -> bool | None:
+        value: bool | None = self.get(key, bool, "true or false")
+        return value
+
+    def integer(self, key: str, minimum: int = 0) -> int | None:
+        value: int | None = self.get(key, int, "an integer")
+        if value is not None and value < minimum:
+            raise self.fail(key, f"must be at least {minimum}")
+        return value
+
+    def duration(self, key: str) -> timedelta | None:
+        value = self.get(key, (str, int, float), "a duration such as '15m' or '250ms'")
+        if value is None:
+            return None
+        try:
+            delta = parse_duration(value)
+        except ValueError as exc:
+            raise self.fail(key, str(exc)) from None
+        if delta <= timedelta(0):
+            raise self.fail(key, "must be positive")
+        return delta
+
+    def byte_size(self, key: str) -> int | None:
+        value = self.get(key, (str, int), "a byte size such as '64mb'")
+        if value is None:
+            return None
+        try:
+            size = parse_byte_size(value, bare_unit="b")
+        except ValueError as exc:
+            raise self.fail(key, str(exc)) from None
+        if size < 1:
+            raise self.fail(key, "must be positive")
+        return size
+
+    def str_list(self, key: str) -> tuple[str, ...]:
+        value = self.data.get(key)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(key, "expected a list of strings")
+        return tuple(value)
+
+    def table(self, key: str, known: frozenset[str]) -> _Table:
+        value = self.data.get(key, {})
+        if not isinstance(value, dict):
+            raise self.fail(key, "expected a table")
+        return _Table(self.path, value, f"{self.prefix}{key}.", known)
+
+
+def _relative_to(config_path: str, value: str) -> str:
+    if not config_path or os.path.isabs(value) or value.startswith(("http://", "https://")):
+        return value
+    return str(Path(config_path).resolve().parent / value)
+
+
+def _check_listen(table: _Table, key: str, listen: str) -> str:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise table.fail(key, f"expected HOST:PORT, got {listen!r}")
+    return listen
+
+
+def check_listen(listen: str, where: str = "--listen") -> str:
+    """Validate a ``HOST:PORT`` given on the command line."""
+    return _check_listen(_Table("<flags>", {}, "", frozenset()), where, listen)
+
+
+def load_config(path: str) -> ServeConfig:
+    """Read and check a ``rarebird serve`` TOML configuration file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DefinitionError(path, None, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DefinitionError(path, None, f"invalid TOML: {exc}") from None
+    return config_from_dict(data, path)
+
+
+def config_from_dict(data: Mapping[str, Any], path: str = "<config>") -> ServeConfig:
+    top = _Table(path, data, "", _TOP)
+    store = top.path_value("store")
+    if store is None:
+        raise top.fail("store", "is required (the SQLite file that holds everything)")
+    log_level = top.string("log_level") or "info"
+    if log_level not in LOG_LEVELS:
+        raise top.fail("log_level", f"must be one of {', '.join(LOG_LEVELS)}")
+    defs = top.table("definitions", _DEFINITIONS)
+    follows = data.get("follow", [])
+    if not isinstance(follows, list):
+        raise top.fail("follow", "expected an array of tables: [[follow]]")
+    follow: list[FollowConfig] = []
+    for i, item in enumerate(follows):
+        if not isinstance(item, dict):
+            raise top.fail(f"follow[{i}]", "expected a table")
+        f = _Table(path, item, f"follow[{i}].", _FOLLOW)
+        fpath = f.path_value("path")
+        if fpath is None:
+            raise f.fail("path", "is required")
+        identity = f.string("identity") or "user"
+        if identity not in IDENTITIES:
+            raise f.fail("identity", f"must be one of {', '.join(IDENTITIES)}")
+        follow.append(
+            FollowConfig(
+                path=fpath,
+                format=f.string("format") or "auto",
+                pattern=f.string("pattern") or "*",
+                name=f.string("name") or "",
+                host_name=f.string("host_name"),
+                passwd=f.path_value("passwd"),
+                group=f.path_value("group"),
+                identity=identity,
+            )
+        )
+    names = [f.label for f in follow]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise top.fail(f"follow[{i}]", f"another input has the same name {name!r}")
+    return ServeConfig(
+        store=store,
+        job=defs.path_value("job"),
+        datafeed=defs.path_value("datafeed"),
+        rule=defs.path_value("rule"),
+        follow=tuple(follow),
+        http=_http(top.table("http", _HTTP)),
+        backfill=_backfill(top.table("backfill", _BACKFILL)),
+        snapshots=_snapshots(top.table("snapshots", _SNAPSHOTS)),
+        alerts=_alerts(top.table("alerts", _ALERTS)),
+        log_level=log_level,
+        source=path,
+        **_service(top.table("service", _SERVICE)),
+    )
+
+
+def _http(t: _Table) -> HttpConfig:
+    listen = t.string("listen")
+    if listen is not None:
+        _check_listen(t, "listen", listen)
+    given = [k for k in ("token", "token_file", "token_env") if t.data.get(k) is not None]
+    if len(given) > 1:
+        raise t.fail(given[1], f"give only one of token, token_file, token_env (also {given[0]})")
+    default = HttpConfig()
+    return HttpConfig(
+        listen=listen,
+        token=t.string("token"),
+        token_file=t.path_value("token_file"),
+        token_env=t.string("token_env"),
+        source=t.path,
+        max_body_bytes=t.byte_size("max_body_bytes") or default.max_body_bytes,
+        max_events=t.integer("max_events", 1) or default.max_events,
+    )
+
+
+def _backfill(t: _Table) -> BackfillConfig:
+    default = BackfillConfig()
+    enabled = t.flag("enabled")
+    alerts = t.flag("alerts")
+    return BackfillConfig(
+        enabled=default.enabled if enabled is None else enabled,
+        max_age=t.duration("max_age") or default.max_age,
+        alerts=default.alerts if alerts is None else alerts,
+    )
+
+
+def _snapshots(t: _Table) -> SnapshotConfig:
+    default = SnapshotConfig()
+    retention = t.integer("retention_days", 1)
+    daily = t.integer("daily_retention_after_days", 0)
+    return SnapshotConfig(
+        interval=t.duration("interval") or default.interval,
+        retention_days=default.retention_days if retention is None else retention,
+        daily_retention_after_days=default.daily_retention_after_days if daily is None else daily,
+    )
+
+
+def _alerts(t: _Table) -> AlertsConfig:
+    interim = t.flag("alert_on_interim")
+    return AlertsConfig(
+        alert_on_interim=bool(interim),
+        outputs=tuple(_output(t, o) for o in t.str_list("outputs")),
+        dead_letter=t.path_value("dead_letter"),
+        rule_uuid=t.string("rule_uuid"),
+        space=t.string("space"),
+        kibana_url=t.string("kibana_url"),
+    )
+
+
+def _output(t: _Table, spec: str) -> str:
+    """File outputs (``ndjson:PATH``...) relative to the config file like every other path."""
+    kind, sep, target = spec.partition(":")
+    if sep and kind in ("ndjson", "es-bulk", "bulk", "sqlite") and target != "-":
+        return f"{kind}:{_relative_to(t.path, target)}"
+    return spec
+
+
+def _service(t: _Table) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in ("poll_interval", "quiet_after", "rotate_grace"):
+        value = t.duration(key)
+        if value is not None:
+            out[key] = value
+    return out

@@ -1,0 +1,688 @@
+"""``rarebird serve``: the detection running continuously, as the rule runs in production.
+
+One thread (the *service loop*) does everything that changes the store; the HTTP server's
+threads only parse and wait. Each turn of the loop (:meth:`Service.run_once`):
+
+1. reads new data from the followed inputs and takes the ingest batches waiting;
+2. parses it (:mod:`.parse`) and gives the events to the :class:`~.engine.Engine`, which keeps
+   those the datafeed query matches until the datafeed frontier passes them;
+3. moves the frontier (making the rule runs due on the way) and, with ``alert_on_interim``,
+   scores the users just seen for an early warning;
+4. commits all of it in **one transaction**: input positions, pending events, job results and
+   state, rule runs, alerts, late counts, the service state;
+5. then answers the ingest batches, hands new alerts to the outputs (from the committed
+   outbox: at-least-once), and updates the metrics.
+
+**Catching up, then live.** At start every file is read to its end before the service goes
+live (on a first start with backfill that is the history the inputs hold, up to
+``backfill.max_age``; after a restart, what was written since the last commit). While catching
+up, the frontier follows the data -- it is the oldest "newest event" among the files still
+being read, so the files are merged in time order, reading next from the one furthest behind --
+and never passes ``now - query_delay``. Once live, the frontier moves on the wall clock, at every
+``frequency`` tick (and at every rule run), to ``now - query_delay``, as Elastic's datafeed does.
+Progress of the catch-up is logged (``backfill_progress``).
+
+**Gaps.** A source with no new data for ``quiet_after`` is reported (log ``source_quiet``,
+metric ``rarebird_source_quiet``, table ``serve_gaps``) until data comes again.
+
+**Stopping.** SIGTERM (or SIGINT) stops the loop after the turn in progress; the HTTP server
+stops accepting; the batches already taken are committed and answered; a last model snapshot is
+taken; the exit code is 0. ``kill -9`` at any moment loses nothing that was committed, and the
+rest is read again (files) or sent again (HTTP clients get no answer for an uncommitted batch).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import queue
+import stat
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from rarebird.alerts import Alert, RuleIdentity
+from rarebird.clock import SYSTEM_CLOCK, Clock
+from rarebird.definitions import load_datafeed, load_job, load_rule
+from rarebird.errors import InputError, RarebirdError, StoreError
+from rarebird.serve.config import ServeConfig
+from rarebird.serve.engine import Engine, IngestOutcome, StepReport, frontier_target
+from rarebird.serve.follow import FileFollower, FolderFollower, Follower, StreamFollower
+from rarebird.serve.ingest import Batch, IngestServer
+from rarebird.serve.log import JsonLog
+from rarebird.serve.metrics import ServeMetrics
+from rarebird.serve.parse import ChunkParser, ParsedChunk
+from rarebird.sinks import Sink, open_sink
+from rarebird.sources import SourceOptions, load_builtin_formats
+from rarebird.store import Store, open_store
+from rarebird.timeutil import from_epoch_ms, iso, to_epoch_ms, to_epoch_s
+
+#: bytes read from one file per turn while catching up, and while live
+CATCHUP_BUDGET = 4 * 1024 * 1024
+LIVE_BUDGET = 1024 * 1024
+PROGRESS_EVERY = 2.0
+OUTBOX_BATCH = 500
+
+
+class ServeLock:
+    """An exclusive lock beside the store: one service per store, and no revert under it."""
+
+    def __init__(self, store_path: str) -> None:
+        self.path = f"{store_path}.serve.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip()
+            os.close(fd)
+            raise StoreError(
+                f"{self.path}: rarebird serve is already running on this store"
+                + (f" (pid {holder})" if holder else "")
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    @classmethod
+    def held(cls, store_path: str) -> bool:
+        """True while a service holds the store."""
+        path = f"{store_path}.serve.lock"
+        if not os.path.exists(path):
+            return False
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+
+@dataclass
+class _Input:
+    follower: Follower
+    parser: ChunkParser
+    #: newest event time read, per file (epoch ms)
+    watermarks: dict[str, int]
+    broken: bool = False
+
+
+@dataclass
+class _Activity:
+    """When a source (an input, or an HTTP sender) last sent data, and since when it is quiet."""
+
+    last_data: float
+    quiet_since_ms: int | None = None
+
+
+class Service:
+    """The running service. ``open()``, then ``run(stop)`` (or ``run_once()`` in tests)."""
+
+    def __init__(
+        self,
+        config: ServeConfig,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        log: Callable[..., None] | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.log: Callable[..., None] = log or JsonLog(level=config.log_level, clock=clock)
+        self.metrics = ServeMetrics()
+        self.store: Store | None = None
+        self.engine: Engine | None = None
+        self.inputs: dict[str, _Input] = {}
+        self.sinks: list[Sink] = []
+        self.http: IngestServer | None = None
+        self._lock = ServeLock(config.store)
+        self._queue: queue.Queue[Batch] = queue.Queue()
+        self._wake = threading.Event()
+        self._accepting = False
+        self._status_lock = threading.Lock()
+        self._status: dict[str, Any] = {}
+        self._heartbeat = 0.0
+        self._live = False
+        self._catchup_started: float | None = None
+        self._catchup_total = 0
+        self._catchup_read = 0
+        self._catchup_kept = 0
+        self._last_progress = 0.0
+        self._outbox_retry_at = 0.0
+        self.activity: dict[str, _Activity] = {}
+
+    # --- start ----------------------------------------------------------------------------
+
+    def open(self) -> None:
+        cfg = self.config
+        load_builtin_formats()
+        job = load_job(cfg.job)
+        datafeed = load_datafeed(cfg.datafeed)
+        rule = load_rule(cfg.rule)
+        self._lock.acquire()
+        try:
+            self.store = open_store(cfg.store)
+            identity = RuleIdentity.for_rule(
+                rule, rule_uuid=cfg.alerts.rule_uuid, space_id=cfg.alerts.space,
+                kibana_base_url=cfg.alerts.kibana_url,
+            )  # fmt: skip
+            self.sinks = [self._open_sink(spec) for spec in cfg.alerts.outputs]
+            self.engine = Engine(
+                self.store, job, datafeed, rule, clock=self.clock, identity=identity,
+                backfill=cfg.backfill, snapshots=cfg.snapshots,
+                alert_on_interim=cfg.alerts.alert_on_interim, keep_outbox=bool(self.sinks),
+                log=self.log,
+            )  # fmt: skip
+            engine = self.engine
+            for fc in cfg.follow:
+                self.inputs[fc.label] = self._open_input(fc, datafeed.query.prefilter)
+            self.log("info", "started", job_id=job.job_id, rule=rule.name,
+                     store=cfg.store, first_start=engine.first_start,
+                     bucket_span=job.bucket_span.total_seconds(),
+                     query_delay=engine.qd.total_seconds(),
+                     frequency=engine.frequency.total_seconds(),
+                     interval=rule.interval.total_seconds(), lookback=rule.lookback.total_seconds(),
+                     frontier=engine.frontier, next_rule_run=engine.next_run,
+                     pending_events=engine.pending_count,
+                     inputs=sorted(self.inputs), alert_on_interim=cfg.alerts.alert_on_interim,
+                     backfill_from=None if engine.state.backfill_from_ms is None
+                     else from_epoch_ms(engine.state.backfill_from_ms))  # fmt: skip
+            self._deliver_outbox()
+            if cfg.http.listen is not None:
+                self.http = IngestServer(
+                    cfg.http.address, token=cfg.http.resolve_token(),
+                    max_body_bytes=cfg.http.max_body_bytes, max_events=cfg.http.max_events,
+                    submit=self.submit, health=self.health, metrics=self.render_metrics,
+                    count=lambda path, code: self.metrics.http_requests.inc(path=path, code=str(code)),
+                )  # fmt: skip
+                self.http.start()
+                self._accepting = True
+                self.log("info", "http_listening", host=self.http.host, port=self.http.port,
+                         ingest=self.http.token is not None)  # fmt: skip
+            self.metrics.up.set(1)
+            self._heartbeat = self.clock.monotonic()
+            self._update_status()
+        except BaseException:
+            self._close_resources()
+            raise
+
+    def _open_sink(self, spec: str) -> Sink:
+        dead_letter = self.config.alerts.dead_letter
+        if dead_letter is None and spec.startswith(("http://", "https://")):
+            dead_letter = f"{self.config.store}.webhook-dead-letters.ndjson"
+        return open_sink(spec, dead_letter=dead_letter)
+
+    def _open_input(self, fc: Any, prefilter: Any) -> _Input:
+        engine = self.engine
+        assert engine is not None
+        options = SourceOptions(prefilter=prefilter, host_name=fc.host_name, passwd=fc.passwd,
+                                group=fc.group, identity=fc.identity)  # fmt: skip
+        parser = ChunkParser(fc.format, fc.label, options)
+        saved = engine.state.sources.get(fc.label)
+        backfill = engine.first_start and self.config.backfill.enabled
+        grace = self.config.rotate_grace.total_seconds()
+        path = fc.path
+        follower: Follower
+        kind = _kind(path)
+        if kind == "stream":
+            follower = StreamFollower(path, label=fc.label, framer=parser.frame, log=self.log)
+        elif kind == "folder":
+            follower = FolderFollower(path, pattern=fc.pattern, label=fc.label, framer=parser.frame,
+                                      state=saved, backfill=backfill, rotate_grace=grace,
+                                      log=self.log)  # fmt: skip
+        else:
+            if kind == "missing":
+                self.log("warning", "waiting_for_file", source=fc.label, path=path)
+            follower = FileFollower(path, label=fc.label, framer=parser.frame, state=saved,
+                                    backfill=backfill, rotate_grace=grace, log=self.log)  # fmt: skip
+        self.activity[fc.label] = _Activity(self.clock.monotonic())
+        return _Input(follower, parser, {})
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def submit(self, batch: Batch) -> bool:
+        """From an HTTP thread: queue a parsed batch for the service loop."""
+        if not self._accepting:
+            return False
+        self._queue.put(batch)
+        self._wake.set()
+        return True
+
+    def run(self, stop: threading.Event) -> None:
+        """Turn the loop until ``stop`` is set, then close."""
+        try:
+            while not stop.is_set():
+                busy = self.run_once()
+                if not busy:
+                    self._wake.wait(self.config.poll_interval.total_seconds())
+                    self._wake.clear()
+        finally:
+            self.close()
+
+    def _behind(self) -> list[tuple[str, str]]:
+        return [
+            (label, sid)
+            for label, inp in self.inputs.items()
+            if not inp.broken
+            for sid in inp.follower.behind()
+        ]
+
+    def run_once(self) -> bool:
+        """One turn of the loop; True when it read data (so the next turn should not wait)."""
+        engine = self.engine
+        store = self.store
+        assert engine is not None
+        assert store is not None
+        now = self.clock.now()
+        mono = self.clock.monotonic()
+        self._heartbeat = mono
+        batches: list[Batch] = []
+        while True:
+            try:
+                batches.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        behind = self._behind()
+        if behind and self._catchup_started is None and not self._live:
+            self._start_catchup(mono)
+        read_any = False
+        report = StepReport()
+        interim: list[Alert] = []
+        answers: list[tuple[Batch, int, dict[str, Any]]] = []
+        with store.transaction():
+            if behind:
+                label, sid = min(behind, key=lambda b: self.inputs[b[0]].watermarks.get(b[1], -1))
+                read_any = self._read(label, CATCHUP_BUDGET, mono, sid, live=False)
+            else:
+                for label in list(self.inputs):
+                    read_any |= self._read(label, LIVE_BUDGET, mono, None, live=True)
+            for batch in batches:
+                answers.append(self._take_batch(batch))
+            behind = self._behind()
+            target = None
+            if behind:
+                marks = [self.inputs[label].watermarks.get(sid) for label, sid in behind]
+                if all(m is not None for m in marks):
+                    # the data's own clock, with the same reorder window as when live
+                    target = (
+                        min(min(m for m in marks if m is not None), to_epoch_ms(now)) - engine.qd_ms
+                    )
+            else:
+                target = to_epoch_ms(frontier_target(
+                    now, query_delay=engine.qd, frequency=engine.frequency,
+                    next_run=engine.next_run, interval=engine.rule.interval,
+                ))  # fmt: skip
+            moved = target is not None and (
+                engine.state.frontier_ms is None or target > engine.state.frontier_ms
+            )
+            if moved and target is not None:
+                report = engine.advance(from_epoch_ms(target))
+            if not behind and engine.alert_on_interim:
+                interim = engine.early_warning()
+            if read_any or batches or moved or interim:
+                engine.commit(self._positions())
+                self.metrics.commits.inc()
+        for batch, status, result in answers:
+            batch.finish(status, result)
+        if not behind and not self._live:
+            self._go_live(self.clock.monotonic())
+        self._after_commit(report, interim, mono)
+        return read_any and bool(behind)
+
+    def _read(self, label: str, budget: int, mono: float, sid: str | None, *, live: bool) -> bool:
+        engine = self.engine
+        assert engine is not None
+        inp = self.inputs[label]
+        if inp.broken:
+            return False
+        try:
+            chunks = inp.follower.poll(budget, mono, sid)
+            parsed_chunks = [(chunk, inp.parser.parse(chunk)) for chunk in chunks]
+        except InputError as exc:
+            inp.broken = True
+            self.log("error", "input_error", source=label, error=str(exc),
+                     message="this input is no longer read; fix it and restart")  # fmt: skip
+            return False
+        for chunk, parsed in parsed_chunks:
+            if not live:
+                self._catchup_read += len(chunk.data)
+            self._count_parsed(label, parsed)
+            if parsed.events:
+                newest = to_epoch_ms(max(e.timestamp for e in parsed.events))
+                if newest > inp.watermarks.get(chunk.stream_id, -1):
+                    inp.watermarks[chunk.stream_id] = newest
+            outcome = engine.ingest(parsed.events, label, live=live)
+            self._count(label, outcome)
+            if not live:
+                self._catchup_kept += outcome.kept
+        if chunks:
+            self._active(label, mono)
+        return bool(chunks)
+
+    def _active(self, label: str, mono: float) -> None:
+        act = self.activity.get(label)
+        if act is None:
+            act = self.activity[label] = _Activity(mono)
+        act.last_data = mono
+        if act.quiet_since_ms is not None:
+            self._source_back(label, act)
+
+    def _take_batch(self, batch: Batch) -> tuple[Batch, int, dict[str, Any]]:
+        engine = self.engine
+        store = self.store
+        assert engine is not None
+        assert store is not None
+        if batch.batch_id:
+            row = store.conn.execute(
+                "SELECT result FROM serve_batches WHERE batch_id = ?", (batch.batch_id,)
+            ).fetchone()
+            if row is not None:
+                self.metrics.ingest_batches.inc(outcome="duplicate")
+                return batch, 200, {**orjson.loads(row[0]), "duplicate": True}
+        outcome = engine.ingest(batch.events, batch.source, live=True)
+        self._count(batch.source, outcome)
+        result = outcome.to_doc()
+        result["accepted"] = outcome.received
+        if batch.batch_id:
+            store.conn.execute(
+                "INSERT INTO serve_batches (batch_id, job_id, received_ms, result) VALUES (?,?,?,?)",
+                (batch.batch_id, engine.config.job_id, to_epoch_ms(self.clock.now()),
+                 orjson.dumps(result).decode()),
+            )  # fmt: skip
+        self.metrics.ingest_batches.inc(outcome="accepted")
+        self._active(batch.source, self.clock.monotonic())
+        return batch, 200, result
+
+    def _positions(self) -> dict[str, Any]:
+        return {label: inp.follower.to_state() for label, inp in self.inputs.items()}
+
+    # --- counting, logs ---------------------------------------------------------------------
+
+    def _count_parsed(self, label: str, parsed: ParsedChunk) -> None:
+        m = self.metrics
+        m.events_read.inc(parsed.lines, source=label)
+        if parsed.prefiltered:
+            m.events_dropped.inc(parsed.prefiltered, reason="not_matched")
+        for reason, n in parsed.skipped.items():
+            m.events_dropped.inc(n, reason=reason)
+        for issue in parsed.issues[:5]:
+            self.log("warning", "bad_input", source=label, location=str(issue.location),
+                     reason=issue.reason, detail=issue.detail or None)  # fmt: skip
+
+    def _count(self, source: str, outcome: IngestOutcome) -> None:
+        m = self.metrics
+        if outcome.kept:
+            m.events_kept.inc(outcome.kept, source=source)
+        if outcome.not_matched:
+            m.events_dropped.inc(outcome.not_matched, reason="not_matched")
+        if outcome.late:
+            m.events_dropped.inc(outcome.late, reason="late")
+            m.events_late.inc(outcome.late, source=source)
+        if outcome.older_than_backfill:
+            m.events_dropped.inc(outcome.older_than_backfill, reason="older_than_backfill")
+
+    def _start_catchup(self, mono: float) -> None:
+        self._catchup_started = mono
+        self._last_progress = mono
+        self._catchup_total = sum(i.follower.remaining_bytes() for i in self.inputs.values())
+        self.log("info", "catching_up", bytes=self._catchup_total,
+                 backfill=self.engine.first_start if self.engine else None)  # fmt: skip
+
+    def _go_live(self, mono: float) -> None:
+        engine = self.engine
+        assert engine is not None
+        self._live = True
+        if self._catchup_started is not None:
+            self.log("info", "caught_up", seconds=round(mono - self._catchup_started, 3),
+                     bytes_read=self._catchup_read, events_kept=self._catchup_kept,
+                     buckets=engine.job.stats.bucket_count, frontier=engine.frontier)  # fmt: skip
+        self.log("info", "live", frontier=engine.frontier, next_rule_run=engine.next_run)
+
+    def _after_commit(self, report: StepReport, interim: list[Alert], mono: float) -> None:
+        engine = self.engine
+        assert engine is not None
+        m = self.metrics
+        if report.buckets:
+            m.buckets_finalised.inc(len(report.buckets))
+            m.records.inc(sum(len(b.records) for b in report.buckets))
+        for run in report.runs:
+            m.rule_runs.inc()
+            if run.new_alerts:
+                m.alerts.inc(len(run.new_alerts), kind="rule")
+            if run.updated_alerts:
+                m.alerts_updated.inc(len(run.updated_alerts))
+            if run.new_alerts or run.warnings or self._live:
+                self.log("info" if not run.warnings else "warning", "rule_run",
+                         at=run.started_at, found=run.found, created=len(run.new_alerts),
+                         already_alerted=run.already_alerted, excepted=run.excepted_total,
+                         warnings=list(run.warnings) or None,
+                         alerts=[{"id": a.id, "user": a.values("user.name"),
+                                  "host": a.values("host.name"),
+                                  "anomaly_time": iso(a.original_time),
+                                  "score": round(a.record_score, 2)} for a in run.new_alerts]
+                         or None)  # fmt: skip
+        if report.confirmed:
+            m.alerts_updated.inc(len(report.confirmed))
+            for alert in report.confirmed:
+                self.log("info", "interim_alert_final", id=alert.id,
+                         status=alert.doc.get("rarebird.early_warning.status"),
+                         final_record_score=alert.doc.get("rarebird.early_warning.final_record_score"))  # fmt: skip
+        if interim:
+            m.alerts.inc(len(interim), kind="interim")
+            for alert in interim:
+                self.log("info", "interim_alert", id=alert.id, user=alert.values("user.name"),
+                         host=alert.values("host.name"), anomaly_time=iso(alert.original_time),
+                         interim_record_score=round(alert.record_score, 2))  # fmt: skip
+        if (
+            self._catchup_started is not None
+            and not self._live
+            and mono - self._last_progress >= PROGRESS_EVERY
+        ):
+            self._last_progress = mono
+            total = max(self._catchup_total, self._catchup_read)
+            self.log("info", "backfill_progress" if engine.first_start else "catch_up_progress",
+                     bytes_read=self._catchup_read, bytes_total=total,
+                     percent=round(100.0 * self._catchup_read / total, 1) if total else 100.0,
+                     events_kept=self._catchup_kept, buckets=engine.job.stats.bucket_count,
+                     data_time=engine.frontier,
+                     seconds=round(mono - self._catchup_started, 1))  # fmt: skip
+        self._check_quiet(mono)
+        if self.sinks and mono >= self._outbox_retry_at:
+            self._deliver_outbox()
+        self._update_metrics()
+        self._update_status()
+
+    def _check_quiet(self, mono: float) -> None:
+        if not self._live:
+            return
+        limit = self.config.quiet_after.total_seconds()
+        for label, act in self.activity.items():
+            if act.quiet_since_ms is None and mono - act.last_data >= limit:
+                since = to_epoch_s(self.clock.now()) - (mono - act.last_data)
+                act.quiet_since_ms = int(since * 1000)
+                self._gap(label, act.quiet_since_ms, None)
+                self.metrics.source_quiet.set(1, source=label)
+                self.log("warning", "source_quiet", source=label,
+                         since=from_epoch_ms(act.quiet_since_ms),
+                         message="Datafeed has been retrieving no data for a while")  # fmt: skip
+
+    def _source_back(self, label: str, act: _Activity) -> None:
+        start = act.quiet_since_ms
+        assert start is not None
+        act.quiet_since_ms = None
+        end = to_epoch_ms(self.clock.now())
+        self._gap(label, start, end)
+        self.metrics.source_quiet.set(0, source=label)
+        self.log("info", "source_resumed", source=label, quiet_since=from_epoch_ms(start),
+                 quiet_seconds=round((end - start) / 1000, 1))  # fmt: skip
+
+    def _gap(self, label: str, start_ms: int, end_ms: int | None) -> None:
+        store, engine = self.store, self.engine
+        assert store is not None
+        assert engine is not None
+        with store.transaction() as conn:
+            conn.execute(
+                "INSERT INTO serve_gaps (job_id, source, start_ms, end_ms) VALUES (?,?,?,?) "
+                "ON CONFLICT(job_id, source, start_ms) DO UPDATE SET end_ms = excluded.end_ms",
+                (engine.config.job_id, label, start_ms, end_ms),
+            )
+
+    def _deliver_outbox(self) -> None:
+        store = self.store
+        if store is None or not self.sinks:
+            return
+        while True:
+            rows = list(store.conn.execute(
+                "SELECT seq, alert_id, revision, doc FROM serve_outbox ORDER BY seq LIMIT ?",
+                (OUTBOX_BATCH,),
+            ))  # fmt: skip
+            if not rows:
+                return
+            alerts = [Alert(aid, orjson.loads(doc), rev) for _, aid, rev, doc in rows]
+            for sink in self.sinks:
+                try:
+                    sink.write(alerts)
+                except (RarebirdError, OSError) as exc:
+                    self.log("error", "output_failed", output=sink.name, error=str(exc),
+                             alerts=len(alerts))  # fmt: skip
+                    self._outbox_retry_at = self.clock.monotonic() + 5.0
+                    return
+            with store.transaction() as conn:
+                conn.execute("DELETE FROM serve_outbox WHERE seq <= ?", (rows[-1][0],))
+
+    def _update_metrics(self) -> None:
+        engine = self.engine
+        assert engine is not None
+        m = self.metrics
+        stats = engine.job.stats
+        for status in ("ok", "soft_limit", "hard_limit"):
+            m.memory_status.set(1 if stats.memory_status == status else 0, status=status)
+        m.model_bytes.set(stats.model_bytes)
+        for name in ("processed_record_count", "missing_field_count",
+                     "out_of_order_timestamp_count", "bucket_count", "empty_bucket_count",
+                     "record_count", "total_by_field_count", "new_values_refused"):  # fmt: skip
+            m.job_counts.set(getattr(stats, name), name=name)
+        if stats.latest_record_timestamp is not None:
+            m.latest_record.set(stats.latest_record_timestamp)
+        m.pending.set(engine.pending_count)
+        now_s = to_epoch_s(self.clock.now())
+        newest = max((w for i in self.inputs.values() for w in i.watermarks.values()), default=None)
+        if newest is not None:
+            m.lag.set(max(0.0, now_s - newest / 1000), stage="ingest")
+        if stats.last_finalised_bucket_end is not None:
+            m.lag.set(max(0.0, now_s - stats.last_finalised_bucket_end), stage="finalised")
+        last_run = engine.executor.last_started_at()
+        if last_run is not None:
+            m.lag.set(max(0.0, now_s - to_epoch_s(last_run)), stage="rule")
+
+    # --- health -----------------------------------------------------------------------------
+
+    def _update_status(self) -> None:
+        engine = self.engine
+        if engine is None:
+            return
+        stats = engine.job.stats
+        status = {
+            "job_id": engine.config.job_id,
+            "mode": "live" if self._live else "catching_up",
+            "frontier": iso(engine.frontier) if engine.frontier else None,
+            "next_rule_run": iso(engine.next_run) if engine.next_run else None,
+            "pending_events": engine.pending_count,
+            "memory_status": stats.memory_status,
+            "processed_record_count": stats.processed_record_count,
+            "latest_record_timestamp": iso(from_epoch_ms(int(stats.latest_record_timestamp * 1000)))
+            if stats.latest_record_timestamp is not None else None,
+            "sources": {
+                label: {"quiet_since": iso(from_epoch_ms(a.quiet_since_ms)) if a.quiet_since_ms else None,
+                        "broken": self.inputs[label].broken if label in self.inputs else False}
+                for label, a in self.activity.items()
+            },
+        }  # fmt: skip
+        with self._status_lock:
+            self._status = status
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        """``/healthz``: 200 while the loop turns, 503 when it is stalled or stopping."""
+        with self._status_lock:
+            doc = dict(self._status)
+        stalled_after = max(30.0, 10 * self.config.poll_interval.total_seconds())
+        age = self.clock.monotonic() - self._heartbeat
+        if not self._accepting:
+            return 503, {"status": "stopping", **doc}
+        if age > stalled_after:
+            return 503, {"status": "stalled", "seconds_since_loop": round(age, 1), **doc}
+        return 200, {"status": "ok", **doc}
+
+    def render_metrics(self) -> str:
+        return self.metrics.render()
+
+    # --- stop -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop accepting, commit what was taken, snapshot, release everything."""
+        self._accepting = False
+        if self.http is not None:
+            self.http.stop()
+            self.http = None
+        engine, store = self.engine, self.store
+        if engine is not None and store is not None:
+            try:
+                answers = []
+                with store.transaction():
+                    while True:
+                        try:
+                            answers.append(self._take_batch(self._queue.get_nowait()))
+                        except queue.Empty:
+                            break
+                    engine.commit(self._positions(),
+                                  snapshot_reason=f"State persisted due to job close at {iso(self.clock.now())}")  # fmt: skip
+                for batch, status, result in answers:
+                    batch.finish(status, result)
+                self._deliver_outbox()
+            finally:
+                self.log("info", "stopped", frontier=engine.frontier,
+                         next_rule_run=engine.next_run, pending_events=engine.pending_count)  # fmt: skip
+        self._close_resources()
+
+    def _close_resources(self) -> None:
+        self.metrics.up.set(0)
+        for inp in self.inputs.values():
+            inp.follower.close()
+        self.inputs = {}
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except (RarebirdError, OSError) as exc:
+                self.log("error", "output_close_failed", output=sink.name, error=str(exc))
+        self.sinks = []
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        self._lock.release()
+
+
+def _kind(path: str) -> str:
+    if path == "-":
+        return "stream"
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return "missing"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
+        return "stream"
+    return "file"
