@@ -125,8 +125,9 @@ class ProcessEvent:
                 yield name, values
         yield from self.extra.items()
 
-    def to_ecs(self) -> dict[str, Any]:
-        """The event as a nested ECS document (typed numbers kept as numbers)."""
+    def to_ecs(self, *, extra: bool = True) -> dict[str, Any]:
+        """The event as a nested ECS document (typed numbers kept as numbers); with
+        ``extra=False`` only the typed fields."""
         doc: dict[str, Any] = {"@timestamp": iso(self.timestamp)}
         for attr, parts, is_array in _ECS_PATHS:
             value = getattr(self, attr)
@@ -139,8 +140,9 @@ class ProcessEvent:
                     child = node[part] = {}
                 node = child
             node[parts[-1]] = list(value) if is_array else value
-        for name, values in self.extra.items():
-            set_path(doc, name, values[0] if len(values) == 1 else list(values))
+        if extra:
+            for name, values in self.extra.items():
+                set_path(doc, name, values[0] if len(values) == 1 else list(values))
         return doc
 
 

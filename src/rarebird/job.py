@@ -41,7 +41,7 @@ from rarebird.errors import StateError
 from rarebird.events import ProcessEvent
 from rarebird.results import BucketResults
 from rarebird.store import Store
-from rarebird.store.results import search_results, write_bucket_results, write_events
+from rarebird.store.results import search_results, write_events, write_results
 from rarebird.timeutil import from_epoch_s, iso, to_epoch_s
 
 STATE_VERSION = 1
@@ -216,8 +216,7 @@ class AnomalyJob:
             return
         state = orjson.dumps(self.to_state()).decode()
         with self.store.transaction() as conn:
-            for results in self._pending_results:
-                write_bucket_results(self.store, results)
+            write_results(self.store, self._pending_results)
             if self._pending_events:
                 write_events(self.store, self.config.job_id, self._pending_events)
             conn.execute(

@@ -89,8 +89,12 @@ def replay(
 ) -> RunSummary:
     """Replay inputs through the datafeed and the job; commit; summarise."""
     base = options or SourceOptions()
+    config = job.config
+    needed = set(datafeed.query.fields) | set(config.influencers) | {config.time_field}
+    needed |= {d.by_field_name for d in config.detectors}
     opts = SourceOptions(
         prefilter=datafeed.query.prefilter,
+        fields=frozenset(needed) if base.fields is None else base.fields,
         host_name=base.host_name,
         passwd=base.passwd,
         group=base.group,

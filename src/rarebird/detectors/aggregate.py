@@ -57,6 +57,9 @@ MAX_ANOMALY_RECORDS = 500
 #: Results within this factor of a written descendant's probability are written too.
 OUTPUT_TOLERANCE = 1.2
 BUCKET_TIME = "bucket_time"
+#: Nodes whose children all have at least this probability are not anomalous, whatever their
+#: number (joint >= 0.5, calibrated extremes >= 0.14): their arithmetic is skipped.
+UNREMARKABLE = 0.5
 _SEP = "\x1f"
 
 
@@ -136,10 +139,29 @@ def scope(field_name: str, value: str | None) -> str:
     return f"{field_name}{_SEP}{value if value is not None else ''}"
 
 
-def _combine(probabilities: Sequence[float]) -> tuple[float, float]:
-    """(raw, probability before finalising) of a node over leaves."""
-    p = probabilities[0] if len(probabilities) == 1 else aggregate(probabilities, ATTRIBUTES)[1]
-    return aggregate([p], DETECTORS)
+def _combine(
+    probabilities: Sequence[float], memo: dict[tuple[float, ...], tuple[float, float]] | None = None
+) -> tuple[float, float]:
+    """(raw, probability before finalising) of a node over leaves. Nodes of a bucket often
+    share their children's probabilities (a user alone on a host with one command): ``memo``
+    remembers the answers of the bucket."""
+    if len(probabilities) == 1:
+        return aggregate(probabilities, DETECTORS)
+    lowest = min(probabilities)
+    if lowest >= UNREMARKABLE:
+        # Children this likely cannot combine into an anomaly (test_aggregate_shortcut): the
+        # node's raw score is 0 and no result of it is written; its probability only matters
+        # through the minimum taken above it, which it cannot be. Skip the arithmetic.
+        return 0.0, lowest
+    key = tuple(sorted(probabilities))
+    if memo is not None:
+        hit = memo.get(key)
+        if hit is not None:
+            return hit
+    result = aggregate([aggregate(key, ATTRIBUTES)[1]], DETECTORS)
+    if memo is not None:
+        memo[key] = result
+    return result
 
 
 def _combine_people(probabilities: Sequence[float]) -> tuple[float, float]:
@@ -227,6 +249,7 @@ def score_bucket(
     root = _node(_combine([person.pre]), [person], "")
 
     # --- pivots: one per influencer value, one root per influencer field ------------------
+    memo: dict[tuple[float, ...], tuple[float, float]] = {}
     pivots: dict[str, dict[str, _Node]] = {}
     pivot_roots: dict[str, _Node] = {}
     for field_name in sorted(set(influencer_fields)):
@@ -240,7 +263,7 @@ def score_bucket(
         for value in sorted(children):
             kids = children[value]
             field_pivots[value] = _node(
-                _combine([k.pre for k in kids]), kids, scope(field_name, value)
+                _combine([k.pre for k in kids], memo), kids, scope(field_name, value)
             )
         pivots[field_name] = field_pivots
         pivot_roots[field_name] = _node(

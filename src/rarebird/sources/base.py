@@ -61,6 +61,9 @@ class SourceOptions:
     identity: str = "user"
     #: lines longer than this are reported and skipped
     max_line_bytes: int = 16 * 1024 * 1024
+    #: fields the consumer needs besides the typed ones (datafeed query, by-field,
+    #: influencers); None keeps every field. Sources may skip the rest while parsing.
+    fields: frozenset[str] | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
 

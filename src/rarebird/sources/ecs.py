@@ -119,7 +119,9 @@ def keyword(value: object) -> str | None:
     return None
 
 
-def flatten_document(doc: dict[str, Any]) -> dict[str, str | list[str]]:
+def flatten_document(
+    doc: dict[str, Any], wanted: Wanted | None = None
+) -> dict[str, str | list[str]]:
     """Every leaf of a document under its dotted name, as keyword strings.
 
     Nested and dotted keys alike; a field with one value maps to a string, one with several
@@ -129,8 +131,62 @@ def flatten_document(doc: dict[str, Any]) -> dict[str, str | list[str]]:
     {'process.name': 'ss', 'process.args': ['ss', '-t'], 'process.pid': '7'}
     """
     out: dict[str, str | list[str]] = {}
-    _flatten(doc, "", out)
+    if wanted is None:
+        _flatten(doc, "", out)
+    else:
+        _flatten_wanted(doc, "", out, wanted)
     return out
+
+
+class Wanted:
+    """The dotted field names to keep, and every prefix leading to them (``a.``, ``a.b.``)."""
+
+    def __init__(self, names: frozenset[str]) -> None:
+        self.names = names
+        prefixes = set()
+        for name in names:
+            parts = name.split(".")
+            for i in range(1, len(parts)):
+                prefixes.add(".".join(parts[:i]) + ".")
+        self.prefixes = frozenset(prefixes)
+
+    @classmethod
+    def for_fields(cls, fields: frozenset[str] | None) -> Wanted | None:
+        if fields is None:
+            return None
+        return cls(frozenset(fields) | frozenset(FIELD_ATTRS) | {"@timestamp"})
+
+
+def _flatten_wanted(
+    obj: dict[str, Any], prefix: str, out: dict[str, str | list[str]], wanted: Wanted
+) -> None:
+    """:func:`_flatten` that only keeps wanted fields and skips subtrees leading nowhere."""
+    names = _names(prefix)
+    for key, value in obj.items():
+        name = names.get(key)
+        if name is None:
+            name = prefix + key
+            if len(names) < _MAX_NAMES:
+                names[key] = name
+        kind = type(value)
+        if kind is dict:
+            if name + "." in wanted.prefixes:
+                _flatten_wanted(value, name + ".", out, wanted)
+        elif name not in wanted.names:
+            if kind is list and value and name + "." in wanted.prefixes:
+                for item in value:
+                    if type(item) is dict:
+                        _flatten_wanted(item, name + ".", out, wanted)
+        elif kind is str:
+            if name in out:
+                _add(out, name, value)
+            else:
+                out[name] = value
+        elif kind is list:
+            if value:
+                _flatten_list(value, name, out)
+        elif value is not None:
+            _add(out, name, keyword(value) or "")
 
 
 def _add(out: dict[str, str | list[str]], name: str, value: str) -> None:
@@ -265,12 +321,15 @@ def _int(value: object) -> int | None:
     return None
 
 
-def event_from_document(doc: dict[str, Any], origin: SourceLocation | None = None) -> ProcessEvent:
-    """Build the typed event of one ECS document (envelope already removed).
+def event_from_document(
+    doc: dict[str, Any], origin: SourceLocation | None = None, wanted: Wanted | None = None
+) -> ProcessEvent:
+    """Build the typed event of one ECS document (envelope already removed); with ``wanted``,
+    only those fields (and the typed ones) are kept.
 
     Raises :class:`DocumentError` (``missing @timestamp`` / ``bad @timestamp``).
     """
-    flat = flatten_document(doc)
+    flat = flatten_document(doc, wanted)
     stamp = flat.pop("@timestamp", None)
     if stamp is None:
         raise DocumentError("missing @timestamp")
@@ -538,6 +597,7 @@ class EcsSource:
         self.chunk_bytes = max(16, chunk_bytes)
         self.use_libc = _STRSTR is not None and search != "python"
         self.conditions = byte_conditions(self.options.prefilter)
+        self.wanted = Wanted.for_fields(self.options.fields)
         #: whether the prefilter can skip lines at all (some condition testable on bytes)
         self.filtering = bool(self.conditions)
         #: "ndjson" or "stream", known once iteration has started
@@ -593,7 +653,7 @@ class EcsSource:
                 stats.prefiltered += 1
                 continue
             try:
-                event = event_from_document(doc, location)
+                event = event_from_document(doc, location, self.wanted)
             except DocumentError as exc:
                 stats.skip(location, exc.reason, exc.detail)
                 continue
@@ -771,7 +831,12 @@ class EcsSource:
                 p = q
                 if others:
                     line = bytes(mv[s:q])
-                    if not all(c.may_match(line) for c in others):
+                    if b"\x00" not in line and not all(c.may_match(line) for c in others):
+                        # cannot match after all: only the framing check, as for other lines
+                        if (buf[s] != _OPEN or buf[q - 1] != _CLOSE) and not self._framed(
+                            buf, s, q, lineno
+                        ):
+                            unparsed_ok -= 1
                         continue
                 parsed += 1
                 yield from self._emit(mv[s:q], lineno)

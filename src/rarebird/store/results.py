@@ -12,7 +12,7 @@ import orjson
 from rarebird.events import ProcessEvent
 from rarebird.results import AnomalyRecord, BucketResults
 from rarebird.store.sqlite import Store
-from rarebird.timeutil import to_epoch_ms
+from rarebird.timeutil import iso, to_epoch_ms
 
 
 def _dumps(doc: dict[str, Any]) -> str:
@@ -20,37 +20,49 @@ def _dumps(doc: dict[str, Any]) -> str:
 
 
 def write_bucket_results(store: Store, results: BucketResults) -> None:
-    """Upsert a bucket, its records and influencer results (ids are Elastic's, so re-writing
-    the same bucket replaces it). Interim results of the same bucket are deleted first."""
-    b = results.bucket
-    ts = to_epoch_ms(b.timestamp)
+    """Upsert one bucket's results (see :func:`write_results`)."""
+    write_results(store, [results])
+
+
+def write_results(store: Store, batch: Sequence[BucketResults]) -> None:
+    """Upsert buckets, their bucket influencers, records and influencer results in one
+    transaction. Ids are Elastic's, so re-writing a bucket replaces it; writing a final bucket
+    deletes the job's interim results first."""
     rows: list[tuple[Any, ...]] = []
-    rows.append(
-        (b.doc_id, b.job_id, "bucket", ts, b.anomaly_score, b.initial_anomaly_score, None,
-         int(b.is_interim), None, None, _dumps(b.to_doc()))
-    )  # fmt: skip
-    for bi in b.bucket_influencers:
-        rows.append(
-            (bi.doc_id, bi.job_id, "bucket_influencer", ts, bi.anomaly_score,
-             bi.initial_anomaly_score, bi.probability, int(bi.is_interim),
-             bi.influencer_field_name, None, _dumps(bi.to_doc()))
-        )  # fmt: skip
-    for r in results.records:
-        rows.append(
-            (r.doc_id, r.job_id, "record", ts, r.record_score, r.initial_record_score,
-             r.probability, int(r.is_interim), r.by_field_name, r.by_field_value,
-             _dumps(r.to_doc()))
-        )  # fmt: skip
-    for i in results.influencers:
-        rows.append(
-            (i.doc_id, i.job_id, "influencer", ts, i.influencer_score, i.initial_influencer_score,
-             i.probability, int(i.is_interim), i.influencer_field_name,
-             i.influencer_field_value, _dumps(i.to_doc()))
-        )  # fmt: skip
-    details = [(r.doc_id, r.job_id, _dumps(dict(r.details))) for r in results.records if r.details]
-    with store.transaction() as conn:
+    details: list[tuple[str, str, str]] = []
+    final_jobs: set[str] = set()
+    for results in batch:
+        b = results.bucket
+        ts = to_epoch_ms(b.timestamp)
         if not b.is_interim:
-            conn.execute("DELETE FROM results WHERE job_id = ? AND is_interim = 1", (b.job_id,))
+            final_jobs.add(b.job_id)
+        rows.append(
+            (b.doc_id, b.job_id, "bucket", ts, b.anomaly_score, b.initial_anomaly_score, None,
+             int(b.is_interim), None, None, _dumps(b.to_doc()))
+        )  # fmt: skip
+        for bi in b.bucket_influencers:
+            rows.append(
+                (bi.doc_id, bi.job_id, "bucket_influencer", ts, bi.anomaly_score,
+                 bi.initial_anomaly_score, bi.probability, int(bi.is_interim),
+                 bi.influencer_field_name, None, _dumps(bi.to_doc()))
+            )  # fmt: skip
+        for r in results.records:
+            rows.append(
+                (r.doc_id, r.job_id, "record", ts, r.record_score, r.initial_record_score,
+                 r.probability, int(r.is_interim), r.by_field_name, r.by_field_value,
+                 _dumps(r.to_doc()))
+            )  # fmt: skip
+            if r.details:
+                details.append((r.doc_id, r.job_id, _dumps(dict(r.details))))
+        for i in results.influencers:
+            rows.append(
+                (i.doc_id, i.job_id, "influencer", ts, i.influencer_score,
+                 i.initial_influencer_score, i.probability, int(i.is_interim),
+                 i.influencer_field_name, i.influencer_field_value, _dumps(i.to_doc()))
+            )  # fmt: skip
+    with store.transaction() as conn:
+        for job_id in sorted(final_jobs):
+            conn.execute("DELETE FROM results WHERE job_id = ? AND is_interim = 1", (job_id,))
         if details:
             conn.executemany(
                 "INSERT OR REPLACE INTO record_details (id, job_id, doc) VALUES (?,?,?)", details
@@ -181,7 +193,7 @@ def write_events(store: Store, job_id: str, events: Iterable[ProcessEvent]) -> N
     """Keep the events the datafeed passed to the job, for triage ("what else did they run")."""
     rows = [
         (job_id, to_epoch_ms(ev.timestamp), ev.user_name, ev.host_name, ev.process_name,
-         _dumps(ev.to_ecs()))
+         _dumps(_triage_doc(ev)))
         for ev in events
     ]  # fmt: skip
     if rows:
@@ -191,6 +203,39 @@ def write_events(store: Store, job_id: str, events: Iterable[ProcessEvent]) -> N
                 "doc) VALUES (?,?,?,?,?,?)",
                 rows,
             )
+
+
+def _triage_doc(ev: ProcessEvent) -> dict[str, Any]:
+    """The fields of a kept event that triage shows, as a small nested ECS document."""
+    process: dict[str, Any] = {"name": ev.process_name}
+    if ev.process_args:
+        process["args"] = list(ev.process_args)
+    if ev.process_executable:
+        process["executable"] = ev.process_executable
+    if ev.process_pid is not None:
+        process["pid"] = ev.process_pid
+    if ev.process_working_directory:
+        process["working_directory"] = ev.process_working_directory
+    if ev.process_parent_name or ev.process_parent_pid is not None:
+        parent: dict[str, Any] = {}
+        if ev.process_parent_name:
+            parent["name"] = ev.process_parent_name
+        if ev.process_parent_pid is not None:
+            parent["pid"] = ev.process_parent_pid
+        process["parent"] = parent
+    user: dict[str, Any] = {}
+    if ev.user_name is not None:
+        user["name"] = ev.user_name
+    if ev.user_id is not None:
+        user["id"] = ev.user_id
+    if ev.user_audit_name is not None:
+        user["audit"] = {"name": ev.user_audit_name}
+    doc: dict[str, Any] = {"@timestamp": iso(ev.timestamp), "process": process, "user": user}
+    if ev.host_name is not None:
+        doc["host"] = {"name": ev.host_name}
+    if ev.event_action is not None:
+        doc["event"] = {"action": ev.event_action}
+    return doc
 
 
 def search_events(
