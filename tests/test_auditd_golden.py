@@ -298,3 +298,31 @@ def test_auditd_manager_sample_event(tmp_path: Path) -> None:
     assert ev.to_ecs()["@timestamp"] == doc["@timestamp"]
     assert ev.get("auditd.sequence") == (str(doc["event"]["sequence"]),)
     assert "audit" not in ecs["user"]  # auid unset: no user.audit.*
+
+
+def test_go_libaudit_streams_with_lost_out_of_order_and_rolled_over_messages() -> None:
+    """go-libaudit's reassembler test streams: the same exec events whatever the disorder;
+    the 9 serials missing from ``lost_messages.log`` are counted where the gap shows."""
+    folder = shared_path("corpora", "go-libaudit", "testdata")
+
+    def read(name: str) -> tuple[list[tuple[str, tuple[str, ...], str | None]], AuditdSource]:
+        src = AuditdSource(str(folder / name), SourceOptions(extra={"scan": "full"}))
+        return [
+            (e.get("auditd.sequence")[0], e.process_args, e.process_working_directory) for e in src
+        ], src
+
+    normal, _ = read("normal.log")
+    assert normal == [
+        ("59", ("grep", "--color=auto", "mapping"), "/home/andrew_kroh"),
+        ("60", ("cat", "securitybeat"), "/home/andrew_kroh"),
+    ]
+    assert read("out_of_order.log")[0] == normal
+    lost, src = read("lost_messages.log")
+    assert lost == normal
+    assert [str(i).split(": ", 1)[1] for i in src.stats.issues] == [
+        "auditd: events missing from the log (serial gap): 9 serial(s) from 50"
+    ]
+    assert src.stats.issues[0].location.line == 3
+    rolled, src = read("rollover.log")
+    assert [seq for seq, _args, _cwd in rolled] == ["4294967295"]
+    assert src.stats.skipped_total == 0

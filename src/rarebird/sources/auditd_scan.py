@@ -124,18 +124,23 @@ def _line_text(buf: bytearray, start: int, end: int) -> bytes:
 
 @dataclass
 class _SerialTracker:
-    """Serials that never appear, per node (out-of-order arrivals and rollover tolerated)."""
+    """Serials that never appear, per node (out-of-order arrivals and rollover tolerated).
+
+    A serial ahead of the next expected one waits (with the line it was seen on) until the
+    missing ones turn up late; after ``window`` waiting serials, or at the end, the ones still
+    missing are counted as lost, at the line of the first serial after the gap.
+    """
 
     window: int = 256
     expected: dict[bytes | None, int] = field(default_factory=dict)
-    pending: dict[bytes | None, set[int]] = field(default_factory=dict)
+    pending: dict[bytes | None, dict[int, int]] = field(default_factory=dict)
 
-    def see(self, node: bytes | None, serial: int) -> tuple[int, int] | None:
-        """Record a new event's serial; returns ``(first missing, count)`` when a gap closes."""
+    def see(self, node: bytes | None, serial: int, line: int) -> tuple[int, int, int] | None:
+        """Record a new event's serial; returns ``(first missing, count, line)`` for a gap."""
         exp = self.expected.get(node)
         if exp is None:
             self.expected[node] = (serial + 1) & 0xFFFFFFFF
-            self.pending[node] = set()
+            self.pending[node] = {}
             return None
         ahead = (serial - exp) & 0xFFFFFFFF
         if ahead == 0:
@@ -144,34 +149,33 @@ class _SerialTracker:
         if ahead >= 0x80000000:  # behind: a late arrival, or a reboot when far behind
             if (exp - serial) & 0xFFFFFFFF > 16 * self.window:
                 self.expected[node] = (serial + 1) & 0xFFFFFFFF
-                self.pending[node] = set()
+                self.pending[node] = {}
             return None
         pending = self.pending[node]
-        pending.add(serial)
+        pending.setdefault(serial, line)
         if len(pending) <= self.window:
             return None
         nearest = min(pending, key=lambda s: (s - exp) & 0xFFFFFFFF)
-        lost = (nearest - exp) & 0xFFFFFFFF
-        pending.discard(nearest)
+        at = pending.pop(nearest)
         self._advance(node, (nearest + 1) & 0xFFFFFFFF)
-        return exp, lost
+        return exp, (nearest - exp) & 0xFFFFFFFF, at
 
     def _advance(self, node: bytes | None, nxt: int) -> None:
         pending = self.pending[node]
         while nxt in pending:
-            pending.discard(nxt)
+            del pending[nxt]
             nxt = (nxt + 1) & 0xFFFFFFFF
         self.expected[node] = nxt
 
-    def finish(self) -> list[tuple[bytes | None, int, int]]:
-        """Gaps still open at the end: ``(node, first missing, count)``."""
+    def finish(self) -> list[tuple[bytes | None, int, int, int]]:
+        """Gaps still open at the end: ``(node, first missing, count, line)``."""
         out = []
         for node, pending in self.pending.items():
             exp = self.expected[node]
             for serial in sorted(pending, key=lambda s: (s - exp) & 0xFFFFFFFF):
                 lost = (serial - exp) & 0xFFFFFFFF
                 if lost:
-                    out.append((node, exp, lost))
+                    out.append((node, exp, lost, pending[serial]))
                 exp = (serial + 1) & 0xFFFFFFFF
         return out
 
@@ -273,9 +277,10 @@ def scan_full(
                         finish(group)
                     group = _Group(start_abs, start_abs, [])
                     groups[key] = group
-                    gap = serials.see(header.node, header.serial)
+                    gap = serials.see(header.node, header.serial, line_no)
                     if gap is not None:
-                        _report_lost(stats, path, line_no, header.node, *gap)
+                        first, count, at = gap
+                        _report_lost(stats, path, at, header.node, first, count)
                 group.records.append(RawRecord(line_no, header, line))
                 group.last = start_abs
                 if header.type == _SYSCALL and group.syscall < 0:
@@ -303,8 +308,8 @@ def scan_full(
         groups.clear()
         while ready:
             yield heapq.heappop(ready)[2]
-        for node, first, count in serials.finish():
-            _report_lost(stats, path, line_no, node, first, count)
+        for node, first, count, at in serials.finish():
+            _report_lost(stats, path, at, node, first, count)
         stats.lines += line_no
         stats.bytes += win.base + win.n
     finally:
