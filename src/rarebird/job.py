@@ -207,6 +207,36 @@ class AnomalyJob:
             "last_renormalised_s": self.last_renormalised_s,
         }
 
+    @property
+    def pending(self) -> int:
+        """Results and events held in memory until the next :meth:`flush` or :meth:`save`."""
+        return len(self._pending_results) + len(self._pending_events)
+
+    def flush(self) -> None:
+        """Write pending results and kept events, without the model state. Safe at any time:
+        result ids are Elastic's and events are keyed by content, so a resumed job that
+        writes them again changes nothing. Bounds memory on long inputs."""
+        if self.store is None:
+            self._pending_results.clear()
+            self._pending_events.clear()
+            return
+        with self.store.transaction() as conn:
+            write_results(self.store, self._pending_results)
+            if self._pending_events:
+                write_events(self.store, self.config.job_id, self._pending_events)
+            self._apply_score_updates(conn)
+        self._pending_results.clear()
+        self._pending_events.clear()
+
+    def _apply_score_updates(self, conn: Any) -> None:
+        if self._score_updates:
+            conn.executemany(
+                "UPDATE results SET score = ?, doc = ? WHERE id = ?",
+                [(score, orjson.dumps(doc).decode(), doc_id)
+                 for doc_id, (score, doc) in self._score_updates.items()],
+            )  # fmt: skip
+            self._score_updates.clear()
+
     def save(self) -> None:
         """Write pending results, kept events and the model state in one transaction."""
         if self.store is None:
@@ -225,15 +255,9 @@ class AnomalyJob:
                 "state = excluded.state, updated = excluded.updated",
                 (self.config.job_id, STATE_VERSION, state, iso(from_epoch_s(_time.time()))),
             )
-            if self._score_updates:
-                conn.executemany(
-                    "UPDATE results SET score = ?, doc = ? WHERE id = ?",
-                    [(score, orjson.dumps(doc).decode(), doc_id)
-                     for doc_id, (score, doc) in self._score_updates.items()],
-                )  # fmt: skip
+            self._apply_score_updates(conn)
         self._pending_results.clear()
         self._pending_events.clear()
-        self._score_updates.clear()
 
     # --- feeding -------------------------------------------------------------------------
     def feed(self, event: ProcessEvent) -> list[BucketResults]:

@@ -22,6 +22,8 @@ from rarebird.sources.inputs import OpenedSource
 
 #: Commit results and model state at least this often (wall-clock seconds) on long inputs.
 CHECKPOINT_SECONDS = 30.0
+#: Write results and kept events once this many are held, to bound memory.
+FLUSH_PENDING = 20_000
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,8 @@ def replay(
         if now - last_checkpoint >= CHECKPOINT_SECONDS:
             last_checkpoint = now
             job.save()
+        elif job.pending >= FLUSH_PENDING:
+            job.flush()
     for results in job.finish():
         buckets += 1
         records += len(results.records)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -191,16 +192,18 @@ def get_result(store: Store, doc_id: str) -> dict[str, Any] | None:
 
 def write_events(store: Store, job_id: str, events: Iterable[ProcessEvent]) -> None:
     """Keep the events the datafeed passed to the job, for triage ("what else did they run")."""
-    rows = [
-        (job_id, to_epoch_ms(ev.timestamp), ev.user_name, ev.host_name, ev.process_name,
-         _dumps(_triage_doc(ev)))
-        for ev in events
-    ]  # fmt: skip
+    rows = []
+    for ev in events:
+        doc = _dumps(_triage_doc(ev))
+        key = hashlib.blake2b(doc.encode(), digest_size=12).hexdigest()
+        rows.append((job_id, to_epoch_ms(ev.timestamp), ev.user_name, ev.host_name,
+                     ev.process_name, doc, key))  # fmt: skip
     if rows:
+        # keyed by content, so writing the same events again (a resumed replay) adds nothing
         with store.transaction() as conn:
             conn.executemany(
-                "INSERT INTO events (job_id, timestamp_ms, user_name, host_name, process_name, "
-                "doc) VALUES (?,?,?,?,?,?)",
+                "INSERT OR IGNORE INTO events (job_id, timestamp_ms, user_name, host_name, "
+                "process_name, doc, key) VALUES (?,?,?,?,?,?,?)",
                 rows,
             )
 

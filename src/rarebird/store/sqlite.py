@@ -83,6 +83,10 @@ register_migrations(
             doc     TEXT NOT NULL
         );
         """,
+        """
+        ALTER TABLE events ADD COLUMN key TEXT;
+        CREATE UNIQUE INDEX events_by_key ON events (job_id, key);
+        """,
     ],
 )
 
