@@ -178,3 +178,24 @@ def test_an_empty_file_and_a_file_of_blank_lines(tmp_path: Path) -> None:
             events, src = parse(path, scan)
             assert events == []
             assert src.stats.skipped_total == 0
+
+
+@pytest.mark.parametrize("scan", ["full", "fast"])
+def test_a_line_longer_than_the_read_buffer(tmp_path: Path, scan: str) -> None:
+    lines = clean_lines(days=1)[:70]
+    path = tmp_path / "huge.log"
+    with open(path, "wb") as f:
+        f.write(b"\n".join(lines[:35]) + b"\n")
+        f.write(b'exe="/usr/bin/ss" ' * 2_500_000)  # 45 MB without a newline
+        f.write(b"\n" + b"\n".join(lines[35:]) + b"\n")
+    events, src = parse(path, scan)
+    clean = tmp_path / "c.log"
+    clean.write_bytes(b"\n".join(lines) + b"\n")
+    assert [dataclasses.replace(e, origin=None) for e in events] == [
+        dataclasses.replace(e, origin=None) for e in parse(clean)[0]
+    ]
+    assert src.stats.lines == len(lines) + 1
+    if scan == "full":
+        assert [(i.location.line, i.reason) for i in src.stats.issues] == [(36, "line too long")]
+    else:
+        assert events == parse(path, "full")[0]  # origins (file:line) included

@@ -409,6 +409,10 @@ class FastScan:
             if self.stop is not None:
                 hi = min(hi, self.stop - base)
             begin = lo - base
+            if hi <= begin and not win.eof and n == len(buf):
+                # no line ends in the whole buffer: the bytes belong to a line far longer than
+                # any record; nothing in it can be a hit, step over it
+                hi = n - MARGIN
             resume = None
             for m in self.needle.finditer(buf, begin, max(begin, hi)):
                 p = m.start()
