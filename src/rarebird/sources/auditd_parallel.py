@@ -4,7 +4,7 @@ The file is cut at line boundaries into ``workers`` ranges. This process scans t
 while worker processes (``python -m rarebird.sources.auditd_parallel``) scan the others; each
 range owns the events whose first SYSCALL record starts in it and may read outside it for the
 rest of an event, so the result is exactly the sequential one, in the same order. Workers send
-their events and counts back as JSON lines on stdout (no pickle); line numbers are relative to
+their events and counts back as JSON lines in a temporary file (no pickle); line numbers are relative to
 the range and fixed up here once the lines of the earlier ranges are known.
 """
 
@@ -14,9 +14,11 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -56,43 +58,52 @@ def scan_parallel(
     """The events of ``path``, scanned by ``workers`` processes, in file order."""
     del needle  # each worker builds it again from the prefilter
     ranges = split_ranges(path, workers)
+    # workers write into files, not pipes: a pipe would fill up and stop a worker while this
+    # process is still busy with the first range
+    with tempfile.TemporaryDirectory(prefix="rarebird-auditd-") as tmp:
+        yield from _run(source, path, ranges, Path(tmp))
+
+
+def _run(
+    source: AuditdSource, path: str, ranges: list[tuple[int, int]], tmp: Path
+) -> Iterator[ProcessEvent]:
     opts = source._options
-    procs = []
-    for start, stop in ranges[1:]:
-        spec = {
-            "path": path,
-            "start": start,
-            "stop": stop,
-            "prefilter": [[c.field, sorted(c.values)] for c in opts.prefilter.conditions],
-            "host_name": opts.host_name,
-            "passwd": opts.passwd,
-            "group": opts.group,
-            "identity": opts.identity,
-            "max_line_bytes": opts.max_line_bytes,
-        }
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "rarebird.sources.auditd_parallel", json.dumps(spec)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
-        )
+    procs: list[tuple[subprocess.Popen[bytes], Path, Path]] = []
     try:
+        for i, (start, stop) in enumerate(ranges[1:], 1):
+            out, err = tmp / f"range-{i}.ndjson", tmp / f"range-{i}.stderr"
+            spec = {
+                "path": path,
+                "start": start,
+                "stop": stop,
+                "out": str(out),
+                "prefilter": [[c.field, sorted(c.values)] for c in opts.prefilter.conditions],
+                "host_name": opts.host_name,
+                "passwd": opts.passwd,
+                "group": opts.group,
+                "identity": opts.identity,
+                "max_line_bytes": opts.max_line_bytes,
+            }
+            cmd = [sys.executable, "-m", "rarebird.sources.auditd_parallel", json.dumps(spec)]
+            with open(err, "wb") as err_file:
+                procs.append((subprocess.Popen(cmd, stderr=err_file), out, err))
         first_start, first_stop = ranges[0]
         with open(path, "rb") as f:
             yield from source.fast_scan(first_start, first_stop).run(f)
-        for proc in procs:
+        for proc, out, err in procs:
             lines_before = source.stats.lines
-            out, err = proc.communicate()
-            if proc.returncode != 0:
-                tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or ["?"]
+            if proc.wait() != 0:
+                tail = err.read_text(errors="replace").strip().splitlines()[-1:] or ["?"]
                 raise InputError(path, f"worker process failed: {tail[0]}")
-            rows = out.splitlines()
-            for row in rows[:-1]:
-                yield decode_event(orjson.loads(row), lines_before)
-            merge_stats(source.stats, orjson.loads(rows[-1]), path, lines_before)
+            with open(out, "rb") as rows:
+                last = b""
+                for row in rows:
+                    if last:
+                        yield decode_event(orjson.loads(last), lines_before)
+                    last = row
+            merge_stats(source.stats, orjson.loads(last), path, lines_before)
     finally:
-        for proc in procs:
+        for proc, _out, _err in procs:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
@@ -169,14 +180,12 @@ def _worker(spec: dict[str, Any]) -> None:
     )
     source = AuditdSource(spec["path"], options)
     scan: FastScan = source.fast_scan(spec["start"], spec["stop"])
-    out = sys.stdout.buffer
-    with open(spec["path"], "rb") as f:
+    with open(spec["path"], "rb") as f, open(spec["out"], "wb") as out:
         origin = max(0, spec["start"] - HISTORY)
         f.seek(origin)
         for event in scan.run(f, origin=origin):
             out.write(encode_event(event) + b"\n")
-    out.write(encode_stats(source.stats) + b"\n")
-    out.flush()
+        out.write(encode_stats(source.stats) + b"\n")
 
 
 if __name__ == "__main__":
