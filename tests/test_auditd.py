@@ -196,8 +196,10 @@ def test_invalid_hex_keeps_the_value_as_written_and_reports_the_line(tmp_path: P
     [ev], src = read(write(tmp_path / "a.log", lines))
     assert ev.process_args == ("ss", "2D7Z")
     [issue] = src.stats.issues
-    assert (issue.location.line, issue.reason) == (2, "auditd: invalid hex value")
-    assert str(issue).startswith(f"{tmp_path / 'a.log'}:2: auditd: invalid hex value")
+    assert (issue.location.line, issue.reason) == (2, "auditd: value neither quoted nor valid hex")
+    assert str(issue).startswith(
+        f"{tmp_path / 'a.log'}:2: auditd: value neither quoted nor valid hex"
+    )
 
 
 def test_a_one_megabyte_argument_split_over_records_is_put_back_together(tmp_path: Path) -> None:

@@ -54,6 +54,9 @@ ARCHES: dict[bytes, tuple[str, dict[int, str]]] = {
 }
 ARCHES[b"c000003e"][1].update({0x40000000 + 520: "execve", 0x40000000 + 545: "execveat"})
 EXEC_SYSCALLS = frozenset({"execve", "execveat"})
+#: The reason reported for an untrusted-string value that is neither quoted nor valid hex
+#: (kept as written).
+BAD_VALUE = "auditd: value neither quoted nor valid hex"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -127,7 +130,7 @@ def build_event(
     def untrusted(key: bytes, rec_line: int, values: dict[bytes, bytes]) -> str | None:
         value, ok = decode(values.get(key))
         if not ok:
-            ctx.report(rec_line, "auditd: invalid hex value", f"{key.decode()}={value}")
+            ctx.report(rec_line, BAD_VALUE, f"{key.decode()}={value}")
         return value
 
     exe = untrusted(b"exe", line, f)
@@ -246,7 +249,7 @@ def _cwd(records: Sequence[RawRecord], ctx: BuildContext) -> str | None:
         return None
     value, ok = decode(fields(rec.line[rec.header.body :]).get(b"cwd"))
     if not ok:
-        ctx.report(rec.line_no, "auditd: invalid hex value", f"cwd={value}")
+        ctx.report(rec.line_no, BAD_VALUE, f"cwd={value}")
     return value
 
 
@@ -256,7 +259,7 @@ def _title(records: Sequence[RawRecord], ctx: BuildContext) -> str | None:
         return None
     value, ok = decode(fields(rec.line[rec.header.body :]).get(b"proctitle"))
     if not ok:
-        ctx.report(rec.line_no, "auditd: invalid hex value", f"proctitle={value}")
+        ctx.report(rec.line_no, BAD_VALUE, f"proctitle={value}")
     return value
 
 
@@ -282,7 +285,7 @@ def _args(records: Sequence[RawRecord], ctx: BuildContext) -> tuple[str, ...]:
         if key in merged:
             raw, ok = decode_bytes(merged[key])
             if not ok:
-                ctx.report(where[key], "auditd: invalid hex value", f"a{i}={raw[:60]!r}")
+                ctx.report(where[key], BAD_VALUE, f"a{i}={raw[:60]!r}")
             args.append(raw.split(b"\x00", 1)[0].decode("utf-8", "replace"))
         elif key + b"_len" in merged or key + b"[0]" in merged:
             args.append(_long_arg(merged, where, i, ctx))
@@ -304,7 +307,7 @@ def _long_arg(
         raw, ok = decode_bytes(chunk)
         if not ok:
             line = where.get(b"a%d[%d]" % (i, k), 0)
-            ctx.report(line, "auditd: invalid hex value", f"a{i}[{k}]")
+            ctx.report(line, BAD_VALUE, f"a{i}[{k}]")
         parts.append(raw)
         k += 1
     joined = b"".join(parts)
