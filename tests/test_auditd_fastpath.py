@@ -23,7 +23,8 @@ from rarebird.generate_auditd import AuditLogOptions, audit_lines, tricky_audit_
 from rarebird.sources import FieldCondition, Prefilter, SourceOptions
 from rarebird.sources import auditd as auditd_module
 from rarebird.sources.auditd import AuditdSource
-from rarebird.sources.auditd_scan import exe_needle, prefilter_holds
+from rarebird.sources.auditd_fast import exe_needle
+from rarebird.sources.auditd_scan import prefilter_holds
 
 FEED = load_datafeed().query.prefilter
 START = datetime(2026, 1, 5, tzinfo=UTC)

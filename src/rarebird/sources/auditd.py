@@ -3,7 +3,8 @@
 ``--input-format auditd`` (also chosen by ``auto`` when the first lines are audit records).
 Records are grouped into events and exec events are mapped to ECS as Elastic's normaliser does;
 see :mod:`~rarebird.sources.auditd_records` (record syntax, ENRICHED fields, hex),
-:mod:`~rarebird.sources.auditd_scan` (grouping, the prefiltered fast path) and
+:mod:`~rarebird.sources.auditd_scan` (grouping, the full parse),
+:mod:`~rarebird.sources.auditd_fast` (the prefiltered fast path) and
 :mod:`~rarebird.sources.auditd_events` (the ECS mapping).
 
 :class:`SourceOptions` fields read: ``prefilter`` (selects the fast path and is applied exactly
@@ -23,14 +24,9 @@ from collections.abc import Iterator
 from rarebird.errors import InputError, ReadStats
 from rarebird.events import ProcessEvent, SourceLocation
 from rarebird.sources.auditd_events import BuildContext
+from rarebird.sources.auditd_fast import FastScan, exe_needle
 from rarebird.sources.auditd_records import HEADER_RE
-from rarebird.sources.auditd_scan import (
-    MAX_RECORD_LINE,
-    FastScan,
-    exe_needle,
-    prefilter_holds,
-    scan_full,
-)
+from rarebird.sources.auditd_scan import MAX_RECORD_LINE, prefilter_holds, scan_full
 from rarebird.sources.base import SourceOptions
 from rarebird.sources.identity import check_identity, load_accounts
 from rarebird.sources.inputs import open_binary, register_format

@@ -25,7 +25,8 @@ import orjson
 
 from rarebird.errors import InputError, InputIssue, ReadStats
 from rarebird.events import ProcessEvent, SourceLocation
-from rarebird.sources.auditd_scan import HISTORY, FastScan
+from rarebird.sources.auditd_fast import FastScan
+from rarebird.sources.auditd_scan import HISTORY
 from rarebird.sources.base import FieldCondition, Prefilter, SourceOptions
 
 if TYPE_CHECKING:

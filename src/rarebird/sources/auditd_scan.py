@@ -1,4 +1,4 @@
-"""Grouping audit records into events: the full parse, and the prefiltered fast path.
+"""Grouping audit records into events, and the full parse that reads every line.
 
 **Grouping rule.** A record belongs to an event named by its ``node`` and its
 ``audit(SECONDS.MILLIS:SERIAL):`` stamp. Records with the same name are one event while each
@@ -14,38 +14,20 @@ interleave; 64 KiB is hundreds of records. An event is produced at the position 
 **Full parse** (:func:`scan_full`) reads every line, reports every line that is not a record
 (with its file:line) and counts serials that never appear (lost events).
 
-**Fast path** (:func:`scan_fast`): the discovery commands are about 2 % of all execs. A regular
-expression over whole buffers (C speed) finds the ``exe=`` fields whose basename can be one of
-the prefilter's values, in every spelling the parser accepts: quoted (``exe="/usr/bin/ss"``),
-upper-case hex (``exe=2F7573722F62696E2F7373``, used when the path has a space or a special
-byte) or unquoted. ``comm`` is not looked at: it is not ``process.name``. Only the events of
-those hits are grouped (by searching for their stamp within :data:`GAP` either way, with the
-rule above) and fully parsed; the exact prefilter is then applied to the parsed event. So the
-fast path keeps exactly the events the full parse keeps: tests compare the two on generated and
-fuzzed logs. Lines of events that cannot match are never looked at, so their defects are not
-reported (the full parse reports them).
+The prefiltered fast path that applies the same rule is :mod:`rarebird.sources.auditd_fast`.
 """
 
 from __future__ import annotations
 
 import heapq
 import io
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from rarebird.errors import ReadStats
 from rarebird.events import ProcessEvent, SourceLocation
 from rarebird.sources.auditd_events import BuildContext, RawRecord, build_event
-from rarebird.sources.auditd_records import (
-    HEADER_LINE_RE,
-    HEADER_RE,
-    MAX_PREFIX,
-    MAX_STAMP,
-    Header,
-    header_from_match,
-    parse_header,
-)
+from rarebird.sources.auditd_records import parse_header
 from rarebird.sources.base import Prefilter
 
 #: Records of one event are at most this many bytes apart (start to start).
@@ -58,9 +40,10 @@ HISTORY = 2 * MAX_RECORD_LINE
 #: Room after the last hit of a step so that its event's later records are in the buffer.
 MARGIN = 1024 * 1024
 
-_SYSCALL = b"SYSCALL"
-_EOE = b"EOE"
-_NEEDED = frozenset({b"SYSCALL", b"EXECVE", b"CWD", b"PROCTITLE"})
+SYSCALL = b"SYSCALL"
+EOE = b"EOE"
+#: the record types the mapping reads
+NEEDED = frozenset({b"SYSCALL", b"EXECVE", b"CWD", b"PROCTITLE"})
 
 Emit = Callable[[ProcessEvent], bool]
 
@@ -114,7 +97,7 @@ class Window:
         self.view.release()
 
 
-def _line_text(buf: bytearray, start: int, end: int) -> bytes:
+def line_text(buf: bytearray, start: int, end: int) -> bytes:
     line = bytes(buf[start:end])
     return line[:-1] if line.endswith(b"\r") else line
 
@@ -259,7 +242,7 @@ def scan_full(
                     stats.skip(SourceLocation(path, line_no), "line too long", f"{length} bytes")
                     pos = nl + 1
                     continue
-                line = _line_text(buf, pos, nl)
+                line = line_text(buf, pos, nl)
                 pos = nl + 1
                 header = parse_header(line)
                 if header is None:
@@ -283,9 +266,9 @@ def scan_full(
                         _report_lost(stats, path, at, header.node, first, count)
                 group.records.append(RawRecord(line_no, header, line))
                 group.last = start_abs
-                if header.type == _SYSCALL and group.syscall < 0:
+                if header.type == SYSCALL and group.syscall < 0:
                     group.syscall = start_abs
-                if header.type == _EOE:
+                if header.type == EOE:
                     finish(groups.pop(key))
                 if line_no & 1023 == 0:
                     yield from sweep(start_abs)
@@ -314,289 +297,3 @@ def scan_full(
         stats.bytes += win.base + win.n
     finally:
         win.close()
-
-
-# --- fast path ------------------------------------------------------------------------------------
-
-
-def _lookbehinds(alternatives: list[bytes]) -> bytes:
-    return b"(?:" + b"|".join(b"(?<=" + re.escape(a) + b")" for a in alternatives) + b")"
-
-
-def exe_needle(prefilter: Prefilter) -> re.Pattern[bytes] | None:
-    """A regex finding every ``exe=`` field whose basename can satisfy the prefilter.
-
-    Built from the ``process.name`` condition (or from the basenames of a
-    ``process.executable`` one). None when there is no such condition, or a value cannot be
-    searched for exactly (then every event is parsed).
-
-    >>> from rarebird.sources.base import FieldCondition
-    >>> rx = exe_needle(Prefilter((FieldCondition("process.name", frozenset({"ss"})),)))
-    >>> [bool(rx.search(s)) for s in (b'exe="/usr/bin/ss" ', b"exe=2F7573722F62696E2F7373 ",
-    ...                               b'exe="/usr/sbin/sshd" ', b'comm="ss" exe="/bin/x" ')]
-    [True, True, False, False]
-    """
-    cond = prefilter.condition_for("process.name")
-    if cond is not None:
-        names = set(cond.values)
-    else:
-        cond = prefilter.condition_for("process.executable")
-        if cond is None:
-            return None
-        names = {v.rsplit("/", 1)[-1] for v in cond.values}
-    quoted: list[bytes] = []
-    unquoted: list[bytes] = []
-    for name in sorted(names):
-        if "/" in name:
-            continue  # a basename never holds '/': this value cannot match
-        if not name or "\ufffd" in name or " " in name or "\x00" in name:
-            return None  # "" (exe ending in '/'), undecodable bytes, NUL/space ambiguity
-        raw = name.encode("utf-8")
-        hexed = raw.hex().upper().encode("ascii")
-        quoted += [b"/" + raw + b'"', b'"' + raw + b'"']
-        unquoted += [b"/" + raw, b"=" + raw, b"2F" + hexed, b"=" + hexed]
-    if not quoted:
-        return re.compile(b"(?!)")  # nothing can match
-    pattern = (
-        b'exe=(?:"[^"\\n\\x1d]*+"'
-        + _lookbehinds(quoted)
-        + b'|[^ "\\n\\r\\x1d]*+'
-        + _lookbehinds(unquoted)
-        + b")"
-    )
-    return re.compile(pattern)
-
-
-class NeedMore(Exception):
-    """The event reaches past the end of the buffer: read more before deciding."""
-
-
-@dataclass
-class FastScan:
-    """State of one fast pass over an input (or over one byte range of it)."""
-
-    path: str
-    stats: ReadStats
-    ctx: BuildContext
-    keep: Callable[[ProcessEvent], bool]
-    needle: re.Pattern[bytes]
-    max_line: int
-    #: absolute byte range whose hits this pass owns (the rest of the file is context)
-    start: int = 0
-    stop: int | None = None
-    #: lines before ``start`` (line numbers of a range pass are relative when 0)
-    lines_before_start: int = 0
-
-    def run(self, stream: io.BufferedIOBase, origin: int = 0) -> Iterator[ProcessEvent]:
-        """Scan ``stream``, whose next byte is at offset ``origin`` of the input."""
-        win = Window(stream, CHUNK + HISTORY + MARGIN)
-        win.base = origin
-        try:
-            yield from self._run(win)
-        finally:
-            win.close()
-
-    def _run(self, win: Window) -> Iterator[ProcessEvent]:
-        lo = self.start  # absolute: the next hit to look at is at or after lo
-        # the line number of the line starting at cursor (a running count of newlines)
-        cursor_abs, cursor_line = self.start, self.lines_before_start + 1
-        last_hit = -1
-        parsed = 0
-        while True:
-            win.fill()
-            buf, n, base = win.buf, win.n, win.base
-            hi = n if win.eof else buf.rfind(b"\n", 0, max(0, n - MARGIN)) + 1
-            if self.stop is not None:
-                hi = min(hi, self.stop - base)
-            begin = lo - base
-            if hi <= begin and not win.eof and n == len(buf):
-                # no line ends in the whole buffer: the bytes belong to a line far longer than
-                # any record; nothing in it can be a hit, step over it
-                hi = n - MARGIN
-            resume = None
-            for m in self.needle.finditer(buf, begin, max(begin, hi)):
-                p = m.start()
-                ls = buf.rfind(b"\n", 0, p) + 1
-                if (ls == 0 and base > 0) or base + ls == last_hit:
-                    continue  # a line longer than the history, or a line already done
-                le = buf.find(b"\n", p, n)
-                if le < 0:
-                    le = n
-                if le - ls > self.max_line:
-                    continue
-                line = _line_text(buf, ls, le)
-                header = parse_header(line)
-                if header is None or header.type != _SYSCALL:
-                    continue
-                try:
-                    records = self._group(win, ls, le, header, line)
-                except NeedMore:
-                    resume = base + ls
-                    break
-                last_hit = base + ls
-                if records is None:
-                    continue  # not the event's first SYSCALL record
-                cursor_line += buf.count(b"\n", cursor_abs - base, ls)
-                cursor_abs = base + ls
-                parsed += len(records)
-                event = build_event(_number(buf, records, ls, cursor_line), self.ctx)
-                if event is not None and self.keep(event):
-                    yield event
-            done_to = resume if resume is not None else base + max(hi, begin)
-            cursor_line += buf.count(b"\n", cursor_abs - base, done_to - base)
-            cursor_abs = done_to
-            lo = done_to
-            if resume is None and (
-                (win.eof and lo >= base + n) or (self.stop is not None and lo >= self.stop)
-            ):
-                lines = cursor_line - self.lines_before_start - 1
-                if win.eof and lo >= base + n and n and buf[n - 1] != 0x0A:
-                    lines += 1  # a last line without a newline
-                self.stats.lines += lines
-                # ReadStats.prefiltered: lines (records) never parsed
-                self.stats.prefiltered += max(0, lines - parsed)
-                self.stats.bytes += lo - self.start
-                return
-            if resume is not None and resume - base == begin and n == len(buf):
-                # an event longer than the whole buffer: report it rather than loop forever
-                self.stats.skip(
-                    SourceLocation(self.path, cursor_line), "auditd: event too long", ""
-                )
-                last_hit = resume
-            win.drop(max(0, lo - base - HISTORY))
-
-    def _group(
-        self, win: Window, ls: int, le: int, header: Header, line: bytes
-    ) -> list[tuple[int, int, Header, bytes]] | None:
-        """The records of the event holding the SYSCALL line at ``ls``, if it is the event's
-        first SYSCALL record (else None). Positions are offsets in ``win.buf``."""
-        buf = win.buf
-        stamp, node = header.stamp, header.node
-        before: list[tuple[int, int, Header, bytes]] = []
-        cur = ls
-        while True:
-            lo = cur - GAP
-            if lo < 0:
-                if win.base > 0:
-                    self.stats.skip(
-                        SourceLocation(self.path, 0),
-                        "auditd: event grouping needs more history than kept",
-                        stamp.decode("ascii", "replace"),
-                    )
-                lo = 0
-            prev = _prev_record(buf, stamp, node, lo, cur, self.max_line, win.base == 0)
-            if prev is None or prev[2].type == _EOE:
-                break
-            if prev[2].type == _SYSCALL:
-                return None
-            before.append(prev)
-            cur = prev[0]
-        before.reverse()
-        records = [*before, (ls, le, header, line)]
-        if header.type != _EOE:
-            records += _following(win, stamp, node, le + 1, ls, self.max_line)
-        return records
-
-
-def _prev_record(
-    buf: bytearray,
-    stamp: bytes,
-    node: bytes | None,
-    lo: int,
-    cur: int,
-    max_line: int,
-    at_start: bool,
-) -> tuple[int, int, Header, bytes] | None:
-    """The nearest record named ``node``+``stamp`` starting in ``[lo, cur)``."""
-    p = buf.rfind(stamp, lo, cur)
-    while p >= 0:
-        s = buf.rfind(b"\n", 0, p) + 1
-        if s < lo or (s == 0 and not at_start):
-            return None
-        e = buf.find(b"\n", p, cur)
-        if e < 0:
-            e = cur
-        if e - s <= max_line:
-            line = _line_text(buf, s, e)
-            header = parse_header(line)
-            if header is not None and header.stamp == stamp and header.node == node:
-                return s, e, header, line
-        p = buf.rfind(stamp, lo, s)
-    return None
-
-
-def _following(
-    win: Window,
-    stamp: bytes,
-    node: bytes | None,
-    frm: int,
-    cur: int,
-    max_line: int,
-) -> list[tuple[int, int, Header, bytes]]:
-    """The records named ``node``+``stamp`` after offset ``frm`` (a line start), each starting
-    at most GAP bytes after the previous one (``cur`` is the last one so far), up to an EOE."""
-    buf, n, eof = win.buf, win.n, win.eof
-    out: list[tuple[int, int, Header, bytes]] = []
-    pos = frm
-    last_seen = frm - 1
-    while True:
-        limit = cur + GAP
-        endpos = limit + MAX_PREFIX + MAX_STAMP
-        if endpos > n:
-            if not eof:
-                raise NeedMore
-            endpos = n
-        # the usual case: the next line is the event's next record
-        m = HEADER_RE.match(buf, pos, endpos)
-        if m is None or m.group(1) != node or buf[m.start(3) - 6 : m.end()] != stamp:
-            # records of other events (or other lines) in between: look further
-            m = None
-            for cand in HEADER_LINE_RE.finditer(buf, pos, endpos):
-                s = cand.start()
-                if s <= last_seen:
-                    continue
-                if s > limit:
-                    return out
-                last_seen = s
-                if cand.group(1) == node and buf[cand.start(3) - 6 : cand.end()] == stamp:
-                    m = cand
-                    break
-            if m is None:
-                if endpos < n:  # the window moved on: nothing more within GAP
-                    return out
-                return out
-        s = m.start()
-        e = buf.find(b"\n", m.end(), n)
-        if e < 0:
-            if not eof:
-                raise NeedMore
-            e = n
-        last_seen = s
-        pos = e + 1
-        if e - s > max_line:
-            continue
-        header = header_from_match(m, s)
-        if header is None:
-            continue
-        # only these records are read by the mapping: do not copy the others
-        line = _line_text(buf, s, e) if header.type in _NEEDED else b""
-        out.append((s, e, header, line))
-        if header.type == _EOE:
-            return out
-        cur = s
-
-
-def _number(
-    buf: bytearray, records: list[tuple[int, int, Header, bytes]], hit: int, hit_line: int
-) -> list[RawRecord]:
-    """Line numbers for the records of an event, counted from the hit's line."""
-    out = []
-    pos, line_no = hit, hit_line
-    for s, _e, header, line in records:
-        if s < hit:
-            out.append(RawRecord(hit_line - buf.count(b"\n", s, hit), header, line))
-            continue
-        line_no += buf.count(b"\n", pos, s)
-        pos = s
-        out.append(RawRecord(line_no, header, line))
-    return out
