@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from rarebird.definitions.datafeed import load_datafeed
+from rarebird.errors import InputError
 from rarebird.events import ProcessEvent, SourceLocation
 from rarebird.generate_auditd import AuditLogOptions, write_audit_log, write_group, write_passwd
 from rarebird.sources import SourceOptions, open_source
@@ -419,3 +420,20 @@ def test_sniffer_confidence() -> None:
     assert sniff_auditd("\n".join(SUDO_SS).encode()) == 0.95
     assert sniff_auditd(b'{"@timestamp": "2026-01-05T00:00:00Z"}\n') == 0.0
     assert 0 < sniff_auditd(("garbage\n" + SUDO_SS[0] + "\n").encode()) < 0.95
+
+
+def test_a_passwd_file_that_cannot_be_read_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="passwd"):
+        AuditdSource(
+            str(write(tmp_path / "a.log", SUDO_SS)), SourceOptions(passwd=str(tmp_path / "passwd"))
+        )
+
+
+def test_passwd_lines_that_are_not_accounts_are_ignored(tmp_path: Path) -> None:
+    (tmp_path / "passwd").write_text(
+        "# comment\n+nis\nbroken\nroot:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/h:/bin/sh\nalias:x:1000:1000::/h:/bin/sh\n"
+    )
+    [ev], _ = read(
+        write(tmp_path / "a.log", SUDO_SS), SourceOptions(passwd=str(tmp_path / "passwd"))
+    )
+    assert (ev.user_name, ev.user_audit_name) == ("root", "alice")  # the first name of uid 1000
