@@ -539,6 +539,8 @@ class FileFollower:
 
     def poll(self, budget: int, now: float, stream_id: str | None = None) -> list[Chunk]:
         chunks: list[Chunk] = []
+        if stream_id is None or (self.current is not None and self.current.id == stream_id):
+            self._check_path(now)
         for tf in list(self.draining):
             if stream_id is not None and tf.id != stream_id:
                 continue
@@ -551,13 +553,11 @@ class FileFollower:
                          bytes=tf.offset)  # fmt: skip
             if chunk is not None:
                 chunks.append(chunk)
-        if stream_id is None or (self.current is not None and self.current.id == stream_id):
-            self._check_path(now)
-            cur = self.current
-            if cur is not None:
-                chunk = take_chunk(cur, self.label, self.framer, budget, now)
-                if chunk is not None:
-                    chunks.append(chunk)
+        cur = self.current
+        if cur is not None and (stream_id is None or cur.id == stream_id):
+            chunk = take_chunk(cur, self.label, self.framer, budget, now)
+            if chunk is not None:
+                chunks.append(chunk)
         return chunks
 
     def _check_path(self, now: float) -> None:

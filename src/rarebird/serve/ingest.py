@@ -262,7 +262,6 @@ class _Handler(BaseHTTPRequestHandler):
             source = self.headers.get("X-Rarebird-Source") or "http"
             events = parse_batch(body, max_events=owner.max_events)
         except BadBatch as exc:
-            self.close_connection = True
             self._json(exc.status, exc.body)
             return
         batch = Batch(f"http:{source}" if source != "http" else "http", events, batch_id or None)
@@ -288,6 +287,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             raise BadBatch(400, {"error": f"bad Content-Length {length_text!r}"}) from None
         if length > owner.max_body_bytes:
+            self._discard_body()
             raise BadBatch(413, {"error": f"body too large: {length} bytes, at most "
                                           f"{owner.max_body_bytes}",
                                  "max_body_bytes": owner.max_body_bytes})  # fmt: skip
@@ -312,10 +312,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.readline(1024)
 
     def _discard_body(self) -> None:
-        """Read (a bounded amount of) an unwanted body so the connection stays usable."""
+        """Read an unwanted body (up to a bound) so the client, which sends all of it before
+        reading the answer, gets the answer rather than a reset connection."""
         length = self.headers.get("Content-Length")
-        if length and length.isdigit() and int(length) <= 1 << 20:
-            self.rfile.read(int(length))
+        cap = 2 * self.owner.max_body_bytes + (64 << 20)
+        if length and length.isdigit() and int(length) <= cap:
+            left = int(length)
+            while left > 0:
+                got = self.rfile.read(min(left, 1 << 20))
+                if not got:
+                    break
+                left -= len(got)
         else:
             self.close_connection = True
 

@@ -162,6 +162,8 @@ class Service:
         self._catchup_kept = 0
         self._last_progress = 0.0
         self._outbox_retry_at = 0.0
+        #: bytes read from one file per turn while catching up
+        self.catchup_budget = CATCHUP_BUDGET
         self.activity: dict[str, _Activity] = {}
 
     # --- start ----------------------------------------------------------------------------
@@ -305,7 +307,7 @@ class Service:
         with store.transaction():
             if behind:
                 label, sid = min(behind, key=lambda b: self.inputs[b[0]].watermarks.get(b[1], -1))
-                read_any = self._read(label, CATCHUP_BUDGET, mono, sid, live=False)
+                read_any = self._read(label, self.catchup_budget, mono, sid, live=False)
             else:
                 for label in list(self.inputs):
                     read_any |= self._read(label, LIVE_BUDGET, mono, None, live=True)
