@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.serve_support import (
+    RAREBIRD,
     SPAN,
     aligned,
     detect_alerts,
@@ -26,6 +28,7 @@ from tests.serve_support import (
     history,
     log_events,
     query,
+    serve_env,
     start_serve,
     stop_serve,
     stored_alerts,
@@ -166,3 +169,30 @@ def test_sigterm_finishes_the_commit_and_exits_0(tmp_path: Path) -> None:
     assert datetime.fromisoformat(
         stopped[0]["@timestamp"].replace("Z", "+00:00")
     ) > now - timedelta(seconds=1)
+
+
+@pytest.mark.slow
+def test_standard_input_is_followed_until_it_ends(tmp_path: Path) -> None:
+    defs = write_definitions(tmp_path / "defs")
+    store = tmp_path / "serve.db"
+    err = tmp_path / "serve.log"
+    docs = history(datetime.now(UTC) - timedelta(seconds=10), buckets=60)
+    with open(err, "wb") as log:
+        proc = subprocess.Popen(
+            [*RAREBIRD, "serve", "--store", str(store), *defs.flags(), "--follow", "-",
+             "--poll-interval", "100ms"],
+            stdin=subprocess.PIPE, stderr=log, stdout=subprocess.DEVNULL, env=serve_env(),
+        )  # fmt: skip
+    assert proc.stdin is not None
+    proc.stdin.write("".join(json.dumps(d) + "\n" for d in docs).encode())
+    proc.stdin.flush()
+
+    def processed() -> int:
+        rows = query(store, "SELECT state FROM job_state")
+        return int(json.loads(rows[0][0])["stats"]["processed_record_count"]) if rows else 0
+
+    wait_for(lambda: processed() == len(docs), timeout=30, what="stdin events modelled")
+    proc.stdin.close()
+    wait_for(lambda: log_events(err, "stream_ended"), timeout=10, what="end of stdin")
+    assert log_events(err, "stream_ended")[0]["lines"] == len(docs)
+    assert stop_serve(proc) == 0

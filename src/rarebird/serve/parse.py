@@ -31,7 +31,13 @@ from rarebird.errors import InputError, InputIssue
 from rarebird.events import ProcessEvent, SourceLocation
 from rarebird.serve.follow import Chunk, line_framer
 from rarebird.sources import SourceOptions, registered_formats
-from rarebird.sources.ecs import DocumentError, byte_conditions, documents_in, event_from_document
+from rarebird.sources.ecs import (
+    ByteCondition,
+    DocumentError,
+    byte_conditions,
+    documents_in,
+    event_from_document,
+)
 from rarebird.sources.sniff import detect_format
 
 _AUDIT_STAMP = re.compile(rb"msg=audit\(\d+\.\d+:\d+\)")
@@ -114,39 +120,53 @@ class ChunkParser:
 
     def _parse_ecs(self, chunk: Chunk) -> ParsedChunk:
         out = ParsedChunk()
+        data = chunk.data
         conds = self._conditions
-        max_line = self.options.max_line_bytes
-        lineno = chunk.first_line - 1
-        for raw in chunk.data.split(b"\n"):
-            lineno += 1
-            line = raw.strip()
+        total = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+        if not conds:
+            spans = _all_lines(data)
+        else:
+            spans = _candidate_lines(data, conds[0])
+        lineno = chunk.first_line
+        pos = 0
+        parsed = 0
+        for start, end in spans:
+            lineno += data.count(b"\n", pos, start)
+            pos = start
+            line = data[start:end].strip()
             if not line:
+                total -= 1
                 continue
-            out.lines += 1
-            location = SourceLocation(chunk.path, lineno)
-            if len(line) > max_line:
-                _skip(out, location, "line too long", f"{len(line)} bytes")
-                continue
-            if conds and not all(c.may_match(line) for c in conds):
+            parsed += 1
+            self._parse_line(line, SourceLocation(chunk.path, lineno), out)
+        out.lines = total
+        out.prefiltered += total - parsed
+        return out
+
+    def _parse_line(self, line: bytes, location: SourceLocation, out: ParsedChunk) -> None:
+        conds = self._conditions
+        if len(line) > self.options.max_line_bytes:
+            _skip(out, location, "line too long", f"{len(line)} bytes")
+            return
+        if conds and not all(c.may_match(line) for c in conds):
+            out.prefiltered += 1
+            return
+        try:
+            docs = documents_in(orjson.loads(line))
+        except orjson.JSONDecodeError as exc:
+            _skip(out, location, "invalid JSON", str(exc))
+            return
+        except DocumentError as exc:
+            _skip(out, location, exc.reason, exc.detail)
+            return
+        for doc in docs:
+            if conds and not all(c.holds(doc) for c in conds):
                 out.prefiltered += 1
                 continue
             try:
-                docs = documents_in(orjson.loads(line))
-            except orjson.JSONDecodeError as exc:
-                _skip(out, location, "invalid JSON", str(exc))
-                continue
+                out.events.append(event_from_document(doc, location))
             except DocumentError as exc:
                 _skip(out, location, exc.reason, exc.detail)
-                continue
-            for doc in docs:
-                if conds and not all(c.holds(doc) for c in conds):
-                    out.prefiltered += 1
-                    continue
-                try:
-                    out.events.append(event_from_document(doc, location))
-                except DocumentError as exc:
-                    _skip(out, location, exc.reason, exc.detail)
-        return out
 
     def _parse_registered(self, chunk: Chunk) -> ParsedChunk:
         assert self.format is not None
@@ -172,6 +192,39 @@ class ChunkParser:
             loc = SourceLocation(chunk.path, issue.location.line + offset)
             out.issues.append(InputIssue(loc, issue.reason, issue.detail))
         return out
+
+
+def _all_lines(data: bytes) -> list[tuple[int, int]]:
+    spans = []
+    start = 0
+    while start < len(data):
+        end = data.find(b"\n", start)
+        if end < 0:
+            end = len(data)
+        spans.append((start, end))
+        start = end + 1
+    return spans
+
+
+def _candidate_lines(data: bytes, cond: ByteCondition) -> list[tuple[int, int]]:
+    """The lines of ``data`` that may satisfy ``cond``: those holding one of its values as a
+    JSON string, and those holding a backslash (an escape might spell a value). Found with
+    ``bytes.find`` over the whole chunk, so lines that cannot match are never looked at."""
+    hits: list[int] = []
+    needles = [*cond.needles, b"\\"] if b"\\" in data else list(cond.needles)
+    for needle in needles:
+        p = data.find(needle)
+        while p >= 0:
+            hits.append(p)
+            p = data.find(needle, p + len(needle))
+    spans: dict[int, int] = {}
+    for p in sorted(hits):
+        start = data.rfind(b"\n", 0, p) + 1
+        if start in spans:
+            continue
+        end = data.find(b"\n", p)
+        spans[start] = len(data) if end < 0 else end
+    return sorted(spans.items())
 
 
 def _skip(out: ParsedChunk, location: SourceLocation, reason: str, detail: str) -> None:
