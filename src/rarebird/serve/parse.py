@@ -123,10 +123,7 @@ class ChunkParser:
         data = chunk.data
         conds = self._conditions
         total = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
-        if not conds:
-            spans = _all_lines(data)
-        else:
-            spans = _candidate_lines(data, conds[0])
+        spans = _all_lines(data) if not conds else _candidate_lines(data, conds[0])
         lineno = chunk.first_line
         pos = 0
         parsed = 0
