@@ -299,3 +299,17 @@ def test_a_short_ingest_token_is_refused_at_start(tmp_path: Path) -> None:
     with pytest.raises(DefinitionError, match="http.token: an ingest token must be at least 16"):
         cfg.http.resolve_token()
     assert replace(cfg.http, token="x" * 16).resolve_token() == "x" * 16
+
+
+def test_early_warning_also_for_the_first_lines_of_a_file_after_rotation(tmp_path: Path) -> None:
+    clock = FixedClock(T0)
+    live = tmp_path / "events.ndjson"
+    write_lines(live, history(T0, 300), "w")
+    service, log = in_process(tmp_path, clock, [live], alerts=AlertsConfig(alert_on_interim=True))
+    turn(service, clock)
+    live.rename(tmp_path / "events.ndjson.1")
+    write_lines(live, [event(at(0.2), "mallory", host="web-2")], "w")
+    turn(service, clock, seconds=0.3)
+    assert [a.values("user.name") for a in list_alerts(service.store)] == [["mallory"]]
+    assert [e["path"] for e in log.events("file_rotated")] == [str(tmp_path / "events.ndjson.1")]
+    service.close()

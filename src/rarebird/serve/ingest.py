@@ -35,6 +35,7 @@ from typing import Any
 
 import orjson
 
+from rarebird.errors import RarebirdError
 from rarebird.events import ProcessEvent
 from rarebird.serve.metrics import CONTENT_TYPE
 from rarebird.sources.ecs import DocumentError, documents_in, event_from_document
@@ -156,7 +157,12 @@ class IngestServer:
         class Handler(_Handler):
             owner = server
 
-        self.httpd = ThreadingHTTPServer(address, Handler)
+        try:
+            self.httpd = ThreadingHTTPServer(address, Handler)
+        except OSError as exc:
+            raise RarebirdError(
+                f"cannot listen on {address[0]}:{address[1]}: {exc.strerror or exc}"
+            ) from None
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 

@@ -297,8 +297,9 @@ class Service:
                 batches.append(self._queue.get_nowait())
             except queue.Empty:
                 break
-        behind = self._behind()
-        if behind and self._catchup_started is None and not self._live:
+        # catching up happens once, at start: a file that appears later is read as live data
+        behind = [] if self._live else self._behind()
+        if behind and self._catchup_started is None:
             self._start_catchup(mono)
         read_any = False
         report = StepReport()
@@ -313,7 +314,7 @@ class Service:
                     read_any |= self._read(label, LIVE_BUDGET, mono, None, live=True)
             for batch in batches:
                 answers.append(self._take_batch(batch))
-            behind = self._behind()
+            behind = [] if self._live else self._behind()
             target = None
             if behind:
                 marks = [self.inputs[label].watermarks.get(sid) for label, sid in behind]
