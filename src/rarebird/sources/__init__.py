@@ -32,7 +32,7 @@ from rarebird.sources.inputs import (
 )
 
 #: Modules under ``rarebird.sources`` that register a format when imported, in this order.
-BUILTIN_FORMATS: tuple[str, ...] = ("ecs", "auditd", "laurel", "sysmon", "osquery")
+BUILTIN_FORMATS: tuple[str, ...] = ("ecs", "auditd", "laurel", "sysmon", "osquery", "columnar")
 
 _loaded = False
 
