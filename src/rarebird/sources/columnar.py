@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any, cast
 
 from rarebird.errors import ReadStats
 from rarebird.events import ARRAY_FIELDS, FIELD_ATTRS, INT_FIELDS, ProcessEvent, SourceLocation
@@ -50,7 +50,9 @@ class CsvSource:
     def __iter__(self) -> Iterator[ProcessEvent]:
         stats = self._stats
         with open_binary(self._path) as raw:
-            text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+            text = io.TextIOWrapper(
+                cast(IO[bytes], raw), encoding="utf-8", errors="replace", newline=""
+            )
             first = text.readline()
             stats.lines += 1
             stats.bytes += len(first.encode())
