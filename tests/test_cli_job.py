@@ -114,3 +114,12 @@ def test_stdin_and_continuing_the_same_job(tmp_path: Path) -> None:
     stats = json.loads(run("job", "stats", "--store", str(store)).stdout)
     assert stats["processed_record_count"] == len(lines)
     assert stats["bucket_count"] == 3 * 96 - 1
+
+
+def test_progress_on_request(tmp_path: Path) -> None:
+    events = tmp_path / "e.ndjson"
+    events.write_text("\n".join(history(1)) + "\n")
+    proc = run("job", "run", "--progress", "--store", str(tmp_path / "p.db"), str(events))
+    assert proc.returncode == 0, proc.stderr
+    assert "read 216 lines  kept 216 events" in proc.stderr
+    assert "lines/s" in proc.stderr

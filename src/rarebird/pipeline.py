@@ -35,6 +35,7 @@ class Progress:
     events: int
     kept: int
     seconds: float
+    final: bool = False
 
 
 @dataclass
@@ -137,7 +138,7 @@ def replay(
     seconds = time.monotonic() - start
     if on_progress:
         st = merged.stats
-        on_progress(Progress(st.lines, st.bytes, st.events, feed.matched, seconds))
+        on_progress(Progress(st.lines, st.bytes, st.events, feed.matched, seconds, final=True))
     return RunSummary(
         inputs=[s.describe() for s in sources],
         read=merged.stats,

@@ -173,18 +173,18 @@ class Progress:
         self.last = self.start
         self.shown = False
 
-    def update(self, read: int, kept: int, extra: str = "") -> None:
+    def update(self, read: int, kept: int, extra: str = "", *, force: bool = False) -> None:
         if not self.enabled:
             return
         now = time.monotonic()
-        if now - self.last < self.interval:
+        if now - self.last < self.interval and not force:
             return
         self.last = now
         rate = read / max(now - self.start, 1e-9)
-        msg = f"\r  read {read:,} events  kept {kept:,}  {rate:,.0f} ev/s {extra}"
+        msg = f"\r  read {read:,} lines  kept {kept:,} events  {rate:,.0f} lines/s  {extra}"
         click.echo(msg.ljust(78), err=True, nl=False)
         self.shown = True
 
     def done(self) -> None:
         if self.shown:
-            click.echo("\r" + " " * 78 + "\r", err=True, nl=False)
+            click.echo("", err=True)

@@ -100,6 +100,11 @@ def job() -> None:
 @input_options
 @click.option("--job-id", help="Run under this job id (default: the job file's id).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show lines read, events kept and the rate while reading (default: on a terminal).",
+)
 @click.option("--strict", is_flag=True, help="Exit with code 2 if any input line was bad.")
 @click.option(
     "--renormalize",
@@ -120,6 +125,7 @@ def job_run(
     identity: str,
     job_id: str | None,
     quiet: bool,
+    progress: bool | None,
     strict: bool,
     renormalize: bool,
     inputs: tuple[str, ...],
@@ -133,12 +139,11 @@ def job_run(
     """
     job_cfg = load_job(job_path, job_id)
     datafeed_cfg = load_datafeed(datafeed_path)
-    progress = Progress(enabled=not quiet and sys.stderr.isatty())
+    shown = not quiet and (sys.stderr.isatty() if progress is None else progress)
+    meter = Progress(enabled=shown)
 
     def show(p: RunProgress) -> None:
-        rate = p.lines / p.seconds if p.seconds > 0 else 0.0
-        progress.update(p.lines, p.kept, f"{p.bytes / 1e6:,.0f} MB")
-        del rate
+        meter.update(p.lines, p.kept, f"{p.bytes / 1e6:,.0f} MB", force=p.final)
 
     with open_store(store_path) as store:
         anomaly_job = AnomalyJob.open(store, job_cfg, datafeed_cfg, renormalize=renormalize)
@@ -150,7 +155,7 @@ def job_run(
             options=source_options(passwd_file, group_file, host_name, identity),
             on_progress=show,
         )
-        progress.done()
+        meter.done()
         if not quiet:
             _print_summary(summary, store_path, anomaly_job)
     if strict and summary.read.skipped_total:
