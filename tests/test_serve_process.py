@@ -61,7 +61,7 @@ def test_kill_9_at_random_moments_gives_exactly_the_alerts_of_an_uninterrupted_r
     args = ["--store", str(store), *defs.flags(), "--follow", str(live), "--backfill-alerts",
             "--output", f"ndjson:{sink}", "--poll-interval", "100ms"]  # fmt: skip
 
-    rng = random.Random(20261128)
+    rng = random.Random(int(os.environ.get("RAREBIRD_KILL_SEED", "20261128")))
     duration = 30.0
     kills = sorted(rng.uniform(2.0, duration - 3.0) for _ in range(4))
     rotate_alive_at = rng.uniform(4.0, duration - 4.0)

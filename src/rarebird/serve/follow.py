@@ -761,6 +761,7 @@ class FolderFollower:
             if stream_id is not None and tf.id != stream_id:
                 continue
             if tf.done and not tf.partial:
+                tf.close()  # a compressed file read to its end
                 continue
             if tf.truncated():
                 others = [p for p in self._listing() if p != tf.path]

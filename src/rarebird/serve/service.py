@@ -264,15 +264,25 @@ class Service:
         return True
 
     def run(self, stop: threading.Event) -> None:
-        """Turn the loop until ``stop`` is set, then close."""
+        """Turn the loop until ``stop`` is set, then close. If a turn fails, nothing more is
+        committed (the store stays at the last commit, as after ``kill -9``) and the error
+        goes up."""
         try:
             while not stop.is_set():
                 busy = self.run_once()
                 if not busy:
                     self._wake.wait(self.config.poll_interval.total_seconds())
                     self._wake.clear()
-        finally:
-            self.close()
+        except BaseException as exc:
+            self.log("error", "failed", error=f"{type(exc).__name__}: {exc}",
+                     message="stopped without committing the turn in progress")  # fmt: skip
+            self._accepting = False
+            if self.http is not None:
+                self.http.stop()
+                self.http = None
+            self._close_resources()
+            raise
+        self.close()
 
     def _behind(self) -> list[tuple[str, str]]:
         return [
