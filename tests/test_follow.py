@@ -236,3 +236,39 @@ def test_a_fifo_is_read_as_writers_come_and_go(tmp_path: Path) -> None:
     assert not f.finished  # no end-of-file between writers
     assert f.behind() == []
     f.close()
+
+
+def test_raw_auditd_followed_in_small_chunks_gives_the_events_of_a_whole_file_read(
+    tmp_path: Path,
+) -> None:
+    from rarebird.serve.parse import ChunkParser
+    from rarebird.sources import SourceOptions, load_builtin_formats, open_source
+    from tests.conftest import shared_path
+
+    load_builtin_formats()
+    source = shared_path("corpora", "audit-userspace", "auparse", "test", "test4.log")
+    path = tmp_path / "audit.log"
+    options = SourceOptions(host_name="h1")
+    whole = [(e.timestamp, e.user_name, e.process_name, e.process_args)
+             for e in open_source(str(source), "auditd", options)]  # fmt: skip
+    parser = ChunkParser("auto", str(path), options)
+    f = FileFollower(str(path), framer=parser.frame)
+    got = []
+    data = source.read_bytes()
+    # written a few hundred bytes at a time, records cut anywhere
+    for i, start in enumerate(range(0, len(data), 700)):
+        append_bytes(path, data[start : start + 700])
+        for chunk in f.poll(4096, float(i)):
+            got += [(e.timestamp, e.user_name, e.process_name, e.process_args)
+                    for e in parser.parse(chunk).events]  # fmt: skip
+    for chunk in f.poll(4096, 1000.0):  # idle: the last event is complete
+        got += [(e.timestamp, e.user_name, e.process_name, e.process_args)
+                for e in parser.parse(chunk).events]  # fmt: skip
+    assert parser.format == "auditd"
+    assert len(whole) == 2
+    assert got == whole
+
+
+def append_bytes(path: Path, data: bytes) -> None:
+    with open(path, "ab") as f:
+        f.write(data)
