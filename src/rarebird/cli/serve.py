@@ -212,6 +212,8 @@ format_option = click.option("--format", "fmt", type=click.Choice(["table", "jso
 @handle_errors
 def status(store_path: str, job_id: str | None, fmt: str) -> None:
     """What a service keeps: job statistics, datafeed frontier, late data, gaps, snapshots."""
+    from dataclasses import fields
+
     import orjson
 
     from rarebird.job import JobStats
@@ -223,7 +225,11 @@ def status(store_path: str, job_id: str | None, fmt: str) -> None:
     try:
         jid = _job_id(store, job_id)
         row = store.conn.execute("SELECT state FROM job_state WHERE job_id = ?", (jid,)).fetchone()
-        stats = JobStats(**orjson.loads(row[0])["stats"]).to_dict() if row else {}
+        stats: dict[str, Any] = {}
+        if row:
+            saved = orjson.loads(row[0])["stats"]
+            known = {f.name for f in fields(JobStats)}
+            stats = JobStats(**{k: v for k, v in saved.items() if k in known}).to_dict()
         serve = load_serve_state(store, jid)
         late = late_reports(store, jid)
         quiet = gaps(store, jid)

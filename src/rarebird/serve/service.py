@@ -406,6 +406,7 @@ class Service:
                 self.metrics.ingest_batches.inc(outcome="duplicate")
                 return batch, 200, {**orjson.loads(row[0]), "duplicate": True}
         outcome = engine.ingest(batch.events, batch.source, live=True)
+        self.metrics.events_read.inc(outcome.received, source=batch.source)
         self._count(batch.source, outcome)
         result = outcome.to_doc()
         result["accepted"] = outcome.received
