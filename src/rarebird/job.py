@@ -25,7 +25,6 @@ resumed gives the same results as one that never stopped.
 
 from __future__ import annotations
 
-import time as _time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -33,6 +32,7 @@ from typing import Any
 
 import orjson
 
+from rarebird.clock import SYSTEM_CLOCK
 from rarebird.definitions import DatafeedConfig, JobConfig
 from rarebird.detectors.aggregate import Leaf, Normalizers, scope, score_bucket
 from rarebird.detectors.maths import MAXIMUM_ANOMALOUS_PROBABILITY, anomaly_score
@@ -253,7 +253,7 @@ class AnomalyJob:
                 "INSERT INTO job_state (job_id, version, state, updated) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(job_id) DO UPDATE SET version = excluded.version, "
                 "state = excluded.state, updated = excluded.updated",
-                (self.config.job_id, STATE_VERSION, state, iso(from_epoch_s(_time.time()))),
+                (self.config.job_id, STATE_VERSION, state, iso(SYSTEM_CLOCK.now())),
             )
             self._apply_score_updates(conn)
         self._pending_results.clear()
