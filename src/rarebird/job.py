@@ -25,7 +25,8 @@ resumed gives the same results as one that never stopped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import copy
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -286,27 +287,33 @@ class AnomalyJob:
             stats.earliest_record_timestamp = ts
         if stats.latest_record_timestamp is None or ts > stats.latest_record_timestamp:
             stats.latest_record_timestamp = ts
-        bucket = self.current
+        outcome = self._gather(self.current, event)
+        if outcome == "missing":
+            stats.missing_field_count += 1
+        elif outcome == "refused":
+            stats.new_values_refused += 1
+            stats.bucket_allocation_failures_count += 1
+        elif self.keep_events and self.store is not None:
+            self._pending_events.append(event)
+        return finalised
+
+    def _gather(self, bucket: _Bucket, event: ProcessEvent) -> str:
+        """Add an event of ``bucket`` to it: ``kept``, or why not (``missing``, ``refused``)."""
         bucket.event_count += 1
         value = event.value(self.by_field)
         if value is None:
             if not self.use_null:
-                stats.missing_field_count += 1
-                return finalised
+                return "missing"
             value = ""
         if value not in bucket.counts and value not in self.model and self._at_hard_limit():
-            stats.new_values_refused += 1
-            stats.bucket_allocation_failures_count += 1
-            return finalised
+            return "refused"
         influences = {}
         for name in self.influencers:
             v = event.value(name)
             if v is not None:
                 influences[name] = v
         bucket.add(value, influences)
-        if self.keep_events and self.store is not None:
-            self._pending_events.append(event)
-        return finalised
+        return "kept"
 
     def feed_all(self, events: Iterable[ProcessEvent]) -> Iterator[BucketResults]:
         for event in events:
@@ -350,7 +357,33 @@ class AnomalyJob:
         getting the smallest probability of any known value (which rarely flags a new user).
         None when there is nothing to score yet.
         """
-        bucket = self.current
+        return self._interim_of(self.current, elastic=elastic)
+
+    def interim_with(
+        self, events: Sequence[ProcessEvent], *, elastic: bool = False
+    ) -> BucketResults | None:
+        """Interim results of the bucket ``events`` fall in (all in one bucket, at or after
+        the one being built) as if they had been fed, without feeding them: the job is not
+        changed. None when that bucket is final already or nothing can be scored."""
+        if not events:
+            return None
+        index = int(to_epoch_s(events[0].timestamp) // self.span)
+        current = self.current
+        if current is not None and current.index == index:
+            bucket = copy.deepcopy(current)
+        elif current is not None and current.index > index:
+            return None
+        else:
+            last_end = self.stats.last_finalised_bucket_end
+            if last_end is not None and index < int(last_end // self.span):
+                return None
+            bucket = _Bucket(index)
+        for event in events:
+            if int(to_epoch_s(event.timestamp) // self.span) == index:
+                self._gather(bucket, event)
+        return self._interim_of(bucket, elastic=elastic)
+
+    def _interim_of(self, bucket: _Bucket | None, *, elastic: bool) -> BucketResults | None:
         if bucket is None or not bucket.order or bucket.index == self.skip_bucket:
             return None
         if elastic:

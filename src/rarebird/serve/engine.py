@@ -37,7 +37,6 @@ interim alerts made since the last commit are in that same transaction.
 
 from __future__ import annotations
 
-import copy
 import heapq
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -122,33 +121,8 @@ class StepReport:
 
 def interim_results(job: AnomalyJob, events: Sequence[ProcessEvent]) -> BucketResults | None:
     """Interim results of the bucket of ``events`` (all of one bucket, at or after the one the
-    job is building) as if they had been given to the job: the job itself is not changed.
-
-    A shallow copy of the job shares its model and normalisers, which scoring an interim
-    bucket only reads (``RareModel.score_as_if_learnt`` puts back what it touches).
-    """
-    if not events:
-        return None
-    span = job.span
-    index = int(events[0].timestamp.timestamp() // span)
-    shadow = copy.copy(job)
-    shadow.store = None
-    shadow.keep_events = False
-    shadow.renormalize = False
-    shadow.stats = replace(job.stats)
-    current = job.current
-    if current is not None and current.index == index:
-        shadow.current = copy.deepcopy(current)
-    elif current is not None and current.index > index:
-        return None  # a bucket the job has finalised already
-    else:
-        shadow.current = None
-        if job.stats.last_finalised_bucket_end is not None or current is not None:
-            shadow.stats.last_finalised_bucket_end = float(index * span)
-    for event in events:
-        if shadow.feed(event):
-            raise AssertionError("an interim evaluation must not finalise buckets")
-    return shadow.interim()
+    job is building) as if they had been given to the job: the job itself is not changed."""
+    return job.interim_with(events)
 
 
 class Engine:
