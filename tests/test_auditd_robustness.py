@@ -5,18 +5,22 @@ from __future__ import annotations
 import dataclasses
 import random
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from rarebird.definitions.datafeed import load_datafeed
 from rarebird.events import ProcessEvent, SourceLocation
 from rarebird.generate import GeneratorOptions, generate_events
-from rarebird.generate_auditd import AuditLogOptions, audit_lines
-from rarebird.sources import Prefilter, SourceOptions
+from rarebird.generate_auditd import AuditLogOptions, audit_lines, write_audit_log
+from rarebird.sources import Prefilter, SourceOptions, auditd_fast
 from rarebird.sources.auditd import AuditdSource
 from rarebird.sources.auditd_records import parse_header
+from rarebird.sources.auditd_scan import prefilter_holds
 
 NOT_A_RECORD = "auditd: not an audit record"
+FEED = load_datafeed().query.prefilter
 _STAMP = re.compile(rb"audit\(\d+\.\d+:\d+\):")
 
 
@@ -30,8 +34,16 @@ def clean_lines(days: int = 2, seed: int = 3) -> list[bytes]:
 
 
 def parse(path: Path, scan: str = "full") -> tuple[list[ProcessEvent], AuditdSource]:
-    src = AuditdSource(str(path), SourceOptions(prefilter=Prefilter(), extra={"scan": scan}))
+    """``full``: every exec event, every line read. ``fast``: the datafeed's prefilter, so
+    the fast path (compare it with :func:`discovery`)."""
+    prefilter = FEED if scan == "fast" else Prefilter()
+    src = AuditdSource(str(path), SourceOptions(prefilter=prefilter, extra={"scan": scan}))
     return list(src), src
+
+
+def discovery(events: list[ProcessEvent]) -> list[ProcessEvent]:
+    """What the fast path must keep out of a full parse."""
+    return [e for e in events if prefilter_holds(e, FEED)]
 
 
 def by_sequence(events: list[ProcessEvent]) -> dict[str, ProcessEvent]:
@@ -69,10 +81,11 @@ def test_ten_thousand_mutated_lines(tmp_path: Path) -> None:
     damaged = tmp_path / "damaged.log"
     damaged.write_bytes(b"\n".join(mutated) + b"\n")
 
-    for scan in ("full", "fast"):
-        after, src = parse(damaged, scan)  # no exception, whatever the damage
-        assert src.stats.lines == len(lines)
+    fast, src = parse(damaged, "fast")  # no exception, whatever the damage
+    assert src.stats.lines == len(lines)
     after, src = parse(damaged, "full")
+    assert src.stats.lines == len(lines)
+    assert fast == discovery(after)
 
     # every event none of whose records was touched, and whose stamp no damaged line claims
     touched_set = set(touched)
@@ -109,14 +122,15 @@ def test_ten_thousand_mutated_lines(tmp_path: Path) -> None:
 
 def test_a_file_cut_in_the_middle_of_an_event(tmp_path: Path) -> None:
     lines = clean_lines(days=1)
-    cut = b"\n".join(lines[:30]) + b"\n" + lines[30][:25]  # SYSCALL... of the 5th event, cut
+    cut = b"\n".join(lines[:30]) + b"\n" + lines[30][:25]  # the 5th event's CWD record, cut
     path = tmp_path / "cut.log"
     path.write_bytes(cut)
-    for scan in ("full", "fast"):
-        events, src = parse(path, scan)
-        assert len(events) >= 4
     events, src = parse(path)
+    assert len(events) == 5  # the 5th with what was written of it: SYSCALL and EXECVE
+    assert events[4].process_args
+    assert events[4].process_working_directory is None
     assert [i.location.line for i in src.stats.issues] == [31]
+    assert parse(path, "fast")[0] == discovery(events)
 
 
 def test_binary_garbage_between_events_is_reported_line_by_line(tmp_path: Path) -> None:
@@ -140,18 +154,19 @@ def test_binary_garbage_between_events_is_reported_line_by_line(tmp_path: Path) 
     ]
 
 
-@pytest.mark.parametrize("scan", ["full", "fast"])
-def test_a_line_longer_than_the_limit_is_reported_and_skipped(tmp_path: Path, scan: str) -> None:
+def test_a_line_longer_than_the_limit_is_reported_and_skipped(tmp_path: Path) -> None:
     lines = clean_lines(days=1)[:70]
     huge = b"type=EXECVE msg=audit(1767600000.000:1): argc=1 a0=" + b"41" * 2_500_000
     path = tmp_path / "long.log"
     path.write_bytes(b"\n".join(lines[:35] + [huge] + lines[35:]) + b"\n")
-    events, src = parse(path, scan)
     clean = tmp_path / "c.log"
     clean.write_bytes(b"\n".join(lines) + b"\n")
-    assert len(events) == len(parse(clean)[0])
-    if scan == "full":
-        assert [(i.location.line, i.reason) for i in src.stats.issues] == [(36, "line too long")]
+    events, src = parse(path)
+    assert [dataclasses.replace(e, origin=None) for e in events] == [
+        dataclasses.replace(e, origin=None) for e in parse(clean)[0]
+    ]
+    assert [(i.location.line, i.reason) for i in src.stats.issues] == [(36, "line too long")]
+    assert parse(path, "fast")[0] == discovery(events)
 
 
 def test_a_one_megabyte_argument_on_one_line(tmp_path: Path) -> None:
@@ -180,22 +195,69 @@ def test_an_empty_file_and_a_file_of_blank_lines(tmp_path: Path) -> None:
             assert src.stats.skipped_total == 0
 
 
-@pytest.mark.parametrize("scan", ["full", "fast"])
-def test_a_line_longer_than_the_read_buffer(tmp_path: Path, scan: str) -> None:
+def test_a_line_longer_than_the_read_buffer(tmp_path: Path) -> None:
     lines = clean_lines(days=1)[:70]
     path = tmp_path / "huge.log"
     with open(path, "wb") as f:
         f.write(b"\n".join(lines[:35]) + b"\n")
         f.write(b'exe="/usr/bin/ss" ' * 2_500_000)  # 45 MB without a newline
         f.write(b"\n" + b"\n".join(lines[35:]) + b"\n")
-    events, src = parse(path, scan)
     clean = tmp_path / "c.log"
     clean.write_bytes(b"\n".join(lines) + b"\n")
+    events, src = parse(path)
     assert [dataclasses.replace(e, origin=None) for e in events] == [
         dataclasses.replace(e, origin=None) for e in parse(clean)[0]
     ]
     assert src.stats.lines == len(lines) + 1
-    if scan == "full":
-        assert [(i.location.line, i.reason) for i in src.stats.issues] == [(36, "line too long")]
-    else:
-        assert events == parse(path, "full")[0]  # origins (file:line) included
+    assert [(i.location.line, i.reason) for i in src.stats.issues] == [(36, "line too long")]
+    fast, src = parse(path, "fast")
+    assert fast == discovery(events)  # origins (file:line) included
+    assert src.stats.lines == len(lines) + 1
+
+
+def test_an_event_longer_than_the_read_buffer(tmp_path: Path) -> None:
+    """18 MB of EXECVE records in one event (more than the kernel writes): the fast path grows
+    its buffer and still finds it, as the full parse does."""
+    big = "é" * 4_600_000  # 9.2 MB of UTF-8, 18.4 MB as hex
+    events = [
+        ProcessEvent(
+            timestamp=datetime(2026, 1, 5, 10, i, tzinfo=UTC),
+            user_id="1001",
+            user_name="alice",
+            process_executable="/usr/bin/ss",
+            process_args=("ss", big) if i == 1 else ("ss", "-t"),
+        )
+        for i in range(3)
+    ]
+    path = tmp_path / "big.log"
+    with open(path, "wb") as f:
+        f.write((b"#" * 30_000 + b"\n") * 1100)  # 33 MB first: the event starts mid-buffer
+        write_audit_log(events, f, AuditLogOptions())
+    for scan in ("full", "fast"):
+        found, src = parse(path, scan)
+        assert [len(e.process_args[1]) for e in found] == [2, len(big), 2]
+        assert src.stats.skipped_total == (1100 if scan == "full" else 0)
+    assert parse(path, "fast")[0] == parse(path, "full")[0]
+
+
+def test_an_event_longer_than_the_limit_is_reported_and_the_rest_still_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(auditd_fast, "MAX_EVENT", 1024 * 1024)  # instead of 256 MB
+    events = [
+        ProcessEvent(
+            timestamp=datetime(2026, 1, 5, 10, i, tzinfo=UTC),
+            user_id="1001",
+            user_name="alice",
+            process_executable="/usr/bin/ss",
+            process_args=("ss", "é" * 10_000_000) if i == 1 else ("ss", "-t"),
+        )
+        for i in range(3)
+    ]
+    path = tmp_path / "big.log"
+    with open(path, "wb") as f:
+        f.write((b"#" * 30_000 + b"\n") * 1100)
+        write_audit_log(events, f, AuditLogOptions())
+    found, src = parse(path, "fast")
+    assert [e.process_args for e in found] == [("ss", "-t"), ("ss", "-t")]
+    assert [i.reason for i in src.stats.issues] == ["auditd: event too long"]

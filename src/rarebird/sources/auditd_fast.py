@@ -37,6 +37,7 @@ from rarebird.sources.auditd_scan import (
     GAP,
     HISTORY,
     MARGIN,
+    MAX_EVENT,
     NEEDED,
     SYSCALL,
     Window,
@@ -126,7 +127,7 @@ class FastScan:
         lo = self.start  # absolute: the next hit to look at is at or after lo
         # the line number of the line starting at cursor (a running count of newlines)
         cursor_abs, cursor_line = self.start, self.lines_before_start + 1
-        last_hit = -1
+        done_line = -1  # the end of the last line looked at (absolute)
         parsed = 0
         while True:
             win.fill()
@@ -135,21 +136,24 @@ class FastScan:
             if self.stop is not None:
                 hi = min(hi, self.stop - base)
             begin = lo - base
+            hits: Iterator[re.Match[bytes]] = self.needle.finditer(buf, begin, max(begin, hi))
             if hi <= begin and not win.eof and n == len(buf):
                 # no line ends in the whole buffer: the bytes belong to a line far longer than
                 # any record; nothing in it can be a hit, step over it
                 hi = n - MARGIN
+                hits = iter(())
             resume = None
-            for m in self.needle.finditer(buf, begin, max(begin, hi)):
+            for m in hits:
                 p = m.start()
-                ls = buf.rfind(b"\n", 0, p) + 1
-                if (ls == 0 and base > 0) or base + ls == last_hit:
-                    continue  # a line longer than the history, or a line already done
+                if base + p < done_line:
+                    continue  # another exe= of a line already looked at
                 le = buf.find(b"\n", p, n)
                 if le < 0:
                     le = n
-                if le - ls > self.max_line:
-                    continue
+                done_line = base + le
+                ls = buf.rfind(b"\n", 0, p) + 1
+                if (ls == 0 and base > 0) or le - ls > self.max_line:
+                    continue  # a line longer than any record
                 line = line_text(buf, ls, le)
                 header = parse_header(line)
                 if header is None or header.type != SYSCALL:
@@ -157,9 +161,8 @@ class FastScan:
                 try:
                     records = self._group(win, ls, le, header, line)
                 except NeedMore:
-                    resume = base + ls
+                    resume = done_line = base + ls
                     break
-                last_hit = base + ls
                 if records is None:
                     continue  # not the event's first SYSCALL record
                 cursor_line += buf.count(b"\n", cursor_abs - base, ls)
@@ -183,12 +186,17 @@ class FastScan:
                 self.stats.prefiltered += max(0, lines - parsed)
                 self.stats.bytes += lo - self.start
                 return
-            if resume is not None and resume - base == begin and n == len(buf):
-                # an event longer than the whole buffer: report it rather than loop forever
+            # dropping old bytes cannot make room: the event is longer than the buffer
+            full = resume is not None and resume - base <= HISTORY and n == len(buf)
+            if full and not win.grow(MAX_EVENT + HISTORY):
                 self.stats.skip(
-                    SourceLocation(self.path, cursor_line), "auditd: event too long", ""
+                    SourceLocation(self.path, cursor_line),
+                    "auditd: event too long",
+                    f"more than {MAX_EVENT // 2**20} MB of records",
                 )
-                last_hit = resume
+                assert resume is not None
+                end = buf.find(b"\n", resume - base, n)
+                done_line = base + (end if end >= 0 else n)  # go on after that SYSCALL line
             win.drop(max(0, lo - base - HISTORY))
 
     def _group(

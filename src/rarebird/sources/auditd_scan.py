@@ -37,6 +37,9 @@ MAX_RECORD_LINE = 4 * 1024 * 1024
 #: Bytes read per step, and bytes kept before the current position for backward searches.
 CHUNK = 16 * 1024 * 1024
 HISTORY = 2 * MAX_RECORD_LINE
+#: An event is never longer than this (the kernel caps argv at 6 MB, 12 MB as hex): the fast
+#: path grows its buffer up to here to hold one, and gives up on longer ones.
+MAX_EVENT = 256 * 1024 * 1024
 #: Room after the last hit of a step so that its event's later records are in the buffer.
 MARGIN = 1024 * 1024
 
@@ -92,6 +95,16 @@ class Window:
                 self.eof = True
             else:
                 self.n += got
+
+    def grow(self, limit: int) -> bool:
+        """Double the buffer (up to ``limit`` bytes); False when it is already that large."""
+        if len(self.buf) >= limit:
+            return False
+        bigger = bytearray(min(limit, 2 * len(self.buf)))
+        bigger[: self.n] = self.view[: self.n]
+        self.view.release()
+        self.buf, self.view = bigger, memoryview(bigger)
+        return True
 
     def close(self) -> None:
         self.view.release()
