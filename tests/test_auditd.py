@@ -12,7 +12,7 @@ from rarebird.definitions.datafeed import load_datafeed
 from rarebird.errors import InputError
 from rarebird.events import ProcessEvent, SourceLocation
 from rarebird.generate_auditd import AuditLogOptions, write_audit_log, write_group, write_passwd
-from rarebird.sources import SourceOptions, open_source
+from rarebird.sources import FieldCondition, Prefilter, SourceOptions, open_source
 from rarebird.sources.auditd import AuditdSource, sniff_auditd
 
 FEED = load_datafeed().query.prefilter
@@ -215,8 +215,10 @@ def test_a_one_megabyte_argument_split_over_records_is_put_back_together(tmp_pat
     with open(tmp_path / "a.log", "wb") as f:
         written = write_audit_log([event], f, AuditLogOptions())
     assert written.records > 200  # EXECVE records of at most 7500 bytes each
+    printf = Prefilter((FieldCondition("process.name", frozenset({"printf"})),))
     for scan in ("full", "fast"):
-        [ev], src = read(tmp_path / "a.log", SourceOptions(extra={"scan": scan}))
+        [ev], src = read(tmp_path / "a.log", SourceOptions(prefilter=printf, extra={"scan": scan}))
+        assert src.fast == (scan == "fast")
         assert ev.process_args == ("printf", big, "end")
         assert src.stats.skipped_total == 0
 
@@ -347,6 +349,7 @@ def test_the_datafeed_prefilter_is_applied_to_parsed_events(tmp_path: Path) -> N
     path = write(tmp_path / "a.log", SUDO_SS + other)
     for scan in ("full", "fast"):
         events, src = read(path, SourceOptions(prefilter=FEED, extra={"scan": scan}))
+        assert src.fast == (scan == "fast")
         assert [e.process_name for e in events] == ["ss"]
     assert src.stats.prefiltered == 7  # the sshd event's records were never parsed
 

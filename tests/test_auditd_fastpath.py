@@ -41,7 +41,9 @@ def fleet_lines(days: int, seed: int, **log: object) -> list[bytes]:
 
 def run(path: Path, prefilter: Prefilter, scan: str, workers: int = 1) -> list[ProcessEvent]:
     extra = {"scan": scan, "workers": str(workers)}
-    return list(AuditdSource(str(path), SourceOptions(prefilter=prefilter, extra=extra)))
+    source = AuditdSource(str(path), SourceOptions(prefilter=prefilter, extra=extra))
+    assert source.fast == (scan == "fast" and exe_needle(prefilter) is not None)
+    return list(source)
 
 
 def assert_same(path: Path, prefilter: Prefilter = FEED) -> list[ProcessEvent]:
