@@ -210,7 +210,7 @@ def execve_bodies(args: tuple[str, ...]) -> list[bytes]:
     >>> execve_bodies(("ls", "-l"))
     [b'argc=2 a0="ls" a1="-l"']
     >>> [b[:24] for b in execve_bodies(("echo", "x" * 8000))]
-    [b'argc=2 a0="echo" a1_len=8', b'a1[1]="xxxxxxxxxxxxxxxxx']
+    [b'argc=2 a0="echo" a1_len=', b'a1[0]="xxxxxxxxxxxxxxxxx', b'a1[1]="xxxxxxxxxxxxxxxxx']
     """
     bodies: list[bytes] = []
     current = b"argc=%d" % len(args)

@@ -313,12 +313,20 @@ def register_format(name: str, factory: SourceFactory, sniffer: Sniffer) -> None
     _FORMATS[name] = InputFormat(name, factory, sniffer)
 
 
+#: Order of the built-in formats for ``auto``'s ties and empty inputs, whatever the order in
+#: which their modules happened to be imported.
+BUILTIN_ORDER = ("ecs", "auditd", "laurel", "sysmon", "osquery", "csv")
+
+
 def registered_formats() -> dict[str, InputFormat]:
-    """Every known format, built-ins loaded, in registration order."""
+    """Every known format, built-ins loaded: the built-ins in :data:`BUILTIN_ORDER`, then the
+    others in registration order."""
     from rarebird.sources import load_builtin_formats
 
     load_builtin_formats()
-    return dict(_FORMATS)
+    rank = {name: i for i, name in enumerate(BUILTIN_ORDER)}
+    names = sorted(_FORMATS, key=lambda n: (rank.get(n, len(rank)), list(_FORMATS).index(n)))
+    return {name: _FORMATS[name] for name in names}
 
 
 class OpenedSource:
