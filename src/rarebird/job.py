@@ -49,6 +49,10 @@ STATE_VERSION = 1
 #: Elasticsearch renormalises at least this often (``maxQuantileInterval``, 6 h of data).
 RENORMALIZE_INTERVAL_S = 21600
 SOFT_LIMIT_FRACTION = 0.6
+#: Who else the by-field value was, per event: after sudo ``user.name`` is root and the person
+#: is only in ``user.audit.name``; with ``--identity login`` the account moves to
+#: ``process.real_user.name``. Kept with each record so results show both.
+IDENTITY_FIELDS = ("user.name", "user.audit.name", "user.effective.name", "process.real_user.name")
 
 
 @dataclass
@@ -91,8 +95,11 @@ class _Bucket:
     order: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     influences: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    identities: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
-    def add(self, value: str, influences: dict[str, str]) -> None:
+    def add(
+        self, value: str, influences: dict[str, str], identities: dict[str, str] | None = None
+    ) -> None:
         if value not in self.counts:
             self.order.append(value)
             self.counts[value] = 0
@@ -103,13 +110,19 @@ class _Bucket:
             have = mine.setdefault(name, [])
             if v not in have:
                 have.append(v)
+        if identities:
+            ids = self.identities.setdefault(value, {})
+            for name, v in identities.items():
+                have = ids.setdefault(name, [])
+                if v not in have:
+                    have.append(v)
 
     def to_state(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> _Bucket:
-        return cls(**state)
+        return cls(**{"identities": {}, **state})
 
 
 class AnomalyJob:
@@ -312,7 +325,13 @@ class AnomalyJob:
             v = event.value(name)
             if v is not None:
                 influences[name] = v
-        bucket.add(value, influences)
+        identities = {}
+        for name in IDENTITY_FIELDS:
+            if name != self.by_field:
+                v = event.value(name)
+                if v is not None and v != value:
+                    identities[name] = v
+        bucket.add(value, influences, identities)
         return "kept"
 
     def feed_all(self, events: Iterable[ProcessEvent]) -> Iterator[BucketResults]:
@@ -462,6 +481,7 @@ class AnomalyJob:
                 score,
                 {k: tuple(v) for k, v in bucket.influences[score.value].items()},
                 bucket.counts[score.value],
+                {k: tuple(v) for k, v in bucket.identities.get(score.value, {}).items()},
             )
             for score in self.model.score(bucket.index, values)
         ]

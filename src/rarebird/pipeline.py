@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rarebird.definitions import DatafeedConfig
 from rarebird.errors import ReadStats
@@ -74,6 +74,31 @@ class Datafeed:
                 self.not_matched += 1
 
 
+def as_login_identity(event: ProcessEvent) -> ProcessEvent:
+    """The event with the login user (``user.audit.*``, the person behind ``sudo``) as
+    ``user.*`` and the account in ``process.real_user.*``, as ``--identity login`` asks.
+    Sources that apply the choice themselves (raw auditd) are left as they are; so is an event
+    without a login user."""
+    audit = event.user_audit_name
+    if (
+        audit is None
+        or audit in UNSET_NAMES
+        or audit == event.user_name
+        or "process.real_user.name" in event.extra
+    ):
+        return event
+    extra = dict(event.extra)
+    if event.user_name is not None:
+        extra["process.real_user.name"] = (event.user_name,)
+    if event.user_id is not None:
+        extra["process.real_user.id"] = (event.user_id,)
+    return replace(event, user_name=audit, user_id=event.user_audit_id, extra=extra)
+
+
+#: Login names that mean "no login session".
+UNSET_NAMES = frozenset({"unset", "-1", "4294967295"})
+
+
 def open_inputs(specs: Sequence[str], fmt: str, options: SourceOptions) -> list[OpenedSource]:
     """Expand files / folders / globs / ``-`` and open each in its format."""
     return [open_source(path, fmt, options) for path in expand_inputs(specs)]
@@ -106,14 +131,17 @@ def replay(
         extra=base.extra,
     )
     sources = open_inputs(specs, input_format, opts)
-    merged = merge_by_time(sources)
+    merged_source = merge_by_time(sources)
+    merged: Iterator[ProcessEvent] = iter(merged_source)
+    if opts.identity == "login":
+        merged = map(as_login_identity, merged)
     feed = Datafeed(datafeed)
     start = time.monotonic()
     last_report = start
     last_checkpoint = start
     buckets = 0
     records = 0
-    for event in feed.filter(iter(merged)):
+    for event in feed.filter(merged):
         for results in job.feed(event):
             buckets += 1
             records += len(results.records)
@@ -122,7 +150,7 @@ def replay(
         now = time.monotonic()
         if on_progress and now - last_report >= progress_every:
             last_report = now
-            st = merged.stats
+            st = merged_source.stats
             on_progress(Progress(st.lines, st.bytes, st.events, feed.matched, now - start))
         if now - last_checkpoint >= CHECKPOINT_SECONDS:
             last_checkpoint = now
@@ -137,12 +165,12 @@ def replay(
     job.save()
     seconds = time.monotonic() - start
     if on_progress:
-        st = merged.stats
+        st = merged_source.stats
         on_progress(Progress(st.lines, st.bytes, st.events, feed.matched, seconds, final=True))
     return RunSummary(
         inputs=[s.describe() for s in sources],
-        read=merged.stats,
-        per_source=merged.per_source,
+        read=merged_source.stats,
+        per_source=merged_source.per_source,
         matched=feed.matched,
         not_matched=feed.not_matched,
         buckets=buckets,

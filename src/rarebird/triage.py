@@ -92,6 +92,9 @@ class Triage:
             f"P = {p:.3g}: users this rare or rarer make up about {100 * p:.2g} % of the "
             "recent activity (Elastic's probability of less likely categories)."
         )
+        if self.details and self.details.get("identities"):
+            seen = "; ".join(f"{k} {', '.join(v)}" for k, v in self.details["identities"].items())
+            lines.append(f"The same events name {user} also as: {seen}.")
         if self.details:
             d = self.details
             if "values_known" in d:

@@ -50,7 +50,14 @@ from rarebird.timeutil import iso
     default=None,
     help="Share of netstat/ss/route/showmount runs (fleet 0.5, bench 0.02).",
 )
-@click.option("--format", "fmt", type=click.Choice(["ecs"]), default="ecs", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["ecs", "auditd"]),
+    default="ecs",
+    show_default=True,
+    help="ecs: Elastic Defend-like NDJSON; auditd: raw ENRICHED audit records with node=.",
+)
 @click.option(
     "--output", "-o", required=True, help="File to write ('-' for stdout; '.gz' compresses)."
 )
@@ -93,6 +100,9 @@ def generate(
     except ValueError as exc:
         click.echo(f"rarebird: error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
+    if fmt == "auditd":
+        _write_auditd(options, output)
+        return
     counter = _Counter()
     docs = counter.count(generate_documents(options))
     if output == "-":
@@ -115,6 +125,28 @@ def generate(
         click.echo(
             f"constructed attack: www-data discovery burst {iso(begin)} .. {iso(end)}", err=True
         )
+
+
+def _write_auditd(options: GeneratorOptions, output: str) -> None:
+    from rarebird.generate import generate_events
+    from rarebird.generate_auditd import AuditLogOptions, write_audit_log
+
+    events = (e for e in generate_events(options) if not e.event_type or "start" in e.event_type)
+    audit = AuditLogOptions(node=True)
+    try:
+        if output == "-":
+            log = write_audit_log(events, sys.stdout.buffer, audit)
+            sys.stdout.buffer.flush()
+        else:
+            with open(output, "wb") as f:
+                log = write_audit_log(events, f, audit)
+    except OSError as exc:
+        click.echo(f"rarebird: error: {output}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    where = "stdout" if output == "-" else output
+    click.echo(
+        f"wrote {log.events:,} exec events ({log.records:,} audit records) to {where}", err=True
+    )
 
 
 class _Counter:

@@ -23,7 +23,7 @@ from rarebird.pipeline import Progress as RunProgress
 from rarebird.pipeline import RunSummary, replay
 from rarebird.sources import SourceOptions
 from rarebird.store import open_store
-from rarebird.store.results import search_results
+from rarebird.store.results import get_record_details, search_results
 from rarebird.timeutil import from_epoch_ms, iso, parse_timestamp
 
 DEFAULT_STORE = "rarebird.db"
@@ -57,6 +57,13 @@ def definition_options(func: Any) -> Any:
 
 def input_options(func: Any) -> Any:
     func = click.option(
+        "--workers",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Processes reading one large raw auditd file in parallel.",
+    )(func)
+    func = click.option(
         "--identity",
         type=click.Choice(["user", "login"]),
         default="user",
@@ -82,10 +89,18 @@ def input_options(func: Any) -> Any:
 
 
 def source_options(
-    passwd_file: str | None, group_file: str | None, host_name: str | None, identity: str
+    passwd_file: str | None,
+    group_file: str | None,
+    host_name: str | None,
+    identity: str,
+    workers: int = 1,
 ) -> SourceOptions:
     return SourceOptions(
-        passwd=passwd_file, group=group_file, host_name=host_name, identity=identity
+        passwd=passwd_file,
+        group=group_file,
+        host_name=host_name,
+        identity=identity,
+        extra={"workers": str(workers)} if workers > 1 else {},
     )
 
 
@@ -123,6 +138,7 @@ def job_run(
     group_file: str | None,
     host_name: str | None,
     identity: str,
+    workers: int,
     job_id: str | None,
     quiet: bool,
     progress: bool | None,
@@ -152,7 +168,7 @@ def job_run(
             datafeed_cfg,
             inputs,
             input_format=input_format,
-            options=source_options(passwd_file, group_file, host_name, identity),
+            options=source_options(passwd_file, group_file, host_name, identity, workers),
             on_progress=show,
         )
         meter.done()
@@ -345,7 +361,17 @@ def results_cmd(
     if fmt == "ndjson":
         print_ndjson(docs)
         return
-    columns = _RESULT_COLUMNS[result_type]
+    columns = list(_RESULT_COLUMNS[result_type])
+    if result_type == "record":
+        with open_store(store_path) as store:
+            for doc_id, doc in page.hits:
+                identities = (get_record_details(store, doc_id) or {}).get("identities")
+                if identities:
+                    doc["_identities"] = "; ".join(
+                        f"{name}={', '.join(values)}" for name, values in identities.items()
+                    )
+        if any("_identities" in doc for doc in docs):
+            columns.insert(5, ("also as", "_identities"))
     rows = [[_cell(doc, key) for _, key in columns] for doc in docs]
     print_table([title for title, _ in columns], rows, empty=f"(no {result_type} results)")
     if result_type == "record" and docs:

@@ -70,6 +70,8 @@ class Leaf:
     score: ValueScore
     influences: Mapping[str, tuple[str, ...]]
     event_count: int = 0
+    #: the same person under other identity fields (e.g. user.audit.name after sudo)
+    identities: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -206,6 +208,8 @@ def _details(
         "raw_score": node.raw,
         "ceilings": dict(ceilings),
     }
+    if leaf.identities:
+        out["identities"] = {k: list(v) for k, v in leaf.identities.items()}
     if ceilings:
         out["bound_by"] = min(ceilings, key=lambda k: ceilings[k])
     if context:

@@ -1,0 +1,85 @@
+"""The same fleet read as ECS and as raw auditd gives the same anomalies; who is behind sudo."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "rarebird", *args], capture_output=True,
+                          text=True, check=False)  # fmt: skip
+
+
+def records(store: Path) -> list[dict]:
+    out = run(
+        "results", "--store", str(store), "--format", "json", "--limit", "0", "--sort", "time"
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_ecs_and_raw_auditd_of_one_fleet_agree(tmp_path: Path) -> None:
+    found = {}
+    for fmt in ("ecs", "auditd"):
+        events = tmp_path / f"fleet.{fmt}"
+        gen = run(
+            "generate", "--days", "12", "--seed", "3", "--format", fmt, "--output", str(events)
+        )
+        assert gen.returncode == 0, gen.stderr
+        store = tmp_path / f"{fmt}.db"
+        proc = run("job", "run", "--store", str(store), str(events))
+        assert proc.returncode == 0, proc.stderr
+        assert f"{events}: {fmt} (auto)" in proc.stderr
+        found[fmt] = records(store)
+    assert found["ecs"]
+    assert found["ecs"] == found["auditd"]
+    assert "www-data" in {r["by_field_value"] for r in found["ecs"]}
+
+
+T0 = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+def sudo_doc(minutes: float, account: str, login: str | None, process: str = "ss") -> str:
+    user: dict = {"name": account, "id": "0" if account == "root" else "1000"}
+    if login is not None:
+        user["audit"] = {"name": login, "id": "1001"}
+    return json.dumps({
+        "@timestamp": (T0 + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z"),
+        "event": {"type": ["start"]},
+        "host": {"name": "db-1", "os": {"type": "linux"}},
+        "process": {"name": process, "args": [process, "-tan"]},
+        "user": user,
+    })  # fmt: skip
+
+
+def test_login_identity_models_the_person_behind_sudo_and_results_show_both(tmp_path: Path) -> None:
+    lines = []
+    for b in range(12 * 96):
+        lines.append(sudo_doc(b * 15 + 1, "root", "ops"))  # an admin's scheduled sudo
+        if b % 2:
+            lines.append(sudo_doc(b * 15 + 2, "nagios", None))
+    lines.append(sudo_doc(12 * 96 * 15 + 3, "root", "mallory"))  # a new person, via sudo
+    lines.append(sudo_doc(12 * 96 * 15 + 20, "nagios", None))
+    events = tmp_path / "sudo.ndjson"
+    events.write_text("\n".join(lines) + "\n")
+
+    # Elastic's by-field: root every time, nothing unusual
+    plain = tmp_path / "user.db"
+    assert run("job", "run", "--quiet", "--store", str(plain), str(events)).returncode == 0
+    assert records(plain) == []
+
+    # the login identity: mallory behind sudo is new; the table names the account too
+    login = tmp_path / "login.db"
+    proc = run("job", "run", "--quiet", "--identity", "login", "--store", str(login), str(events))
+    assert proc.returncode == 0, proc.stderr
+    (rec,) = records(login)
+    assert rec["by_field_value"] == "mallory"
+    table = run("results", "--store", str(login)).stdout
+    assert "also as" in table
+    assert "process.real_user.name=root" in table
+    why = run("triage", "--store", str(login), "mallory@2026-03-14T00:05:00Z").stdout
+    assert "also as: process.real_user.name root" in why
