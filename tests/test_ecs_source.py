@@ -550,3 +550,27 @@ def test_prefilter_never_drops_what_the_datafeed_keeps(
     full = _kept(path, KEEP_OPTIONS)
     assert _kept(path, FEED) == full
     assert _kept(path, FEED, search="python", chunk_bytes=64) == full
+
+
+def test_the_jobs_fast_field_getters_agree_with_event_value() -> None:
+    from rarebird.events import FIELD_ATTRS, value_getter
+
+    ev = ProcessEvent(
+        timestamp=datetime(2026, 1, 5, 3, 0, tzinfo=UTC),
+        user_name="alice",
+        process_args=("ss", "-tunap"),
+        event_type=("start",),
+        process_pid=42,
+        process_parent_args=(),
+        host_name="",
+        extra={"labels.team": ("blue", "red"), "labels.none": ()},
+    )
+    names = [*FIELD_ATTRS, "@timestamp", "labels.team", "labels.none", "no.such"]
+    got = {name: value_getter(name)(ev) for name in names}
+    assert got == {name: ev.value(name) for name in names}
+    assert got["process.args"] == "ss,-tunap"
+    assert got["process.pid"] == "42"
+    assert got["labels.team"] == "blue,red"
+    assert got["host.name"] == ""
+    assert got["process.parent.args"] is None
+    assert got["labels.none"] is None

@@ -10,10 +10,11 @@ influencer may name is kept, flattened to dotted keys with keyword-string values
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
-from typing import Any
+from operator import attrgetter
+from typing import Any, cast
 
 from rarebird.timeutil import iso
 
@@ -144,6 +145,40 @@ class ProcessEvent:
             for name, values in self.extra.items():
                 set_path(doc, name, values[0] if len(values) == 1 else list(values))
         return doc
+
+
+def value_getter(name: str) -> Callable[[ProcessEvent], str | None]:
+    """A fast ``lambda event: event.value(name)`` for one field (used per event by the job)."""
+    attr = FIELD_ATTRS.get(name)
+    if attr is None:
+        if name == "@timestamp":
+            return lambda ev: iso(ev.timestamp)
+
+        def from_extra(ev: ProcessEvent) -> str | None:
+            values = ev.extra.get(name)
+            if not values:
+                return None
+            return values[0] if len(values) == 1 else ",".join(values)
+
+        return from_extra
+    get = attrgetter(attr)
+    if name in ARRAY_FIELDS:
+
+        def from_array(ev: ProcessEvent) -> str | None:
+            values = get(ev)
+            if not values:
+                return None
+            return values[0] if len(values) == 1 else ",".join(values)
+
+        return from_array
+    if name in INT_FIELDS:
+
+        def from_int(ev: ProcessEvent) -> str | None:
+            value = get(ev)
+            return None if value is None else str(value)
+
+        return from_int
+    return cast(Callable[[ProcessEvent], str | None], get)
 
 
 #: ECS dotted name -> ProcessEvent attribute, for every typed attribute.

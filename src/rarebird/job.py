@@ -39,7 +39,7 @@ from rarebird.detectors.aggregate import Leaf, Normalizers, scope, score_bucket
 from rarebird.detectors.maths import MAXIMUM_ANOMALOUS_PROBABILITY, anomaly_score
 from rarebird.detectors.rare import RareModel, ValueScore
 from rarebird.errors import StateError
-from rarebird.events import ProcessEvent
+from rarebird.events import ProcessEvent, value_getter
 from rarebird.results import BucketResults
 from rarebird.store import Store
 from rarebird.store.results import search_results, write_events, write_results
@@ -146,6 +146,11 @@ class AnomalyJob:
         self.by_field = job.detector.by_field_name
         self.use_null = job.detector.use_null
         self.influencers = tuple(job.influencers)
+        self._by_value = value_getter(self.by_field)
+        self._influence_values = tuple((n, value_getter(n)) for n in self.influencers)
+        self._identity_values = tuple(
+            (n, value_getter(n)) for n in IDENTITY_FIELDS if n != self.by_field
+        )
         self.model = RareModel(self.span)
         self.normalizers = Normalizers.create(self.span)
         self.stats = JobStats()
@@ -313,7 +318,7 @@ class AnomalyJob:
     def _gather(self, bucket: _Bucket, event: ProcessEvent) -> str:
         """Add an event of ``bucket`` to it: ``kept``, or why not (``missing``, ``refused``)."""
         bucket.event_count += 1
-        value = event.value(self.by_field)
+        value = self._by_value(event)
         if value is None:
             if not self.use_null:
                 return "missing"
@@ -321,16 +326,15 @@ class AnomalyJob:
         if value not in bucket.counts and value not in self.model and self._at_hard_limit():
             return "refused"
         influences = {}
-        for name in self.influencers:
-            v = event.value(name)
+        for name, get in self._influence_values:
+            v = get(event)
             if v is not None:
                 influences[name] = v
         identities = {}
-        for name in IDENTITY_FIELDS:
-            if name != self.by_field:
-                v = event.value(name)
-                if v is not None and v != value:
-                    identities[name] = v
+        for name, get in self._identity_values:
+            v = get(event)
+            if v is not None and v != value:
+                identities[name] = v
         bucket.add(value, influences, identities)
         return "kept"
 
