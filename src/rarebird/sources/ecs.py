@@ -42,8 +42,10 @@ It reads 8 MiB chunks into one reused buffer and, per chunk, at C speed:
    a *candidate*, the others are checked for framing only.
 
 The condition whose values are rarest in the first chunk picks the candidates; a candidate must
-also hold a literal (or an escape) of every other usable condition. Candidates are parsed with
-orjson and their documents checked exactly against every condition before an event is built;
+also hold a literal (or an escape) of every other usable condition. When the caller names the
+fields it wants (the job does), a plain candidate document goes through the quick lane of
+:mod:`.ecs_lane` (msgspec decodes just those fields); other candidates are parsed with orjson.
+Either way the document is checked exactly against every condition before an event is built;
 what fails is counted in ``stats.prefiltered``, with the lines never parsed. A condition whose
 values could be written as a JSON number, boolean or null (``42``, ``true``) cannot be found
 as a string literal, so it is not used on bytes. The caller applies the full datafeed query to
@@ -73,7 +75,8 @@ import re
 import zlib
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -83,6 +86,12 @@ from rarebird.sources.base import Prefilter, SourceOptions
 from rarebird.sources.inputs import open_binary, register_format
 from rarebird.sources.sniff import UTF8_BOM, first_lines
 from rarebird.timeutil import parse_timestamp
+
+if TYPE_CHECKING:
+    from rarebird.sources.ecs_lane import StructLane
+
+#: What :meth:`StructLane.event` returns for a document failing the prefilter's exact check.
+PREFILTERED = ProcessEvent(timestamp=datetime(1970, 1, 1, tzinfo=UTC))
 
 #: Bytes read per chunk in fast mode (the buffer grows for longer lines, up to max_line_bytes).
 CHUNK_BYTES = 8 * 1024 * 1024
@@ -338,10 +347,7 @@ def event_from_document(
         raw_stamp = _raw_timestamp(doc)
     if type(stamp) is list or raw_stamp is None:
         raise DocumentError("bad @timestamp", _short(stamp))
-    try:
-        timestamp = parse_timestamp(raw_stamp)
-    except (ValueError, OverflowError, TypeError):
-        raise DocumentError("bad @timestamp", _short(raw_stamp)) from None
+    timestamp = timestamp_of(raw_stamp)
     typed: dict[str, Any] = {}
     extra: dict[str, tuple[str, ...]] = {}
     field_attrs = FIELD_ATTRS
@@ -357,6 +363,14 @@ def event_from_document(
         else:
             typed[attr] = value if type(value) is str else value[0]
     return ProcessEvent(timestamp=timestamp, extra=extra, origin=origin, **typed)
+
+
+def timestamp_of(raw_stamp: str | int | float) -> datetime:
+    """The time of a document's one ``@timestamp`` value, or ``bad @timestamp``."""
+    try:
+        return parse_timestamp(raw_stamp)
+    except (ValueError, OverflowError, TypeError):
+        raise DocumentError("bad @timestamp", _short(raw_stamp)) from None
 
 
 def _raw_timestamp(doc: dict[str, Any]) -> str | int | float | None:
@@ -588,6 +602,7 @@ class EcsSource:
         *,
         chunk_bytes: int = CHUNK_BYTES,
         search: str = "auto",
+        lane: bool = True,
     ) -> None:
         if search not in ("auto", "libc", "python"):
             raise ValueError(f"search must be auto, libc or python, not {search!r}")
@@ -598,6 +613,17 @@ class EcsSource:
         self.use_libc = _STRSTR is not None and search != "python"
         self.conditions = byte_conditions(self.options.prefilter)
         self.wanted = Wanted.for_fields(self.options.fields)
+        #: msgspec's quick lane for plain candidate lines (None: every line takes orjson)
+        self.lane: StructLane | None = None
+        if (
+            lane
+            and self.wanted is not None
+            and self.conditions
+            and all(c.field in self.wanted.names for c in self.conditions)
+        ):
+            from rarebird.sources.ecs_lane import StructLane
+
+            self.lane = StructLane(self.wanted.names, self.conditions)
         #: whether the prefilter can skip lines at all (some condition testable on bytes)
         self.filtering = bool(self.conditions)
         #: "ndjson" or "stream", known once iteration has started
@@ -637,6 +663,20 @@ class EcsSource:
         if len(data) > self.options.max_line_bytes:
             stats.skip(location, "line too long", f"{len(data)} bytes")
             return
+        lane = self.lane
+        if lane is not None:
+            try:
+                event = lane.event(bytes(data), location)
+            except DocumentError as exc:
+                stats.skip(location, exc.reason, exc.detail)
+                return
+            if event is not None:
+                if event is PREFILTERED:
+                    stats.prefiltered += 1
+                    return
+                stats.events += 1
+                yield event
+                return
         try:
             obj = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
