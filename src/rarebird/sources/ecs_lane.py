@@ -87,7 +87,8 @@ class StructLane:
         self._counter = 0
         root_type, self._plan = self._build(tree, "", root=True)
         self._decoder = msgspec.json.Decoder(root_type)
-        self._fill = _compile(self._plan)
+        #: the generated filling code, for whoever wants to read it
+        self._fill, self.fill_source = _compile(self._plan)
 
     def _build(self, tree: dict[str, Any], prefix: str, *, root: bool = False) -> tuple[Any, _Plan]:
         fields: list[tuple[str, Any, Any]] = []
@@ -193,7 +194,7 @@ def _leaf(
 _Fill = Callable[[Any, dict[str, Any], dict[str, tuple[str, ...]], dict[str, Sequence[str]]], None]
 
 
-def _compile(plan: _Plan) -> _Fill:
+def _compile(plan: _Plan) -> tuple[_Fill, str]:
     """The plan as straight-line Python: one attribute read per wanted key, a plain string
     handled inline, anything else by :func:`_leaf`. A loop over the plan costs twice as much,
     and the lane exists to be fast (``dataclasses`` builds its ``__init__`` the same way)."""
@@ -220,6 +221,27 @@ def _compile(plan: _Plan) -> _Fill:
                 lines.append(f"{body}typed[{target!r}] = _int(v)")
             else:
                 lines.append(f"{body}extra[{name!r}] = _single(v)")
+            if kind == _INT:
+                # a JSON integer: its keyword text parses back to itself
+                lines.append(f"{inner}elif type(v) is int and _INT_MIN <= v < _INT_END:")
+                if checked:
+                    lines.append(f"{body}seen[{name!r}] = (repr(v),)")
+                lines.append(f"{body}typed[{target!r}] = v")
+            # an array of strings
+            lines.append(f"{inner}elif type(v) is list and v:")
+            lines.append(f"{body}for x in v:")
+            lines.append(f"{body}    if type(x) is not str:")
+            lines.append(f"{body}        raise _Back")
+            if checked:
+                lines.append(f"{body}seen[{name!r}] = v")
+            if kind == _STR:
+                lines.append(f"{body}typed[{target!r}] = v[0]")
+            elif kind == _ARRAY:
+                lines.append(f"{body}typed[{target!r}] = tuple(v)")
+            elif kind == _INT:
+                lines.append(f"{body}typed[{target!r}] = _int(v[0])")
+            else:
+                lines.append(f"{body}extra[{name!r}] = tuple(v)")
             lines.append(f"{inner}else:")
             lines.append(
                 f"{body}_leaf(v, {name!r}, {target!r}, {kind}, {checked}, typed, extra, seen)"
@@ -227,7 +249,15 @@ def _compile(plan: _Plan) -> _Fill:
 
     emit(plan, 0, "    ")
     lines.append("    return None")
-    namespace: dict[str, Any] = {"_leaf": _leaf, "_int": _int, "_single": _single}
-    exec("\n".join(lines), namespace)  # our own code; names enter only through repr()
+    namespace: dict[str, Any] = {
+        "_leaf": _leaf,
+        "_Back": _Back,
+        "_int": _int,
+        "_single": _single,
+        "_INT_MIN": _INT_MIN,
+        "_INT_END": _INT_END,
+    }
+    source = "\n".join(lines)
+    exec(source, namespace)  # our own code; names enter only through repr()
     fill: _Fill = namespace["fill"]
-    return fill
+    return fill, source
