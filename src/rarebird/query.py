@@ -31,6 +31,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from rarebird.errors import QueryError
@@ -179,11 +180,15 @@ def _exists(ev: ProcessEvent, name: str) -> bool:
     return any(values and field.startswith(prefix) for field, values in ev.iter_fields())
 
 
+@lru_cache(maxsize=1024)
 def wildcard_regex(pattern: str, *, case_insensitive: bool = False) -> re.Pattern[str]:
-    """Elasticsearch wildcard syntax (``*``, ``?``, ``\\`` escapes) as an anchored regex.
+    """Elasticsearch wildcard syntax (``*``, ``?``, ``\\`` escapes) as an anchored regex
+    (used by the datafeed query and by rule exceptions).
 
     >>> bool(wildcard_regex("net*").fullmatch("netstat")), bool(wildcard_regex("s?").fullmatch("ss"))
     (True, True)
+    >>> bool(wildcard_regex(r"a\\*").fullmatch("ab"))
+    False
     """
     out = []
     i = 0

@@ -54,13 +54,13 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time
-from functools import lru_cache
 from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
 from rarebird.errors import DefinitionError
+from rarebird.query import wildcard_regex
 from rarebird.rules.fields import field_objects, field_values
 from rarebird.timeutil import iso, parse_timestamp
 
@@ -105,33 +105,6 @@ def as_text(value: Any) -> str | None:
     if isinstance(value, int | float | str):
         return str(value)
     return None
-
-
-@lru_cache(maxsize=1024)
-def wildcard_regex(pattern: str) -> re.Pattern[str]:
-    """An Elasticsearch ``wildcard`` pattern as a regex: ``*``, ``?`` and ``\\`` escapes.
-
-    >>> bool(wildcard_regex("net*").fullmatch("netstat")), bool(wildcard_regex("s?").fullmatch("ss"))
-    (True, True)
-    >>> bool(wildcard_regex(r"a\\*").fullmatch("ab"))
-    False
-    """
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\" and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        if ch == "*":
-            out.append(".*")
-        elif ch == "?":
-            out.append(".")
-        else:
-            out.append(re.escape(ch))
-        i += 1
-    return re.compile("".join(out), re.DOTALL)
 
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)

@@ -168,14 +168,7 @@ def build_event(
         extra["auditd.data.tty"] = (tty,)
     if arch in ARCHES:
         extra["auditd.data.arch"] = (ARCHES[arch][0],)
-    for key, value in (
-        ("user.group.id", gid),
-        ("user.group.name", gname),
-        ("user.effective.group.id", egid),
-        ("user.effective.group.name", egname),
-    ):
-        if value is not None:
-            extra[key] = (value,)
+    add_group_fields(extra, gid, gname, egid, egname)
 
     node = syscall.header.node
     host = node.decode("utf-8", "replace") if node else ctx.host_name
@@ -320,3 +313,21 @@ def _long_arg(
     if b"\x00" in joined:
         joined = joined.split(b"\x00", 1)[0]
     return joined.decode("utf-8", "replace")
+
+
+def add_group_fields(
+    extra: dict[str, tuple[str, ...]],
+    gid: str | None,
+    gname: str | None,
+    egid: str | None,
+    egname: str | None,
+) -> None:
+    """The process's real and effective group, as Auditbeat names them, where known."""
+    for key, value in (
+        ("user.group.id", gid),
+        ("user.group.name", gname),
+        ("user.effective.group.id", egid),
+        ("user.effective.group.name", egname),
+    ):
+        if value is not None:
+            extra[key] = (value,)

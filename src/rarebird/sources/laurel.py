@@ -29,7 +29,7 @@ import orjson
 
 from rarebird.errors import ReadStats
 from rarebird.events import ProcessEvent, SourceLocation
-from rarebird.sources.auditd_events import ARCHES, EXEC_SYSCALLS
+from rarebird.sources.auditd_events import ARCHES, EXEC_SYSCALLS, add_group_fields
 from rarebird.sources.auditd_scan import prefilter_holds
 from rarebird.sources.base import Prefilter, SourceOptions
 from rarebird.sources.identity import (
@@ -247,14 +247,7 @@ def laurel_event(
         extra["auditd.session"] = (ses,)
     gname = resolved_name(as_text(sysc.get("GID")), gid, groups)
     egname = resolved_name(as_text(sysc.get("EGID")), egid, groups)
-    for field, value in (
-        ("user.group.id", gid),
-        ("user.group.name", gname),
-        ("user.effective.group.id", egid),
-        ("user.effective.group.name", egname),
-    ):
-        if value is not None:
-            extra[field] = (value,)
+    add_group_fields(extra, gid, gname, egid, egname)
     parent = sysc.get("PPID") if isinstance(sysc.get("PPID"), dict) else doc.get("PARENT_INFO")
     parent_exe = as_text(parent.get("exe")) if isinstance(parent, dict) else None
     argv: list[Any] = _member(doc, "EXECVE", "ARGV") or []
