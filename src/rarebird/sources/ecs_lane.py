@@ -17,8 +17,9 @@ which also does all the error reporting:
 - a dotted key (``"process.name":``, ``"os.type":``): the structs only know nested keys;
 - an envelope (``_source``, ``hits``), no usable ``@timestamp``, an object where a wanted
   leaf should be, an array holding anything but strings in a wanted field, an integer outside
-  64 bits in a wanted field (orjson makes it a float), or anything the structs cannot hold (a list or scalar where an object is expected, malformed
-  JSON, a number overflowing a double in a wanted field, nesting too deep): sent back.
+  64 bits in a wanted field (orjson makes it a float), or anything the structs cannot hold (a
+  list or scalar where an object is expected, malformed JSON, a number overflowing a double in
+  a wanted field, nesting too deep): sent back.
 
 One difference is accepted rather than checked for, as the check would cost more than the
 lane saves: a number in a field the job never reads that overflows a double (``1e400``) makes
