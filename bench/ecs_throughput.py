@@ -241,8 +241,13 @@ def report(timings: list[Timing], events: int, size_mb: float) -> None:
             )
         )
     print(f"targets, for: {label}")
+    judged = events >= 1_000_000
     for what, ok, value in checks:
-        print(f"  {'PASS' if ok else 'FAIL'}  {what:<24} {value}")
+        verdict = ("PASS" if ok else "FAIL") if judged else "  - "
+        print(f"  {verdict}  {what:<24} {value}")
+    if not judged:
+        # start-up (imports, store) is a fixed cost: a small file cannot show the rate
+        print("  (the targets are for 1,000,000 events; this smaller run is not judged)")
 
 
 if __name__ == "__main__":
