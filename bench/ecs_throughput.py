@@ -222,15 +222,16 @@ def report(timings: list[Timing], events: int, size_mb: float) -> None:
         )
     print()
     final = next((t for t in reversed(timings) if t.seconds is not None), None)
-    if final is None:
+    if final is None or final.seconds is None:
         return
     label = final.name
-    rate = events / final.seconds  # type: ignore[operator]
+    seconds = final.seconds
+    rate = events / seconds
     checks = [
         (f">= {TARGET_RATE:,} events/s", rate >= TARGET_RATE, f"{rate:,.0f}"),
     ]
     if base:
-        times = final.seconds / base  # type: ignore[operator]
+        times = seconds / base
         checks.append((f"<= {TARGET_RATIO}x grep", times <= TARGET_RATIO, f"{times:.2f}x"))
     if final.rss_mb is not None:
         checks.append(

@@ -42,7 +42,7 @@ import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 import orjson
 
@@ -682,7 +682,13 @@ def generate_events(options: GeneratorOptions | None = None) -> Iterator[Process
         yield event_from_document(doc)
 
 
-def write_ecs(items: Iterable[dict[str, Any] | ProcessEvent], out: BinaryIO) -> int:
+class ByteSink(Protocol):
+    """Anything bytes can be written to: a binary file, a ``GzipFile``, a socket file."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+
+def write_ecs(items: Iterable[dict[str, Any] | ProcessEvent], out: ByteSink) -> int:
     """Write documents (or events, as ECS) as NDJSON; returns how many were written."""
     count = 0
     batch: list[bytes] = []
@@ -705,7 +711,7 @@ def write_ecs_file(path: str, items: Iterable[dict[str, Any] | ProcessEvent]) ->
             open(path, "wb") as raw,
             gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz,
         ):
-            return write_ecs(items, gz)  # type: ignore[arg-type]
+            return write_ecs(items, gz)
     with open(path, "wb") as f:
         return write_ecs(items, f)
 
