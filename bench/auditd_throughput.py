@@ -1,7 +1,7 @@
 """Throughput of the raw auditd input against Debian's audit tools, in the same run.
 
 Generates (once, cached under ``bench/out/``) a raw audit log of 1,000,000 exec events from the
-bench scenario of :mod:`rarebird.generate` (about 1.2 GB, 7 records per exec: SYSCALL,
+bench scenario of :mod:`rarebird.generate.fleet` (about 1.2 GB, 7 records per exec: SYSCALL,
 EXECVE, CWD, two PATH, PROCTITLE, EOE; ENRICHED format; about 2 % netstat/ss/route/showmount,
 with sshd/ssh/sss_cache and ``ip route`` decoys). Then times, on the warm page cache, best of
 ``--repeat`` runs each (every command in a child process, start-up included):
@@ -55,7 +55,8 @@ class Timing:
 
 def bench_file(events: int, seed: int) -> Path:
     """The cached audit log, regenerated when either generator's source changed."""
-    from rarebird import generate, generate_auditd
+    from rarebird.generate import auditd as generate_auditd
+    from rarebird.generate import fleet as generate
 
     digest = hashlib.sha256(
         Path(generate.__file__).read_bytes() + Path(generate_auditd.__file__).read_bytes()

@@ -51,7 +51,7 @@ class Timing:
 
 def bench_file(events: int, seed: int) -> Path:
     """The cached bench file, regenerated when the generator's source changed."""
-    from rarebird import generate
+    from rarebird.generate import fleet as generate
 
     digest = hashlib.sha256(Path(generate.__file__).read_bytes()).hexdigest()[:12]
     path = OUT / f"ecs-bench-{events}-seed{seed}-{digest}.ndjson"

@@ -217,7 +217,7 @@ def in_process(
     """An opened :class:`~rarebird.serve.service.Service` on ``clock``, logging to a recorder."""
     from dataclasses import replace
 
-    from rarebird.serve.config import FollowConfig, ServeConfig
+    from rarebird.definitions.service import FollowConfig, ServeConfig
     from rarebird.serve.service import Service
 
     defs = defs or write_definitions(tmp_path / "defs")

@@ -11,7 +11,7 @@ import pytest
 from rarebird.definitions.datafeed import load_datafeed
 from rarebird.errors import InputError
 from rarebird.events import ProcessEvent, SourceLocation
-from rarebird.generate_auditd import AuditLogOptions, write_audit_log, write_group, write_passwd
+from rarebird.generate.auditd import AuditLogOptions, write_audit_log, write_group, write_passwd
 from rarebird.sources import FieldCondition, Prefilter, SourceOptions, open_source
 from rarebird.sources.auditd import AuditdSource, sniff_auditd
 

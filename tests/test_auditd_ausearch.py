@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from rarebird.events import ProcessEvent
-from rarebird.generate import GeneratorOptions, generate_events
-from rarebird.generate_auditd import AuditLogOptions, audit_lines, tricky_audit_lines
+from rarebird.generate.auditd import AuditLogOptions, audit_lines, tricky_audit_lines
+from rarebird.generate.fleet import GeneratorOptions, generate_events
 from rarebird.sources import SourceOptions
 from rarebird.sources.auditd import AuditdSource
 from tests.conftest import shared_path

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from rarebird.definitions.datafeed import load_datafeed
-from rarebird.generate import (
+from rarebird.generate.fleet import (
     GeneratorOptions,
     attack_window,
     generate_documents,

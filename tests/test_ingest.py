@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from rarebird.serve.config import HttpConfig, ServeConfig
+from rarebird.definitions.service import HttpConfig, ServeConfig
 from rarebird.serve.service import Service
 from tests.serve_support import Recorder, event, query, wait_for, write_definitions
 

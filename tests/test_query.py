@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rarebird.datafeed.query import compile_query, minimum_should_match, wildcard_regex
 from rarebird.definitions.datafeed import load_datafeed
 from rarebird.errors import QueryError
 from rarebird.events import ProcessEvent
-from rarebird.query import compile_query, minimum_should_match, wildcard_regex
 from rarebird.sources import FieldCondition
 
 T0 = datetime(2026, 1, 5, 10, tzinfo=UTC)

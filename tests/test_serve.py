@@ -15,14 +15,14 @@ from click.testing import CliRunner
 from rarebird.alerts import alert_id_for, list_alerts
 from rarebird.cli import main
 from rarebird.clock import FixedClock
-from rarebird.errors import DefinitionError
-from rarebird.serve.config import (
+from rarebird.definitions.service import (
     AlertsConfig,
     BackfillConfig,
     config_from_dict,
     example_path,
     load_config,
 )
+from rarebird.errors import DefinitionError
 from rarebird.serve.engine import MISSED_MESSAGE
 from rarebird.store.results import search_results
 from tests.serve_support import event, history, in_process, turn, write_lines

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from rarebird.alerts import list_alerts
 from rarebird.cli import main
 from rarebird.clock import FixedClock
-from rarebird.serve.config import SnapshotConfig
+from rarebird.definitions.service import SnapshotConfig
 from rarebird.serve.snapshots import apply_retention, list_snapshots, take_snapshot
 from rarebird.store import open_store
 from rarebird.store.results import search_results

@@ -37,10 +37,9 @@ from typing import Any
 import orjson
 
 from rarebird.definitions.rule import RuleConfig
+from rarebird.documents import field_values, set_path
 from rarebird.errors import RarebirdError
-from rarebird.events import set_path
 from rarebird.results import AnomalyRecord
-from rarebird.rules.fields import field_values
 from rarebird.store.sqlite import Store, register_migrations
 from rarebird.timeutil import format_duration, from_epoch_ms, iso, parse_timestamp, to_epoch_ms
 

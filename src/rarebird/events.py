@@ -16,6 +16,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any, cast
 
+from rarebird.documents import set_path
 from rarebird.timeutil import iso
 
 
@@ -215,16 +216,3 @@ INT_FIELDS = frozenset({"process.pid", "process.parent.pid"})
 _ECS_PATHS = tuple(
     (attr, tuple(name.split(".")), name in ARRAY_FIELDS) for name, attr in FIELD_ATTRS.items()
 )
-
-
-def set_path(doc: dict[str, Any], dotted: str, value: Any) -> None:
-    """Set ``a.b.c`` in a nested dict, creating the intermediate objects."""
-    parts = dotted.split(".")
-    node = doc
-    for part in parts[:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = {}
-            node[part] = child
-        node = child
-    node[parts[-1]] = value

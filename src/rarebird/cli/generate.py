@@ -1,4 +1,4 @@
-"""``rarebird generate``: write deterministic sample telemetry (see :mod:`rarebird.generate`)."""
+"""``rarebird generate``: write deterministic sample telemetry (see :mod:`rarebird.generate.fleet`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from rarebird.cli._common import EXIT_USAGE, handle_errors, main
-from rarebird.generate import (
+from rarebird.generate.fleet import (
     DISCOVERY_NAMES,
     PROFILES,
     GeneratorOptions,
@@ -128,8 +128,8 @@ def generate(
 
 
 def _write_auditd(options: GeneratorOptions, output: str) -> None:
-    from rarebird.generate import generate_events
-    from rarebird.generate_auditd import AuditLogOptions, write_audit_log
+    from rarebird.generate.auditd import AuditLogOptions, write_audit_log
+    from rarebird.generate.fleet import generate_events
 
     events = (e for e in generate_events(options) if not e.event_type or "start" in e.event_type)
     audit = AuditLogOptions(node=True)

@@ -399,7 +399,7 @@ def _events_behind(store: Any, alert: Any) -> list[dict[str, Any]]:
     """The events the job kept for the anomaly's by-field value in its bucket."""
     from datetime import timedelta
 
-    from rarebird.rules.fields import field_values
+    from rarebird.documents import field_values
     from rarebird.store.results import search_events
 
     start = alert.original_time

@@ -93,7 +93,7 @@ def serve(
     """
     from dataclasses import replace
 
-    from rarebird.serve.config import (
+    from rarebird.definitions.service import (
         FollowConfig,
         ServeConfig,
         check_listen,

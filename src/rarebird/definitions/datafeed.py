@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from rarebird.datafeed.query import CompiledQuery, compile_query
 from rarebird.definitions._common import Reader, packaged_path, read_json_file
 from rarebird.errors import QueryError
-from rarebird.query import CompiledQuery, compile_query
 
 DEFAULT_DATAFEED_FILE = "datafeed_v3_linux_network_connection_discovery.json"
 EA_DATAFEED_FILE = "datafeed_v3_linux_network_connection_discovery_ea.json"

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from rarebird.definitions.rule import RuleConfig
+from rarebird.documents import field_values
 from rarebird.errors import DefinitionError
 from rarebird.rules.exceptions import (
     LIST_TYPES,
@@ -33,7 +34,6 @@ from rarebird.rules.exceptions import (
     as_text,
     exceptions_to_ndjson,
 )
-from rarebird.rules.fields import field_values
 from rarebird.store.sqlite import Store, register_migrations
 from rarebird.timeutil import iso
 

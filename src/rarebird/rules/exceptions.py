@@ -21,7 +21,7 @@ Elastic's query runs on, ``AnomalyRecord.to_doc()``):
 
 ``operator: excluded`` negates an entry (``bool.must_not``), so ``excluded`` also holds when the
 field is missing, exactly as in Elasticsearch. Fields may be dotted keys or nested objects, and
-arrays hold when any element matches (:mod:`rarebird.rules.fields`). Items past ``expire_time``
+arrays hold when any element matches (:mod:`rarebird.documents`). Items past ``expire_time``
 are not applied (Kibana 8.7+). ``os_types`` adds ``host.os.type`` (or
 ``host.os.name.caseless``) equal to one of them, as Kibana's ``transformOsType`` does; anomaly
 records carry no such field, so such items never match ML alerts -- in Elastic as here.
@@ -59,9 +59,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
+from rarebird.datafeed.query import wildcard_regex
+from rarebird.documents import field_objects, field_values
 from rarebird.errors import DefinitionError
-from rarebird.query import wildcard_regex
-from rarebird.rules.fields import field_objects, field_values
 from rarebird.timeutil import iso, parse_timestamp
 
 OPERATORS = ("included", "excluded")

@@ -42,10 +42,10 @@ from rarebird.alerts import (
     update_alerts,
 )
 from rarebird.definitions.rule import RuleConfig
+from rarebird.documents import field_values
 from rarebird.results import AnomalyRecord
 from rarebird.rules.exception_store import load_rule_exceptions
 from rarebird.rules.exceptions import ExceptionSet
-from rarebird.rules.fields import field_values
 from rarebird.rules.schedule import KIBANA_MAX_ALERTS_PER_RUN, RuleRange, plan_ranges
 from rarebird.rules.suppression import SuppressionOutcome, Suppressor
 from rarebird.sinks.base import Sink

@@ -38,7 +38,7 @@ import orjson
 
 from rarebird.alerts import Alert, RuleIdentity, Suppression
 from rarebird.definitions.rule import AlertSuppression
-from rarebird.rules.fields import field_values
+from rarebird.documents import field_values
 from rarebird.store.sqlite import Store
 from rarebird.timeutil import iso, to_epoch_ms
 

@@ -58,6 +58,7 @@ from rarebird.alerts import (
 )
 from rarebird.clock import Clock
 from rarebird.definitions import DatafeedConfig, JobConfig, RuleConfig
+from rarebird.definitions.service import BackfillConfig, SnapshotConfig
 from rarebird.errors import DefinitionError
 from rarebird.events import ProcessEvent
 from rarebird.job import AnomalyJob
@@ -65,7 +66,6 @@ from rarebird.results import AnomalyRecord, BucketResults
 from rarebird.rules.exception_store import load_rule_exceptions
 from rarebird.rules.executor import RuleExecutor, RuleRun
 from rarebird.rules.schedule import align_up
-from rarebird.serve.config import BackfillConfig, SnapshotConfig
 from rarebird.serve.snapshots import apply_retention, take_snapshot
 from rarebird.serve.state import ServeState, load_serve_state, pending_rows, save_serve_state
 from rarebird.sources.ecs import event_from_document

@@ -47,8 +47,8 @@ import orjson
 from rarebird.alerts import Alert, RuleIdentity
 from rarebird.clock import SYSTEM_CLOCK, Clock
 from rarebird.definitions import load_datafeed, load_job, load_rule
+from rarebird.definitions.service import ServeConfig
 from rarebird.errors import InputError, RarebirdError, StoreError
-from rarebird.serve.config import ServeConfig
 from rarebird.serve.engine import Engine, IngestOutcome, StepReport, frontier_target
 from rarebird.serve.follow import FileFollower, FolderFollower, Follower, StreamFollower
 from rarebird.serve.ingest import Batch, IngestServer

@@ -61,3 +61,16 @@ def _collect(node: Any, parts: list[str], out: list[Any], *, leaves: bool) -> No
         key = ".".join(parts[:i])
         if key in node:
             _collect(node[key], parts[i:], out, leaves=leaves)
+
+
+def set_path(doc: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``a.b.c`` in a nested dict, creating the intermediate objects."""
+    parts = dotted.split(".")
+    node = doc
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
