@@ -104,8 +104,7 @@ def main() -> int:
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
-    restored = AnomalyJob(job_cfg, keep_events=False)
-    restored._restore(state)
+    restored = AnomalyJob.restore(job_cfg, state, keep_events=False)
     del state
     gc.collect()
     heap = tracemalloc.get_traced_memory()[0] - before

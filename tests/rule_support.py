@@ -8,9 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import rarebird.alerts
-import rarebird.rules.exception_store
-import rarebird.rules.executor  # noqa: F401  (registers the rule/alert/exception tables)
 from rarebird.definitions.rule import RuleConfig, load_rule
 from rarebird.results import AnomalyRecord, BucketResult, BucketResults, Influence
 from rarebird.store.results import update_scores, write_bucket_results
@@ -85,7 +82,7 @@ def rescore(store: Store, rec: AnomalyRecord, score: float) -> None:
 
 
 def alert_count(store: Store) -> int:
-    return int(store.conn.execute("SELECT count(*) FROM alerts").fetchone()[0])
+    return int(store.execute("SELECT count(*) FROM alerts").fetchone()[0])
 
 
 # --- a constructed ECS scenario for end-to-end tests ------------------------------------------

@@ -8,17 +8,13 @@ from typing import Any
 
 import pytest
 
-from rarebird.alerts import (
+from rarebird.alerts import AlertLookupError, RuleIdentity, build_alert, build_reason, rule_uuid_for
+from rarebird.alerts.document import anomaly_to_ecs
+from rarebird.store.alerts import (
     AlertFilter,
-    AlertLookupError,
-    RuleIdentity,
-    anomaly_to_ecs,
-    build_alert,
-    build_reason,
     get_alert,
     insert_alerts,
     list_alerts,
-    rule_uuid_for,
     set_workflow_status,
 )
 from rarebird.store.sqlite import Store

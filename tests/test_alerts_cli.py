@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from rarebird.cli import main
 from rarebird.rules.executor import RuleExecutor
+from rarebird.store.adapters import SqliteRuleStore
 from tests.rule_support import at, make_store, record, rule, write
 
 
@@ -19,7 +20,7 @@ def store_path(tmp_path: Path) -> str:
     write(store, record(at(0), "alice", 80, hosts=("web-1",)),
           record(at(0), "bob", 40, hosts=("db-1",)))  # fmt: skip
     write(store, record(at(15), "carol", 60, hosts=("web-1", "web-2")))
-    ex = RuleExecutor(store, rule())
+    ex = RuleExecutor(SqliteRuleStore(store), rule())
     ex.run(at(15))
     ex.run(at(30))
     store.close()

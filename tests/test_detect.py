@@ -21,8 +21,8 @@ from rarebird.cli import main
 from rarebird.definitions import load_datafeed, load_job
 from rarebird.definitions.datafeed import datafeed_from_dict
 from rarebird.definitions.rule import load_rule
-from rarebird.rules.replay import ReplayReport, replay
-from rarebird.sources import SourceOptions, load_builtin_formats, merge_by_time, open_source
+from rarebird.run.engine import Engine, ReplayReport
+from rarebird.run.replay import InputOptions, replay_inputs
 from rarebird.store.results import get_result
 from rarebird.store.sqlite import Store
 from tests.rule_support import (
@@ -37,12 +37,11 @@ QD = timedelta(milliseconds=75_590)  # the packaged job's stable query delay
 
 
 def run_replay(store: Store, path: Path, **kw: Any) -> ReplayReport:
-    load_builtin_formats()
     job = kw.pop("job", load_job())
     datafeed = kw.pop("datafeed", load_datafeed())
     rule = kw.pop("rule", load_rule())
-    src = open_source(str(path), "ecs", SourceOptions(prefilter=datafeed.query.prefilter))
-    return replay(store, job, datafeed, rule, iter(merge_by_time([src])), **kw)
+    engine = Engine(store, job, datafeed, rule)
+    return replay_inputs(engine, [str(path)], InputOptions(format="ecs"), **kw).report
 
 
 @pytest.fixture

@@ -11,7 +11,17 @@ import pytest
 
 from rarebird.definitions.rule import ExceptionListRef
 from rarebird.errors import DefinitionError
-from rarebird.rules.exception_store import (
+from rarebird.rules.exception_items import new_item, propose_item, rule_default_list_id
+from rarebird.rules.exceptions import (
+    AllowList,
+    ExceptionItem,
+    MatchAnyEntry,
+    MatchEntry,
+    ScheduleWindow,
+    ValueList,
+    parse_exceptions_ndjson,
+)
+from rarebird.store.exceptions import (
     delete_item,
     delete_value_list,
     ensure_rule_default_list,
@@ -21,20 +31,8 @@ from rarebird.rules.exception_store import (
     load_items,
     load_rule_exceptions,
     load_value_lists,
-    new_item,
-    propose_item,
-    rule_default_list_id,
     save_item,
     save_value_list,
-)
-from rarebird.rules.exceptions import (
-    AllowList,
-    ExceptionItem,
-    MatchAnyEntry,
-    MatchEntry,
-    ScheduleWindow,
-    ValueList,
-    parse_exceptions_ndjson,
 )
 from rarebird.store.sqlite import Store
 from tests.rule_support import T0, make_store, rule

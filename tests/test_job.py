@@ -10,6 +10,8 @@ from rarebird.definitions import job_from_dict, load_job
 from rarebird.events import ProcessEvent
 from rarebird.job import AnomalyJob
 from rarebird.store import open_store
+from rarebird.store.jobs import load_job as load_job_from
+from rarebird.store.jobs import save_job
 from rarebird.store.results import search_results
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday, epoch-aligned to any bucket span used here
@@ -167,11 +169,11 @@ def test_resume_after_any_bucket_equals_an_uninterrupted_run(tmp_path) -> None:
 
     whole = tmp_path / "whole.db"
     with open_store(str(whole)) as store:
-        job = AnomalyJob.open(store, job_cfg)
+        job = load_job_from(store, job_cfg)
         for e in events:
             job.feed(e)
         job.finish()
-        job.save()
+        save_job(store, job)
         expected = search_results(store, "record", order="time").hits
         expected_buckets = search_results(store, "bucket", order="time").hits
 
@@ -179,11 +181,11 @@ def test_resume_after_any_bucket_equals_an_uninterrupted_run(tmp_path) -> None:
     cut = next(i for i, e in enumerate(events) if e.timestamp >= T0 + timedelta(minutes=150 * 15))
     for part in (events[:cut], events[cut:]):
         with open_store(str(split)) as store:
-            job = AnomalyJob.open(store, job_cfg)
+            job = load_job_from(store, job_cfg)
             for e in part:
                 job.feed(e)
             job.finish()
-            job.save()
+            save_job(store, job)
     with open_store(str(split)) as store:
         assert search_results(store, "record", order="time").hits == expected
         assert search_results(store, "bucket", order="time").hits == expected_buckets
@@ -192,7 +194,7 @@ def test_resume_after_any_bucket_equals_an_uninterrupted_run(tmp_path) -> None:
 
 def _renormalisation_run(tmp_path, name: str, save_every_bucket: bool) -> dict[str, dict]:
     with open_store(str(tmp_path / name)) as store:
-        job = AnomalyJob.open(store, load_job(), renormalize=True)
+        job = load_job_from(store, load_job(), renormalize=True)
         history = []
         for b in range(1500):
             for i, user in enumerate(("alice", "bob", "svc")):
@@ -204,9 +206,9 @@ def _renormalisation_run(tmp_path, name: str, save_every_bucket: bool) -> dict[s
                 history.append(ev((b + 0.9) * 15 + k * 0.01, f"intruder{b}_{k}"))
         for e in history:
             if job.feed(e) and save_every_bucket:
-                job.save()
+                save_job(store, job)
         job.finish()
-        job.save()
+        save_job(store, job)
         docs = {doc["by_field_value"]: doc for _, doc in search_results(store, "record").hits}
         for doc_id, doc in search_results(store, "bucket", min_score=1).hits:
             docs[doc_id] = doc

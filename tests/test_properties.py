@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from rarebird.definitions import load_job
 from rarebird.detectors.rare import RareModel
 from rarebird.events import ProcessEvent
-from rarebird.job import AnomalyJob
 from rarebird.store import open_store
+from rarebird.store.jobs import load_job as load_job_from
+from rarebird.store.jobs import save_job
 from rarebird.store.results import search_results
 
 concentrations = st.dictionaries(
@@ -96,11 +97,11 @@ def test_resume_equals_uninterrupted(
         path = str(base / name)
         for part in parts:
             with open_store(path) as store:
-                job = AnomalyJob.open(store, job_cfg)
+                job = load_job_from(store, job_cfg)
                 for e in part:
                     job.feed(e)
                 job.finish()
-                job.save()
+                save_job(store, job)
         with open_store(path) as store:
             return (
                 search_results(store, "record", order="time").hits,

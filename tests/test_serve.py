@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rarebird.alerts import alert_id_for, list_alerts
+from rarebird.alerts import alert_id_for
 from rarebird.cli import main
 from rarebird.clock import FixedClock
 from rarebird.definitions.service import (
@@ -23,7 +23,8 @@ from rarebird.definitions.service import (
     load_config,
 )
 from rarebird.errors import DefinitionError
-from rarebird.serve.engine import MISSED_MESSAGE
+from rarebird.run.live import MISSED_MESSAGE
+from rarebird.store.alerts import list_alerts
 from rarebird.store.results import search_results
 from tests.serve_support import event, history, in_process, turn, write_lines
 
@@ -48,7 +49,7 @@ def test_late_events_are_counted_per_source_and_bucket_and_reported(tmp_path: Pa
     write_lines(db, [event(at(3), "backup", host="db-1")])
     turn(service, clock, seconds=0.5)
 
-    rows = service.store.conn.execute(
+    rows = service.store.execute(
         "SELECT source, bucket_ms, count FROM serve_late ORDER BY source, bucket_ms"
     ).fetchall()
     ms = int(T0.timestamp() * 1000)
@@ -111,7 +112,7 @@ def test_the_rule_runs_every_interval_on_the_wall_clock_and_after_downtime_every
     turn(service, clock, seconds=1, times=5)
     clock.advance(timedelta(seconds=30))  # the loop did not turn for 30 s
     turn(service, clock)
-    runs = service.store.conn.execute(
+    runs = service.store.execute(
         "SELECT started_ms, summary FROM rule_runs ORDER BY started_ms"
     ).fetchall()
     starts = [from_ms for from_ms, _ in runs]
@@ -154,7 +155,7 @@ def test_the_first_start_learns_the_history_then_starts_the_rule_now(tmp_path: P
     # mallory's anomaly is in the results, but the rule only started now
     records = search_results(service.store, "record", job_ids=[job.config.job_id]).hits
     assert any(doc["by_field_value"] == "mallory" for _, doc in records)
-    first_run = service.store.conn.execute("SELECT min(started_ms) FROM rule_runs").fetchone()[0]
+    first_run = service.store.execute("SELECT min(started_ms) FROM rule_runs").fetchone()[0]
     assert first_run >= int(T0.timestamp() * 1000)
     assert list_alerts(service.store) == []
     service.close()
@@ -197,7 +198,7 @@ def test_early_warning_alerts_at_once_and_the_final_record_updates_the_same_aler
     assert final.record_score == record["record_score"]
     assert final.doc["rarebird.early_warning.final_record_score"] == record["record_score"]
     # the scheduled run that saw the final record found its alert already made
-    summary = json.loads(service.store.conn.execute(
+    summary = json.loads(service.store.execute(
         "SELECT summary FROM rule_runs WHERE started_ms = ?",
         (int(at(6).timestamp() * 1000),),
     ).fetchone()[0])  # fmt: skip
@@ -244,7 +245,7 @@ def test_a_source_that_goes_quiet_is_reported_until_it_sends_again(tmp_path: Pat
     turn(service, clock, seconds=1)
     [back] = log.events("source_resumed")
     assert back["quiet_seconds"] == 41.0
-    rows = service.store.conn.execute("SELECT source, start_ms, end_ms FROM serve_gaps").fetchall()
+    rows = service.store.execute("SELECT source, start_ms, end_ms FROM serve_gaps").fetchall()
     ms = int(T0.timestamp() * 1000)
     assert rows == [(str(live), ms, ms + 41_000)]
     service.close()

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from rarebird.alerts import Alert, RuleIdentity, build_alert, get_alert, list_alerts
+from rarebird.alerts import Alert, RuleIdentity, build_alert
 from rarebird.sinks import (
     NdjsonSink,
     SinkError,
@@ -24,6 +24,7 @@ from rarebird.sinks import (
     open_sink,
 )
 from rarebird.sinks.syslog import format_message
+from rarebird.store.alerts import get_alert, list_alerts
 from tests.rule_support import at, make_store, record, rule
 
 

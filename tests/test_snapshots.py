@@ -12,13 +12,14 @@ from typing import Any
 import orjson
 from click.testing import CliRunner
 
-from rarebird.alerts import list_alerts
 from rarebird.cli import main
 from rarebird.clock import FixedClock
 from rarebird.definitions.service import SnapshotConfig
-from rarebird.serve.snapshots import apply_retention, list_snapshots, take_snapshot
+from rarebird.run.snapshots import apply_retention, take_snapshot
 from rarebird.store import open_store
+from rarebird.store.alerts import list_alerts
 from rarebird.store.results import search_results
+from rarebird.store.snapshots import list_snapshots
 from tests.serve_support import JOB_ID, event, history, in_process, turn, write_lines
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -31,7 +32,7 @@ def at(seconds: float) -> datetime:
 def job_state(store_path: Path) -> dict[str, Any]:
     store = open_store(str(store_path))
     try:
-        row = store.conn.execute("SELECT state FROM job_state").fetchone()
+        row = store.execute("SELECT state FROM job_state").fetchone()
         return dict(orjson.loads(row[0]))
     finally:
         store.close()
@@ -40,7 +41,7 @@ def job_state(store_path: Path) -> dict[str, Any]:
 def snapshot_state(store_path: Path, snapshot_id: str) -> dict[str, Any]:
     store = open_store(str(store_path))
     try:
-        row = store.conn.execute(
+        row = store.execute(
             "SELECT state FROM model_snapshots WHERE snapshot_id = ?", (snapshot_id,)
         ).fetchone()
         return dict(orjson.loads(row[0]))

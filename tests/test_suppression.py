@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from rarebird.alerts import get_alert, set_workflow_status
 from rarebird.definitions.rule import AlertSuppression
 from rarebird.rules.executor import RuleExecutor
+from rarebird.store.adapters import SqliteRuleStore
+from rarebird.store.alerts import get_alert, set_workflow_status
 from rarebird.store.sqlite import Store
 from tests.rule_support import alert_count, at, make_store, record, rule, write
 
@@ -26,7 +27,7 @@ def executor(store: Store, *fields: str, minutes: int | None = 60,
              strategy: str = "suppress") -> RuleExecutor:  # fmt: skip
     duration = timedelta(minutes=minutes) if minutes is not None else None
     r = rule(alert_suppression=AlertSuppression(tuple(fields), duration, strategy))
-    return RuleExecutor(store, r)
+    return RuleExecutor(SqliteRuleStore(store), r)
 
 
 def test_duplicates_are_counted_once_on_the_kept_alert(store: Store) -> None:

@@ -15,7 +15,8 @@ from typing import Any
 
 from rarebird.errors import RarebirdError
 from rarebird.store import Store
-from rarebird.store.results import get_record_details, get_result, search_events, search_results
+from rarebird.store.events import search_events
+from rarebird.store.results import get_record_details, get_result, search_results
 from rarebird.timeutil import from_epoch_ms, iso, parse_timestamp
 
 CEILING_NAMES = {
@@ -144,7 +145,7 @@ def resolve_record_id(store: Store, ident: str) -> tuple[str, dict[str, Any] | N
             raise TriageError(f"no anomaly record of {user!r} in the bucket holding {when_text}")
         return candidates[0][0], None
     try:
-        from rarebird.alerts import get_alert
+        from rarebird.store.alerts import get_alert
 
         alert = get_alert(store, ident)
     except RarebirdError:

@@ -18,11 +18,11 @@ from rarebird.cli._common import (
     print_table,
 )
 from rarebird.definitions import load_datafeed, load_job
-from rarebird.job import AnomalyJob
-from rarebird.pipeline import Progress as RunProgress
-from rarebird.pipeline import RunSummary, replay
-from rarebird.sources import SourceOptions
+from rarebird.run.engine import Engine
+from rarebird.run.replay import InputOptions, RunSummary, replay_inputs
+from rarebird.run.replay import Progress as RunProgress
 from rarebird.store import open_store
+from rarebird.store.jobs import load_job as load_stored_job
 from rarebird.store.results import get_record_details, search_results
 from rarebird.timeutil import from_epoch_ms, iso, parse_timestamp
 
@@ -88,19 +88,22 @@ def input_options(func: Any) -> Any:
     )(func)
 
 
-def source_options(
+def input_settings(
+    input_format: str,
     passwd_file: str | None,
     group_file: str | None,
     host_name: str | None,
     identity: str,
     workers: int = 1,
-) -> SourceOptions:
-    return SourceOptions(
+) -> InputOptions:
+    """The input options every command that reads events shares (``input_options``)."""
+    return InputOptions(
+        format=input_format,
+        identity=identity,
         passwd=passwd_file,
         group=group_file,
         host_name=host_name,
-        identity=identity,
-        extra={"workers": str(workers)} if workers > 1 else {},
+        workers=workers,
     )
 
 
@@ -161,24 +164,19 @@ def job_run(
     def show(p: RunProgress) -> None:
         meter.update(p.lines, p.kept, f"{p.bytes / 1e6:,.0f} MB", force=p.final)
 
+    settings = input_settings(input_format, passwd_file, group_file, host_name, identity, workers)
     with open_store(store_path) as store:
-        anomaly_job = AnomalyJob.open(store, job_cfg, datafeed_cfg, renormalize=renormalize)
-        summary = replay(
-            anomaly_job,
-            datafeed_cfg,
-            inputs,
-            input_format=input_format,
-            options=source_options(passwd_file, group_file, host_name, identity, workers),
-            on_progress=show,
-        )
+        engine = Engine(store, job_cfg, datafeed_cfg, renormalize=renormalize)
+        summary = replay_inputs(engine, inputs, settings, on_progress=show)
         meter.done()
         if not quiet:
-            _print_summary(summary, store_path, anomaly_job)
+            _print_summary(summary, store_path, engine)
     if strict and summary.read.skipped_total:
         sys.exit(EXIT_INPUT)
 
 
-def _print_summary(summary: RunSummary, store_path: str, anomaly_job: AnomalyJob) -> None:
+def _print_summary(summary: RunSummary, store_path: str, engine: Engine) -> None:
+    anomaly_job = engine.job
     echo = click.echo
     for line in summary.inputs:
         echo(f"input   {line}", err=True)
@@ -201,7 +199,7 @@ def _print_summary(summary: RunSummary, store_path: str, anomaly_job: AnomalyJob
             echo(f"        {issue}", err=True)
         if read.skipped_total > 10:
             echo(f"        ... ({read.skipped_total - 10:,} more)", err=True)
-    js = summary.job
+    js = summary.report.job_stats
     extra = []
     if js.missing_field_count:
         extra.append(f"{js.missing_field_count:,} without {anomaly_job.by_field} (not modelled)")
@@ -214,8 +212,8 @@ def _print_summary(summary: RunSummary, store_path: str, anomaly_job: AnomalyJob
     if extra:
         echo(click.style("job     " + "; ".join(extra), fg="yellow"), err=True)
     echo(
-        f"job     {anomaly_job.config.job_id}: {summary.buckets:,} buckets finalised, "
-        f"{summary.records:,} anomaly records, {js.total_by_field_count:,} "
+        f"job     {anomaly_job.config.job_id}: {summary.report.buckets:,} buckets finalised, "
+        f"{summary.report.records:,} anomaly records, {js.total_by_field_count:,} "
         f"{anomaly_job.by_field} values modelled, memory {js.model_bytes / 1e6:.1f} MB "
         f"({js.memory_status})",
         err=True,
@@ -233,8 +231,9 @@ def job_stats(
 ) -> None:
     """Show the job's counts and model size as Elastic's job statistics do."""
     job_cfg = load_job(job_path, job_id)
+    load_datafeed(datafeed_path)  # a bad datafeed file is an error here too
     with open_store(store_path) as store:
-        anomaly_job = AnomalyJob.open(store, job_cfg, load_datafeed(datafeed_path))
+        anomaly_job = load_stored_job(store, job_cfg)
         doc = {"job_id": job_cfg.job_id, **anomaly_job.stats.to_dict()}
     print_json(doc)
 

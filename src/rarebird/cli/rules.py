@@ -19,6 +19,7 @@ from rarebird.cli._common import (
     print_ndjson,
     print_table,
 )
+from rarebird.cli.job import definition_options, input_options, input_settings
 from rarebird.clock import SYSTEM_CLOCK
 from rarebird.errors import RarebirdError
 from rarebird.timeutil import iso, parse_timestamp
@@ -53,7 +54,6 @@ def _time(value: str, what: str) -> datetime:
 
 
 def _open(path: str) -> Any:
-    import rarebird.rules.executor  # noqa: F401  (registers the rule, alert, exception tables)
     from rarebird.store import open_store
 
     return open_store(path)
@@ -73,7 +73,7 @@ def _identity(rule: Any, rule_uuid: str | None, space: str | None, kibana_url: s
 
 
 def _print_alerts(alerts: Sequence[Any], fmt: str, *, empty: str = "(no new alerts)") -> None:
-    from rarebird.alerts import SUMMARY_HEADERS
+    from rarebird.alerts.model import SUMMARY_HEADERS
 
     if fmt == "json":
         print_json([a.doc for a in alerts])
@@ -134,14 +134,18 @@ def with_output_options(func: Any) -> Any:
 
 @main.command()
 @store_option
-@click.option("--job", "job_path", metavar="JOB.json", help="Anomaly job (Elastic's JSON).")
-@click.option("--datafeed", "datafeed_path", metavar="DATAFEED.json", help="Datafeed (Elastic's JSON).")  # fmt: skip
+@definition_options
 @rule_option
 @format_option
-@click.option("--input-format", default="auto", show_default=True, help="Input format, or auto.")
+@input_options
 @click.option("--down", "downtime", multiple=True, metavar="START/END",
               help="Simulate the rule being down (no runs) between two times; repeatable.")  # fmt: skip
-@click.option("--quiet", "-q", is_flag=True, help="No summary on stderr.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress and no summary on stderr.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show lines read, events kept and the rate while reading (default: on a terminal).",
+)
 @with_output_options
 @click.argument("inputs", nargs=-1, required=True)
 @handle_errors
@@ -152,8 +156,14 @@ def detect(
     rule_path: str | None,
     fmt: str,
     input_format: str,
+    passwd_file: str | None,
+    group_file: str | None,
+    host_name: str | None,
+    identity: str,
+    workers: int,
     downtime: tuple[str, ...],
     quiet: bool,
+    progress: bool | None,
     outputs: tuple[str, ...],
     dead_letter: str | None,
     rule_uuid: str | None,
@@ -167,16 +177,13 @@ def detect(
     finalised by then (`query_delay` after their end), as a live deployment would; runs
     continue after the input until the last bucket has left the rule's lookback. Alerts,
     results and model state go to the store, so a later `detect` on newer data continues.
+    Inputs are read as by `job run` (same options).
     """
+    from rarebird.cli._common import Progress
     from rarebird.definitions import load_datafeed, load_job
-    from rarebird.rules.replay import replay
-    from rarebird.sources import (
-        SourceOptions,
-        expand_inputs,
-        load_builtin_formats,
-        merge_by_time,
-        open_source,
-    )
+    from rarebird.run.engine import Engine
+    from rarebird.run.replay import Progress as RunProgress
+    from rarebird.run.replay import replay_inputs
 
     job = load_job(job_path)
     datafeed = load_datafeed(datafeed_path)
@@ -187,25 +194,30 @@ def detect(
         if not sep:
             raise click.BadParameter("expected START/END", param_hint="--down")
         downs.append((_time(start, "--down"), _time(end, "--down")))
-    load_builtin_formats()
-    options = SourceOptions(prefilter=datafeed.query.prefilter)
-    sources = [open_source(p, input_format, options) for p in expand_inputs(list(inputs))]
-    merged = merge_by_time(sources)
+    settings = input_settings(input_format, passwd_file, group_file, host_name, identity, workers)
+    shown = not quiet and (sys.stderr.isatty() if progress is None else progress)
+    meter = Progress(enabled=shown)
+
+    def show(p: RunProgress) -> None:
+        meter.update(p.lines, p.kept, f"{p.bytes / 1e6:,.0f} MB", force=p.final)
+
     store = _open(store_path)
     sinks = _open_sinks(outputs, dead_letter, store_path)
     try:
-        report = replay(store, job, datafeed, rule, iter(merged),
-                        identity=_identity(rule, rule_uuid, space, kibana_url), sinks=sinks,
-                        downtime=downs)  # fmt: skip
+        engine = Engine(store, job, datafeed, rule, sinks=sinks,
+                        identity=_identity(rule, rule_uuid, space, kibana_url))  # fmt: skip
+        summary = replay_inputs(engine, inputs, settings, downtime=downs, on_progress=show)
+        meter.done()
     finally:
         try:
             _close_sinks(sinks)
         finally:
             store.close()
+    report = summary.report
     _print_alerts(report.new_alerts, fmt)
     if quiet:
         return
-    stats = merged.stats
+    stats = summary.read
     span = f" ({iso(report.first_run)} .. {iso(report.last_run)})" if report.first_run and report.last_run else ""  # fmt: skip
     lines = [
         f"rarebird: {stats.lines:,} lines read, {report.events:,} events matched the datafeed, "
@@ -260,15 +272,19 @@ def rule_run(
 ) -> None:
     """Run the rule once (with Kibana's catch-up after missed runs); print the new alerts."""
     from rarebird.rules.executor import RuleExecutor
+    from rarebird.store.adapters import SqliteRuleStore
 
     now = _time(now_text, "--now") if now_text else SYSTEM_CLOCK.now()
     r = _load_rule(rule_path)
     store = _open(store_path)
     sinks = _open_sinks(outputs, dead_letter, store_path)
     try:
-        executor = RuleExecutor(store, r, identity=_identity(r, rule_uuid, space, kibana_url),
-                                sinks=sinks)  # fmt: skip
+        executor = RuleExecutor(SqliteRuleStore(store), r,
+                                identity=_identity(r, rule_uuid, space, kibana_url))  # fmt: skip
         run = executor.run(now)
+        changed = [*run.new_alerts, *run.updated_alerts]
+        for sink in sinks if changed else ():
+            sink.write(changed)
     finally:
         try:
             _close_sinks(sinks)
@@ -323,7 +339,7 @@ def alerts_list(
     fmt: str,
 ) -> None:
     """Alerts, newest anomaly first."""
-    from rarebird.alerts import AlertFilter, list_alerts
+    from rarebird.store.alerts import AlertFilter, list_alerts
 
     flt = AlertFilter(
         statuses=statuses, user=user, host=host, rule_id=rule_id,
@@ -347,7 +363,7 @@ def alerts_list(
 @handle_errors
 def alerts_show(store_path: str, alert_id: str, fmt: str) -> None:
     """One alert: its document (json) or a summary with the investigation guide (text)."""
-    from rarebird.alerts import get_alert
+    from rarebird.store.alerts import get_alert
 
     store = _open(store_path)
     try:
@@ -400,7 +416,7 @@ def _events_behind(store: Any, alert: Any) -> list[dict[str, Any]]:
     from datetime import timedelta
 
     from rarebird.documents import field_values
-    from rarebird.store.results import search_events
+    from rarebird.store.events import search_events
 
     start = alert.original_time
     end = start + timedelta(seconds=int(alert.doc.get("bucket_span", 900)))
@@ -418,7 +434,7 @@ def _events_behind(store: Any, alert: Any) -> list[dict[str, Any]]:
 
 def _workflow(store_path: str, ids: tuple[str, ...], status: str, user: str | None,
               reason: str | None) -> None:  # fmt: skip
-    from rarebird.alerts import set_workflow_status
+    from rarebird.store.alerts import set_workflow_status
 
     store = _open(store_path)
     try:
@@ -488,7 +504,7 @@ def _item_rows(items: Sequence[Any]) -> list[list[Any]]:
 def exceptions_list(store_path: str, rule_path: str | None, list_id: str | None,
                     all_lists: bool, fmt: str) -> None:  # fmt: skip
     """The exception items the rule applies."""
-    from rarebird.rules.exception_store import list_ids_for_rule, load_items
+    from rarebird.store.exceptions import list_ids_for_rule, load_items
 
     r = _load_rule(rule_path)
     store = _open(store_path)
@@ -565,27 +581,22 @@ def exceptions_add(
     yes: bool, dry_run: bool,
 ) -> None:  # fmt: skip
     """Add an exception item to the rule (or to --list)."""
-    from rarebird.alerts import get_alert
-    from rarebird.rules.exception_store import (
+    from rarebird.rules.exception_items import new_item, propose_item
+    from rarebird.rules.exceptions import AllowList, ScheduleWindow
+    from rarebird.store.alerts import get_alert
+    from rarebird.store.exceptions import (
         ensure_rule_default_list,
+        list_exists,
         load_value_lists,
-        new_item,
-        propose_item,
         save_item,
     )
-    from rarebird.rules.exceptions import AllowList, ScheduleWindow
 
     r = _load_rule(rule_path)
     now = SYSTEM_CLOCK.now()
     store = _open(store_path)
     try:
         target = list_id or ensure_rule_default_list(store, r, now)
-        if (
-            list_id
-            and not store.conn.execute(
-                "SELECT 1 FROM exception_lists WHERE list_id = ?", (list_id,)
-            ).fetchone()
-        ):
+        if list_id and not list_exists(store, list_id):
             raise click.UsageError(f"no exception list {list_id!r} (import one, or omit --list)")
         if from_alert:
             alert = get_alert(store, from_alert)
@@ -669,7 +680,7 @@ def _parse_entries(texts: Sequence[str], value_lists: Any) -> list[Any]:
 @handle_errors
 def exceptions_remove(store_path: str, item_id: str) -> None:
     """Remove an exception item by item_id (or id)."""
-    from rarebird.rules.exception_store import delete_item
+    from rarebird.store.exceptions import delete_item
 
     store = _open(store_path)
     try:
@@ -692,8 +703,8 @@ def exceptions_remove(store_path: str, item_id: str) -> None:
 def exceptions_import(store_path: str, rule_path: str | None, path: str, overwrite: bool,
                       no_attach: bool) -> None:  # fmt: skip
     """Import Kibana exception-list NDJSON (lists and items); the rule applies them."""
-    from rarebird.rules.exception_store import import_exceptions
     from rarebird.rules.exceptions import parse_exceptions_ndjson
+    from rarebird.store.exceptions import import_exceptions
 
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -732,8 +743,8 @@ def exceptions_import(store_path: str, rule_path: str | None, path: str, overwri
 def exceptions_export(store_path: str, rule_path: str | None, list_ids: tuple[str, ...],
                       out: str | None, elastic_only: bool) -> None:  # fmt: skip
     """Export exception lists and items as Kibana NDJSON."""
-    from rarebird.rules.exception_store import list_ids_for_rule, load_items, load_lists
     from rarebird.rules.exceptions import exceptions_to_ndjson
+    from rarebird.store.exceptions import list_ids_for_rule, load_items, load_lists
 
     r = _load_rule(rule_path)
     store = _open(store_path)
@@ -775,8 +786,8 @@ def value_lists() -> None:
 def value_lists_import(store_path: str, path: str, list_id: str | None, list_type: str,
                        name: str | None, append: bool) -> None:  # fmt: skip
     """Import a value list: one value per line (a file of user names, say)."""
-    from rarebird.rules.exception_store import save_value_list
     from rarebird.rules.exceptions import ValueList, read_value_list_file
+    from rarebird.store.exceptions import save_value_list
 
     values = read_value_list_file(path)
     lid = list_id or Path(path).name
@@ -794,7 +805,7 @@ def value_lists_import(store_path: str, path: str, list_id: str | None, list_typ
 @handle_errors
 def value_lists_list(store_path: str) -> None:
     """Value lists in the store."""
-    from rarebird.rules.exception_store import load_value_lists
+    from rarebird.store.exceptions import load_value_lists
 
     store = _open(store_path)
     try:
@@ -812,7 +823,7 @@ def value_lists_list(store_path: str) -> None:
 @handle_errors
 def value_lists_remove(store_path: str, list_id: str) -> None:
     """Remove a value list (entries that use it stop matching)."""
-    from rarebird.rules.exception_store import delete_value_list
+    from rarebird.store.exceptions import delete_value_list
 
     store = _open(store_path)
     try:

@@ -172,24 +172,18 @@ def serve(
 
 
 def _open_store(path: str) -> Any:
-    import rarebird.rules.executor  # noqa: F401  (registers the rule and alert tables)
-    import rarebird.serve.snapshots  # noqa: F401  (registers the snapshot tables)
-    import rarebird.serve.state  # noqa: F401  (registers the service tables)
     from rarebird.store import open_store
 
-    if not os.path.exists(path):
-        from rarebird.errors import StoreError
-
-        raise StoreError(f"{path}: no such store")
-    return open_store(path)
+    return open_store(path, create=False)
 
 
 def _job_id(store: Any, given: str | None) -> str:
     from rarebird.errors import StoreError
+    from rarebird.store.jobs import job_ids
 
     if given:
         return given
-    ids = [r[0] for r in store.conn.execute("SELECT job_id FROM job_state ORDER BY job_id")]
+    ids = job_ids(store)
     if len(ids) == 1:
         return str(ids[0])
     if not ids:
@@ -212,34 +206,35 @@ format_option = click.option("--format", "fmt", type=click.Choice(["table", "jso
 @handle_errors
 def status(store_path: str, job_id: str | None, fmt: str) -> None:
     """What a service keeps: job statistics, datafeed frontier, late data, gaps, snapshots."""
-    from dataclasses import fields
-
     import orjson
 
     from rarebird.job import JobStats
-    from rarebird.serve.snapshots import list_snapshots
-    from rarebird.serve.state import gaps, late_reports, load_serve_state
+    from rarebird.run.state import EngineState
+    from rarebird.store.jobs import load_job_state
+    from rarebird.store.serve import (
+        count_pending,
+        gaps,
+        interim_counts,
+        late_reports,
+        load_service_state,
+    )
+    from rarebird.store.snapshots import list_snapshots
     from rarebird.timeutil import from_epoch_ms
 
     store = _open_store(store_path)
     try:
         jid = _job_id(store, job_id)
-        row = store.conn.execute("SELECT state FROM job_state WHERE job_id = ?", (jid,)).fetchone()
+        saved = load_job_state(store, jid)
         stats: dict[str, Any] = {}
-        if row:
-            saved = orjson.loads(row[0])["stats"]
-            known = {f.name for f in fields(JobStats)}
-            stats = JobStats(**{k: v for k, v in saved.items() if k in known}).to_dict()
-        serve = load_serve_state(store, jid)
+        if saved is not None:
+            stats = JobStats.from_dict(orjson.loads(saved.text)["stats"]).to_dict()
+        text = load_service_state(store, jid)
+        serve = None if text is None else EngineState.from_json(text)
         late = late_reports(store, jid)
         quiet = gaps(store, jid)
         snaps = list_snapshots(store, jid)
-        pending = store.conn.execute(
-            "SELECT count(*) FROM serve_pending WHERE job_id = ?", (jid,)
-        ).fetchone()[0]
-        interim = dict(store.conn.execute(
-            "SELECT status, count(*) FROM serve_interim WHERE job_id = ? GROUP BY status", (jid,)
-        ).fetchall())  # fmt: skip
+        pending = count_pending(store, jid)
+        interim = interim_counts(store, jid)
     finally:
         store.close()
 
@@ -309,7 +304,7 @@ def snapshots() -> None:
 @handle_errors
 def snapshots_list(store_path: str, job_id: str | None, fmt: str) -> None:
     """Snapshots, oldest first (Elastic's get-model-snapshots fields with --format json)."""
-    from rarebird.serve.snapshots import list_snapshots
+    from rarebird.store.snapshots import list_snapshots
 
     store = _open_store(store_path)
     try:
@@ -347,8 +342,8 @@ def snapshots_revert(
     """
     from rarebird.clock import SYSTEM_CLOCK
     from rarebird.errors import StoreError
+    from rarebird.run.snapshots import revert_snapshot
     from rarebird.serve.service import ServeLock
-    from rarebird.serve.snapshots import revert_snapshot
 
     if ServeLock.held(store_path):
         raise StoreError(f"{store_path}: rarebird serve is running on this store; stop it first")

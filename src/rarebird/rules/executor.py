@@ -16,7 +16,9 @@ Per execution at ``now`` (Kibana's ``ml.ts`` / ``find_ml_signals.ts`` / ``buildA
    threshold while still in a run's range is alerted by that run;
 5. suppression, if the rule has ``alert_suppression`` (:mod:`rarebird.rules.suppression`);
 6. the new alerts, the changed duplicate counts and the run itself are committed to the store in
-   one transaction, then handed to the extra sinks.
+   one transaction (:meth:`RuleStore.commit_run`); the caller hands the new and changed alerts to
+   its outputs. The executor runs no SQL and calls no sink: it sees the store through the small
+   :class:`RuleStore` protocol, which :class:`rarebird.store.adapters.SqliteRuleStore` implements.
 """
 
 from __future__ import annotations
@@ -25,54 +27,65 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-import orjson
-
-from rarebird.alerts import (
-    Alert,
-    RuleIdentity,
-    alert_id_for,
-    build_alert,
-    execution_uuid_for,
-    existing_alert_ids,
-    insert_alerts,
-    record_suppressed,
-    suppressed_record_ids,
-    update_alerts,
-)
+from rarebird.alerts.document import build_alert
+from rarebird.alerts.model import Alert, RuleIdentity, alert_id_for, execution_uuid_for
 from rarebird.definitions.rule import RuleConfig
 from rarebird.documents import field_values
 from rarebird.results import AnomalyRecord
-from rarebird.rules.exception_store import load_rule_exceptions
 from rarebird.rules.exceptions import ExceptionSet
 from rarebird.rules.schedule import KIBANA_MAX_ALERTS_PER_RUN, RuleRange, plan_ranges
 from rarebird.rules.suppression import SuppressionOutcome, Suppressor
-from rarebird.sinks.base import Sink
-from rarebird.store.results import search_events, search_results
-from rarebird.store.sqlite import Store, register_migrations
-from rarebird.timeutil import from_epoch_ms, iso, to_epoch_ms
+from rarebird.timeutil import iso
 
 MAX_SIGNALS_WARNING = (
     "This rule reached the maximum alert limit for the rule execution. "
     "Some alerts were not created."
 )
 
-register_migrations(
-    "rules",
-    [
-        """
-        CREATE TABLE rule_runs (
-            rule_uuid       TEXT NOT NULL,
-            started_ms      INTEGER NOT NULL,
-            execution_uuid  TEXT NOT NULL,
-            rule_id         TEXT NOT NULL,
-            summary         TEXT NOT NULL,
-            PRIMARY KEY (rule_uuid, started_ms)
-        );
-        """,
-    ],
-)
+#: A stored document (anomaly record, kept event), as JSON.
+Doc = Mapping[str, Any]
+
+
+class RuleStore(Protocol):
+    """What the rule executor reads and writes: the store, seen from the rule."""
+
+    def last_run_at(self, rule_uuid: str, *, before: datetime | None = None) -> datetime | None:
+        """When the rule last ran (before ``before``, when given)."""
+        ...
+
+    def rule_exceptions(self, rule: RuleConfig) -> ExceptionSet:
+        """The exception items and value lists the rule applies."""
+        ...
+
+    def search_records(
+        self, job_ids: Sequence[str], start: datetime, end: datetime, min_score: float
+    ) -> list[tuple[str, Doc]]:
+        """Final anomaly records of the jobs with bucket time in [start, end] and current
+        ``record_score >= min_score``, best first (ties: older first, then by id)."""
+        ...
+
+    def events_of(self, job_id: str, start: datetime, end: datetime, user: str | None) -> list[Doc]:
+        """Kept events of the job in [start, end) (of one user, when given)."""
+        ...
+
+    def existing_alert_ids(self, ids: Sequence[str]) -> set[str]: ...
+
+    def suppressed_record_ids(self, rule_uuid: str, record_ids: Sequence[str]) -> set[str]: ...
+
+    def open_alert_of_instance(
+        self, rule_uuid: str, instance_id: str, created_since: datetime
+    ) -> Alert | None:
+        """The newest not-closed alert of a suppression group created since ``created_since``."""
+        ...
+
+    def job_has_results(self, job_id: str) -> bool: ...
+
+    def commit_run(self, run: RuleRun, suppressed: Sequence[tuple[str, str]]) -> None:
+        """In one transaction: the run's new alerts, its updated alerts, the records counted as
+        duplicates (record id, alert id) and the run itself."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -147,19 +160,17 @@ class RuleExecutor:
     """Runs one ML rule over one store.
 
     ``exceptions``: a fixed set (replay loads it once), or None to load the rule's exceptions
-    from the store at every run. ``sinks`` receive new and updated alerts after they are
-    committed. ``check_jobs`` adds a warning when a job has no results at all (Kibana's "ML jobs
-    are not started" has no meaning for a replay).
+    from the store at every run. ``check_jobs`` adds a warning when a job has no results at all
+    (Kibana's "ML jobs are not started" has no meaning for a replay).
     """
 
     def __init__(
         self,
-        store: Store,
+        store: RuleStore,
         rule: RuleConfig,
         *,
         identity: RuleIdentity | None = None,
         exceptions: ExceptionSet | None = None,
-        sinks: Sequence[Sink] = (),
         max_alerts_per_run: int = KIBANA_MAX_ALERTS_PER_RUN,
         check_jobs: bool = True,
     ) -> None:
@@ -167,24 +178,16 @@ class RuleExecutor:
         self.rule = rule
         self.identity = identity or RuleIdentity.for_rule(rule)
         self.exceptions = exceptions
-        self.sinks = tuple(sinks)
         self.max_alerts_per_run = max_alerts_per_run
         self.check_jobs = check_jobs
 
     # -- history ---------------------------------------------------------------------------
 
     def previous_started_at(self, before: datetime) -> datetime | None:
-        row = self.store.conn.execute(
-            "SELECT max(started_ms) FROM rule_runs WHERE rule_uuid = ? AND started_ms < ?",
-            (self.identity.rule_uuid, to_epoch_ms(before)),
-        ).fetchone()
-        return None if row is None or row[0] is None else from_epoch_ms(int(row[0]))
+        return self.store.last_run_at(self.identity.rule_uuid, before=before)
 
     def last_started_at(self) -> datetime | None:
-        row = self.store.conn.execute(
-            "SELECT max(started_ms) FROM rule_runs WHERE rule_uuid = ?", (self.identity.rule_uuid,)
-        ).fetchone()
-        return None if row is None or row[0] is None else from_epoch_ms(int(row[0]))
+        return self.store.last_run_at(self.identity.rule_uuid)
 
     # -- one execution ---------------------------------------------------------------------
 
@@ -195,7 +198,7 @@ class RuleExecutor:
                            max_alerts_per_run=self.max_alerts_per_run)  # fmt: skip
         exceptions = self.exceptions
         if exceptions is None:
-            exceptions = load_rule_exceptions(self.store, self.rule)
+            exceptions = self.store.rule_exceptions(self.rule)
         exceptions = exceptions.active(now)
         execution_uuid = execution_uuid_for(self.identity, now)
         tally = _Tally()
@@ -237,11 +240,7 @@ class RuleExecutor:
             excepted_records=frozenset(tally.excepted_ids),
             truncated_records=frozenset(tally.truncated_ids - tally.seen),
         )
-        self._commit(run, outcome)
-        changed = [*run.new_alerts, *run.updated_alerts]
-        if changed:
-            for sink in self.sinks:
-                sink.write(changed)
+        self.store.commit_run(run, outcome.suppressed)
         return run
 
     def _range_candidates(
@@ -252,12 +251,11 @@ class RuleExecutor:
         execution_uuid: str,
         tally: _Tally,
     ) -> list[Alert]:
-        page = search_results(
-            self.store, "record", job_ids=self.rule.machine_learning_job_id, start=rng.start,
-            end=rng.end, min_score=self.rule.anomaly_threshold, order="score",
-        )  # fmt: skip
+        hits = self.store.search_records(
+            self.rule.machine_learning_job_id, rng.start, rng.end, self.rule.anomaly_threshold
+        )
         kept: list[tuple[str, AnomalyRecord]] = []
-        for record_id, doc in page.hits:
+        for record_id, doc in hits:
             tally.found.add(record_id)
             record = AnomalyRecord.from_doc(doc)
             if exceptions:
@@ -276,8 +274,8 @@ class RuleExecutor:
             tally.truncated_ids.update(rid for rid, _ in kept[rng.max_signals :])
             kept = kept[: rng.max_signals]
         ids = {rid: alert_id_for(rid, self.identity) for rid, _ in kept}
-        exists = existing_alert_ids(self.store, list(ids.values()))
-        absorbed = suppressed_record_ids(self.store, self.identity.rule_uuid, list(ids))
+        exists = self.store.existing_alert_ids(list(ids.values()))
+        absorbed = self.store.suppressed_record_ids(self.identity.rule_uuid, list(ids))
         out: list[Alert] = []
         for record_id, record in kept:
             if record_id in tally.seen:
@@ -295,10 +293,9 @@ class RuleExecutor:
             start = record.timestamp
             end = start + timedelta(seconds=record.bucket_span)
             if record.by_field_name == "user.name":
-                return search_events(self.store, record.job_id, user=record.by_field_value,
-                                     start=start, end=end, limit=10_000)  # fmt: skip
+                return self.store.events_of(record.job_id, start, end, record.by_field_value)
             out = []
-            for ev in search_events(self.store, record.job_id, start=start, end=end, limit=10_000):
+            for ev in self.store.events_of(record.job_id, start, end, None):
                 values = [str(v) for v in field_values(ev, record.by_field_name)]
                 if record.by_field_value in values or ",".join(values) == record.by_field_value:
                     out.append(ev)
@@ -308,38 +305,19 @@ class RuleExecutor:
 
     def _check_jobs(self, tally: _Tally) -> None:
         for job_id in self.rule.machine_learning_job_id:
-            if job_id == "*":
-                continue
-            row = self.store.conn.execute(
-                "SELECT 1 FROM results WHERE job_id = ? AND result_type = 'bucket' LIMIT 1",
-                (job_id,),
-            ).fetchone()
-            if row is None:
+            if job_id != "*" and not self.store.job_has_results(job_id):
                 tally.warn(f'No results of ML job "{job_id}" in the store: has the job run?')
-
-    def _commit(self, run: RuleRun, outcome: SuppressionOutcome) -> None:
-        with self.store.transaction() as conn:
-            insert_alerts(self.store, run.new_alerts)
-            update_alerts(self.store, run.updated_alerts)
-            record_suppressed(self.store, self.identity.rule_uuid, outcome.suppressed)
-            conn.execute(
-                "INSERT OR REPLACE INTO rule_runs (rule_uuid, started_ms, execution_uuid, rule_id, "
-                "summary) VALUES (?,?,?,?,?)",
-                (run.rule_uuid, to_epoch_ms(run.started_at), run.execution_uuid, run.rule_id,
-                 orjson.dumps(run.summary()).decode()),
-            )  # fmt: skip
 
 
 def run_rule(
-    store: Store,
+    store: RuleStore,
     rule: RuleConfig,
     now: datetime,
     *,
     identity: RuleIdentity | None = None,
     exceptions: ExceptionSet | None = None,
-    sinks: Sequence[Sink] = (),
     previous_started_at: datetime | None = _FROM_STORE,
 ) -> RuleRun:
     """Run ``rule`` once at ``now`` over ``store`` (catch-up from the last stored run)."""
-    executor = RuleExecutor(store, rule, identity=identity, exceptions=exceptions, sinks=sinks)
+    executor = RuleExecutor(store, rule, identity=identity, exceptions=exceptions)
     return executor.run(now, previous_started_at=previous_started_at)

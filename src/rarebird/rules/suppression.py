@@ -32,15 +32,15 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
-from rarebird.alerts import Alert, RuleIdentity, Suppression
+from rarebird.alerts.document import Suppression
+from rarebird.alerts.model import Alert, RuleIdentity
 from rarebird.definitions.rule import AlertSuppression
 from rarebird.documents import field_values
-from rarebird.store.sqlite import Store
-from rarebird.timeutil import iso, to_epoch_ms
+from rarebird.timeutil import iso
 
 
 def suppression_terms(doc: Mapping[str, Any], group_by: Sequence[str]) -> tuple[tuple[str, Any], ...]:  # fmt: skip
@@ -73,6 +73,14 @@ def instance_id(terms: Sequence[tuple[str, Any]], identity: RuleIdentity) -> str
     return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
+class RuleStoreReads(Protocol):
+    """What suppression reads from the store."""
+
+    def open_alert_of_instance(
+        self, rule_uuid: str, instance_id: str, created_since: datetime
+    ) -> Alert | None: ...
+
+
 @dataclass
 class SuppressionOutcome:
     """What suppression made of one batch of candidate alerts."""
@@ -89,7 +97,7 @@ class Suppressor:
 
     def __init__(
         self,
-        store: Store,
+        store: RuleStoreReads,
         config: AlertSuppression,
         identity: RuleIdentity,
         started_at: datetime,
@@ -108,16 +116,9 @@ class Suppressor:
             return self._open[iid]
         found: Alert | None = None
         if self.config.duration is not None:
-            since = to_epoch_ms(self.started_at - self.config.duration)
-            row = self.store.conn.execute(
-                "SELECT doc, revision FROM alerts WHERE rule_uuid = ? AND instance_id = ? "
-                "AND workflow_status != 'closed' AND created_ms >= ? "
-                "ORDER BY created_ms DESC, id DESC LIMIT 1",
-                (self.identity.rule_uuid, iid, since),
-            ).fetchone()
-            if row is not None:
-                doc = orjson.loads(row[0])
-                found = Alert(doc["kibana.alert.uuid"], doc, int(row[1]))
+            found = self.store.open_alert_of_instance(
+                self.identity.rule_uuid, iid, self.started_at - self.config.duration
+            )
         self._open[iid] = found
         return found
 

@@ -44,12 +44,13 @@ from typing import Any
 
 import orjson
 
-from rarebird.alerts import Alert, RuleIdentity
+from rarebird.alerts.model import Alert, RuleIdentity
 from rarebird.clock import SYSTEM_CLOCK, Clock
+from rarebird.datafeed.feed import IngestOutcome
 from rarebird.definitions import load_datafeed, load_job, load_rule
 from rarebird.definitions.service import ServeConfig
 from rarebird.errors import InputError, RarebirdError, StoreError
-from rarebird.serve.engine import Engine, IngestOutcome, StepReport, frontier_target
+from rarebird.run.live import LiveEngine, StepReport, frontier_target
 from rarebird.serve.follow import FileFollower, FolderFollower, Follower, StreamFollower
 from rarebird.serve.ingest import Batch, IngestServer
 from rarebird.serve.log import JsonLog
@@ -58,6 +59,13 @@ from rarebird.serve.parse import ChunkParser, ParsedChunk
 from rarebird.sinks import Sink, open_sink
 from rarebird.sources import SourceOptions, load_builtin_formats
 from rarebird.store import Store, open_store
+from rarebird.store.serve import (
+    batch_result,
+    delete_outbox_through,
+    outbox_batch,
+    record_batch,
+    record_gap,
+)
 from rarebird.timeutil import from_epoch_ms, iso, to_epoch_ms, to_epoch_s
 
 #: bytes read from one file per turn while catching up, and while live
@@ -144,7 +152,7 @@ class Service:
         self.log: Callable[..., None] = log or JsonLog(level=config.log_level, clock=clock)
         self.metrics = ServeMetrics()
         self.store: Store | None = None
-        self.engine: Engine | None = None
+        self.engine: LiveEngine | None = None
         self.inputs: dict[str, _Input] = {}
         self.sinks: list[Sink] = []
         self.http: IngestServer | None = None
@@ -182,7 +190,7 @@ class Service:
                 kibana_base_url=cfg.alerts.kibana_url,
             )  # fmt: skip
             self.sinks = [self._open_sink(spec) for spec in cfg.alerts.outputs]
-            self.engine = Engine(
+            self.engine = LiveEngine(
                 self.store, job, datafeed, rule, clock=self.clock, identity=identity,
                 backfill=cfg.backfill, snapshots=cfg.snapshots,
                 alert_on_interim=cfg.alerts.alert_on_interim, keep_outbox=bool(self.sinks),
@@ -399,23 +407,18 @@ class Service:
         assert engine is not None
         assert store is not None
         if batch.batch_id:
-            row = store.conn.execute(
-                "SELECT result FROM serve_batches WHERE batch_id = ?", (batch.batch_id,)
-            ).fetchone()
-            if row is not None:
+            seen = batch_result(store, batch.batch_id)
+            if seen is not None:
                 self.metrics.ingest_batches.inc(outcome="duplicate")
-                return batch, 200, {**orjson.loads(row[0]), "duplicate": True}
+                return batch, 200, {**orjson.loads(seen), "duplicate": True}
         outcome = engine.ingest(batch.events, batch.source, live=True)
         self.metrics.events_read.inc(outcome.received, source=batch.source)
         self._count(batch.source, outcome)
         result = outcome.to_doc()
         result["accepted"] = outcome.received
         if batch.batch_id:
-            store.conn.execute(
-                "INSERT INTO serve_batches (batch_id, job_id, received_ms, result) VALUES (?,?,?,?)",
-                (batch.batch_id, engine.config.job_id, to_epoch_ms(self.clock.now()),
-                 orjson.dumps(result).decode()),
-            )  # fmt: skip
+            record_batch(store, batch.batch_id, engine.config.job_id,
+                         to_epoch_ms(self.clock.now()), orjson.dumps(result).decode())  # fmt: skip
         self.metrics.ingest_batches.inc(outcome="accepted")
         self._active(batch.source, self.clock.monotonic())
         return batch, 200, result
@@ -547,25 +550,17 @@ class Service:
         store, engine = self.store, self.engine
         assert store is not None
         assert engine is not None
-        with store.transaction() as conn:
-            conn.execute(
-                "INSERT INTO serve_gaps (job_id, source, start_ms, end_ms) VALUES (?,?,?,?) "
-                "ON CONFLICT(job_id, source, start_ms) DO UPDATE SET end_ms = excluded.end_ms",
-                (engine.config.job_id, label, start_ms, end_ms),
-            )
+        record_gap(store, engine.config.job_id, label, start_ms, end_ms)
 
     def _deliver_outbox(self) -> None:
         store = self.store
         if store is None or not self.sinks:
             return
         while True:
-            rows = list(store.conn.execute(
-                "SELECT seq, alert_id, revision, doc FROM serve_outbox ORDER BY seq LIMIT ?",
-                (OUTBOX_BATCH,),
-            ))  # fmt: skip
+            rows = outbox_batch(store, OUTBOX_BATCH)
             if not rows:
                 return
-            alerts = [Alert(aid, orjson.loads(doc), rev) for _, aid, rev, doc in rows]
+            alerts = [alert for _, alert in rows]
             for sink in self.sinks:
                 try:
                     sink.write(alerts)
@@ -574,8 +569,7 @@ class Service:
                              alerts=len(alerts))  # fmt: skip
                     self._outbox_retry_at = self.clock.monotonic() + 5.0
                     return
-            with store.transaction() as conn:
-                conn.execute("DELETE FROM serve_outbox WHERE seq <= ?", (rows[-1][0],))
+            delete_outbox_through(store, rows[-1][0])
 
     def _update_metrics(self) -> None:
         engine = self.engine
@@ -598,7 +592,7 @@ class Service:
             m.lag.set(max(0.0, now_s - newest / 1000), stage="ingest")
         if stats.last_finalised_bucket_end is not None:
             m.lag.set(max(0.0, now_s - stats.last_finalised_bucket_end), stage="finalised")
-        last_run = engine.executor.last_started_at()
+        last_run = engine.last_rule_run()
         if last_run is not None:
             m.lag.set(max(0.0, now_s - to_epoch_s(last_run)), stage="rule")
 

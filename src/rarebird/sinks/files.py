@@ -9,8 +9,10 @@ from typing import IO
 
 import orjson
 
-from rarebird.alerts import ALERTS_INDEX, Alert, insert_alerts, update_alerts
+from rarebird.alerts import Alert
+from rarebird.alerts.model import ALERTS_INDEX
 from rarebird.sinks.base import SinkError
+from rarebird.store.alerts import insert_alerts, update_alerts
 from rarebird.store.sqlite import Store, open_store
 
 

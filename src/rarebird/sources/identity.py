@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from rarebird.errors import InputError
+from rarebird.events import ProcessEvent
 
 IDENTITIES = ("user", "login")
 
@@ -134,3 +135,28 @@ def check_identity(identity: str) -> str:
     if identity not in IDENTITIES:
         raise ValueError(f"unknown identity {identity!r} (expected one of {IDENTITIES})")
     return identity
+
+
+def as_login_identity(event: ProcessEvent) -> ProcessEvent:
+    """The event with the login user (``user.audit.*``, the person behind ``sudo``) as
+    ``user.*`` and the account in ``process.real_user.*``, as ``--identity login`` asks.
+    Sources that apply the choice themselves (raw auditd) are left as they are; so is an event
+    without a login user."""
+    audit = event.user_audit_name
+    if (
+        audit is None
+        or audit in UNSET_NAMES
+        or audit == event.user_name
+        or "process.real_user.name" in event.extra
+    ):
+        return event
+    extra = dict(event.extra)
+    if event.user_name is not None:
+        extra["process.real_user.name"] = (event.user_name,)
+    if event.user_id is not None:
+        extra["process.real_user.id"] = (event.user_id,)
+    return replace(event, user_name=audit, user_id=event.user_audit_id, extra=extra)
+
+
+#: Login names that mean "no login session".
+UNSET_NAMES = frozenset({"unset", "-1", "4294967295"})

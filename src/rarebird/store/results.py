@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,10 +9,9 @@ from typing import Any
 
 import orjson
 
-from rarebird.events import ProcessEvent
 from rarebird.results import AnomalyRecord, BucketResults
 from rarebird.store.sqlite import Store
-from rarebird.timeutil import iso, to_epoch_ms
+from rarebird.timeutil import to_epoch_ms
 
 
 def _dumps(doc: dict[str, Any]) -> str:
@@ -61,14 +59,14 @@ def write_results(store: Store, batch: Sequence[BucketResults]) -> None:
                  i.initial_influencer_score, i.probability, int(i.is_interim),
                  i.influencer_field_name, i.influencer_field_value, _dumps(i.to_doc()))
             )  # fmt: skip
-    with store.transaction() as conn:
+    with store.transaction():
         for job_id in sorted(final_jobs):
-            conn.execute("DELETE FROM results WHERE job_id = ? AND is_interim = 1", (job_id,))
+            store.execute("DELETE FROM results WHERE job_id = ? AND is_interim = 1", (job_id,))
         if details:
-            conn.executemany(
+            store.executemany(
                 "INSERT OR REPLACE INTO record_details (id, job_id, doc) VALUES (?,?,?)", details
             )
-        conn.executemany(
+        store.executemany(
             "INSERT INTO results (id, job_id, result_type, timestamp_ms, score, initial_score, "
             "probability, is_interim, field_name, entity, doc) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT(id) DO UPDATE SET score = excluded.score, "
@@ -82,9 +80,9 @@ def update_scores(store: Store, updates: Iterable[tuple[str, float]]) -> int:
     """Renormalisation: set new current scores (record_score / anomaly_score / influencer_score)
     by document id; ``initial_*`` never changes."""
     n = 0
-    with store.transaction() as conn:
+    with store.transaction():
         for doc_id, score in updates:
-            row = conn.execute(
+            row = store.execute(
                 "SELECT result_type, doc FROM results WHERE id = ?", (doc_id,)
             ).fetchone()
             if row is None:
@@ -95,7 +93,7 @@ def update_scores(store: Store, updates: Iterable[tuple[str, float]]) -> int:
                 rtype, "anomaly_score"
             )
             doc[key] = score
-            conn.execute(
+            store.execute(
                 "UPDATE results SET score = ?, doc = ? WHERE id = ?", (score, _dumps(doc), doc_id)
             )
             n += 1
@@ -149,7 +147,7 @@ def search_results(
     if not include_interim:
         where.append("is_interim = 0")
     clause = " AND ".join(where)
-    total = store.conn.execute(f"SELECT count(*) FROM results WHERE {clause}", args).fetchone()[0]
+    total = store.execute(f"SELECT count(*) FROM results WHERE {clause}", args).fetchone()[0]
     order_by = (
         "score DESC, timestamp_ms ASC, id ASC"
         if order == "score"
@@ -158,7 +156,7 @@ def search_results(
     sql = f"SELECT id, doc FROM results WHERE {clause} ORDER BY {order_by}"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    hits = [(rid, orjson.loads(doc)) for rid, doc in store.conn.execute(sql, args)]
+    hits = [(rid, orjson.loads(doc)) for rid, doc in store.execute(sql, args)]
     return ResultPage(total, hits)
 
 
@@ -181,92 +179,55 @@ def search_records(
 
 def get_record_details(store: Store, doc_id: str) -> dict[str, Any] | None:
     """rarebird's explanation of a record (model view and normaliser ceilings), if kept."""
-    row = store.conn.execute("SELECT doc FROM record_details WHERE id = ?", (doc_id,)).fetchone()
+    row = store.execute("SELECT doc FROM record_details WHERE id = ?", (doc_id,)).fetchone()
     return None if row is None else orjson.loads(row[0])
 
 
 def get_result(store: Store, doc_id: str) -> dict[str, Any] | None:
-    row = store.conn.execute("SELECT doc FROM results WHERE id = ?", (doc_id,)).fetchone()
+    row = store.execute("SELECT doc FROM results WHERE id = ?", (doc_id,)).fetchone()
     return None if row is None else orjson.loads(row[0])
 
 
-def write_events(store: Store, job_id: str, events: Iterable[ProcessEvent]) -> None:
-    """Keep the events the datafeed passed to the job, for triage ("what else did they run")."""
-    rows = []
-    for ev in events:
-        doc = _dumps(_triage_doc(ev))
-        key = hashlib.blake2b(doc.encode(), digest_size=12).hexdigest()
-        rows.append((job_id, to_epoch_ms(ev.timestamp), ev.user_name, ev.host_name,
-                     ev.process_name, doc, key))  # fmt: skip
-    if rows:
-        # keyed by content, so writing the same events again (a resumed replay) adds nothing
-        with store.transaction() as conn:
-            conn.executemany(
-                "INSERT OR IGNORE INTO events (job_id, timestamp_ms, user_name, host_name, "
-                "process_name, doc, key) VALUES (?,?,?,?,?,?,?)",
-                rows,
-            )
-
-
-def _triage_doc(ev: ProcessEvent) -> dict[str, Any]:
-    """The fields of a kept event that triage shows, as a small nested ECS document."""
-    process: dict[str, Any] = {"name": ev.process_name}
-    if ev.process_args:
-        process["args"] = list(ev.process_args)
-    if ev.process_executable:
-        process["executable"] = ev.process_executable
-    if ev.process_pid is not None:
-        process["pid"] = ev.process_pid
-    if ev.process_working_directory:
-        process["working_directory"] = ev.process_working_directory
-    if ev.process_parent_name or ev.process_parent_pid is not None:
-        parent: dict[str, Any] = {}
-        if ev.process_parent_name:
-            parent["name"] = ev.process_parent_name
-        if ev.process_parent_pid is not None:
-            parent["pid"] = ev.process_parent_pid
-        process["parent"] = parent
-    user: dict[str, Any] = {}
-    if ev.user_name is not None:
-        user["name"] = ev.user_name
-    if ev.user_id is not None:
-        user["id"] = ev.user_id
-    if ev.user_audit_name is not None:
-        user["audit"] = {"name": ev.user_audit_name}
-    doc: dict[str, Any] = {"@timestamp": iso(ev.timestamp), "process": process, "user": user}
-    if ev.host_name is not None:
-        doc["host"] = {"name": ev.host_name}
-    if ev.event_action is not None:
-        doc["event"] = {"action": ev.event_action}
-    return doc
-
-
-def search_events(
-    store: Store,
-    job_id: str,
-    *,
-    user: str | None = None,
-    host: str | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
-    limit: int = 200,
-) -> list[dict[str, Any]]:
-    where = ["job_id = ?"]
-    args: list[Any] = [job_id]
-    if user is not None:
-        where.append("user_name = ?")
-        args.append(user)
-    if host is not None:
-        where.append("host_name = ?")
-        args.append(host)
-    if start is not None:
-        where.append("timestamp_ms >= ?")
-        args.append(to_epoch_ms(start))
-    if end is not None:
-        where.append("timestamp_ms < ?")
-        args.append(to_epoch_ms(end))
-    sql = (
-        f"SELECT doc FROM events WHERE {' AND '.join(where)} ORDER BY timestamp_ms ASC "
-        f"LIMIT {int(limit)}"
+def window_docs(store: Store, job_id: str, start_ms: int) -> dict[str, dict[str, Any]]:
+    """Every final record, influencer and bucket result of ``job_id`` from ``start_ms`` on,
+    by document id, oldest first (the renormalisation window)."""
+    rows = store.all(
+        "SELECT id, doc FROM results WHERE job_id = ? AND is_interim = 0 AND timestamp_ms >= ? "
+        "AND result_type IN ('record', 'influencer', 'bucket') "
+        "ORDER BY CASE result_type WHEN 'record' THEN 0 WHEN 'influencer' THEN 1 ELSE 2 END, "
+        "timestamp_ms ASC, score DESC, id ASC",
+        (job_id, start_ms),
     )
-    return [orjson.loads(d) for (d,) in store.conn.execute(sql, args)]
+    return {rid: orjson.loads(doc) for rid, doc in rows}
+
+
+def apply_score_updates(store: Store, updates: Iterable[tuple[str, float, dict[str, Any]]]) -> None:
+    """Renormalised scores: (document id, new current score, new document)."""
+    rows = [(score, _dumps(doc), doc_id) for doc_id, score, doc in updates]
+    if rows:
+        with store.transaction():
+            store.executemany("UPDATE results SET score = ?, doc = ? WHERE id = ?", rows)
+
+
+def job_has_results(store: Store, job_id: str) -> bool:
+    """True once the job has written at least one bucket."""
+    return (
+        store.one(
+            "SELECT 1 FROM results WHERE job_id = ? AND result_type = 'bucket' LIMIT 1", (job_id,)
+        )
+        is not None
+    )
+
+
+def delete_results_since(store: Store, job_id: str, since_ms: int | None) -> int:
+    """Delete the job's results from ``since_ms`` on (all when None) and its interim results;
+    returns how many went."""
+    with store.transaction():
+        n = store.execute(
+            "DELETE FROM results WHERE job_id = ? AND timestamp_ms >= ?",
+            (job_id, -(2**62) if since_ms is None else since_ms),
+        ).rowcount
+        n += store.execute(
+            "DELETE FROM results WHERE job_id = ? AND is_interim = 1", (job_id,)
+        ).rowcount
+    return int(n)

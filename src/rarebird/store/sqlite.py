@@ -1,8 +1,9 @@
 """The embedded store: one SQLite file holding results, model state, kept events and alerts.
 
-Each component registers its own numbered schema migrations under a name
-(:func:`register_migrations`); :meth:`Store.open` applies whatever a file lacks, so an old store
-is upgraded in place and a new component's tables appear without touching the others.
+:class:`Store` is the connection and its transactions; the tables are reached only through the
+functions of the other ``rarebird.store`` modules (one module per group of tables), which are the
+only places in rarebird that hold SQL. The schema is :data:`rarebird.store.schema.MIGRATIONS`:
+opening a store applies whatever steps the file lacks, so an old store is upgraded in place.
 
 Writes happen inside :meth:`Store.transaction`, so that a bucket's results, the model state
 after it and the alerts they caused are committed together or not at all.
@@ -10,102 +11,37 @@ after it and the alerts they caused are committed together or not at all.
 
 from __future__ import annotations
 
+import os
 import sqlite3
-import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from rarebird.errors import StoreError
+from rarebird.store.schema import MIGRATIONS
 
-_MIGRATIONS: dict[str, list[str]] = {}
-_LOCK = threading.Lock()
-
-
-def register_migrations(component: str, steps: list[str]) -> None:
-    """Declare ``component``'s schema as an ordered list of SQL scripts (append-only)."""
-    with _LOCK:
-        have = _MIGRATIONS.get(component)
-        if have is not None and have != steps[: len(have)]:
-            raise StoreError(f"migrations of {component!r} may only be appended to")
-        _MIGRATIONS[component] = list(steps)
-
-
-register_migrations(
-    "core",
-    [
-        """
-        CREATE TABLE results (
-            id            TEXT PRIMARY KEY,
-            job_id        TEXT NOT NULL,
-            result_type   TEXT NOT NULL,
-            timestamp_ms  INTEGER NOT NULL,
-            score         REAL NOT NULL,
-            initial_score REAL NOT NULL,
-            probability   REAL,
-            is_interim    INTEGER NOT NULL DEFAULT 0,
-            field_name    TEXT,
-            entity        TEXT,
-            doc           TEXT NOT NULL
-        );
-        CREATE INDEX results_by_time ON results (job_id, result_type, timestamp_ms);
-        CREATE INDEX results_by_entity ON results (job_id, result_type, entity, timestamp_ms);
-        CREATE TABLE job_state (
-            job_id   TEXT PRIMARY KEY,
-            version  INTEGER NOT NULL,
-            state    TEXT NOT NULL,
-            updated  TEXT NOT NULL
-        );
-        CREATE TABLE events (
-            job_id        TEXT NOT NULL,
-            timestamp_ms  INTEGER NOT NULL,
-            user_name     TEXT,
-            host_name     TEXT,
-            process_name  TEXT,
-            doc           TEXT NOT NULL
-        );
-        CREATE INDEX events_by_user ON events (job_id, user_name, timestamp_ms);
-        CREATE INDEX events_by_host ON events (job_id, host_name, timestamp_ms);
-        CREATE INDEX events_by_time ON events (job_id, timestamp_ms);
-        CREATE TABLE runs (
-            run_id     INTEGER PRIMARY KEY AUTOINCREMENT,
-            job_id     TEXT NOT NULL,
-            started    TEXT NOT NULL,
-            finished   TEXT,
-            inputs     TEXT NOT NULL,
-            summary    TEXT
-        );
-        """,
-        """
-        CREATE TABLE record_details (
-            id      TEXT PRIMARY KEY,
-            job_id  TEXT NOT NULL,
-            doc     TEXT NOT NULL
-        );
-        """,
-        """
-        ALTER TABLE events ADD COLUMN key TEXT;
-        CREATE UNIQUE INDEX events_by_key ON events (job_id, key);
-        """,
-        # nothing looks events up by host alone (triage filters the time window), and each
-        # index costs every insert: about 10 % of a bulk replay's store time
-        """
-        DROP INDEX IF EXISTS events_by_host;
-        """,
-    ],
-)
+#: SQL parameters: a sequence of plain values
+Params = Sequence[Any]
+Row = tuple[Any, ...]
 
 
 class Store:
-    """An open SQLite store. Use :func:`open_store`; close it (or use it as a context manager)."""
+    """An open SQLite store. Use :func:`open_store`; close it (or use it as a context manager).
+
+    The query methods (:meth:`execute`, :meth:`one`, :meth:`all` ...) are for the modules of
+    ``rarebird.store``; everything else calls those modules' functions.
+    """
 
     def __init__(self, path: str, conn: sqlite3.Connection) -> None:
         self.path = path
-        self.conn = conn
+        self._conn = conn
         self._depth = 0
 
     @classmethod
-    def open(cls, path: str) -> Store:
+    def open(cls, path: str, *, create: bool = True) -> Store:
+        if path != ":memory:" and not create and not os.path.exists(path):
+            raise StoreError(f"{path}: no such store")
         try:
             if path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -124,14 +60,12 @@ class Store:
         return store
 
     def _migrate(self) -> None:
-        self.conn.execute(
+        self.execute(
             "CREATE TABLE IF NOT EXISTS schema_versions "
             "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
         )
-        have = dict(self.conn.execute("SELECT component, version FROM schema_versions"))
-        with _LOCK:
-            wanted = {k: list(v) for k, v in _MIGRATIONS.items()}
-        for component, steps in wanted.items():
+        have: dict[str, int] = dict(self.all("SELECT component, version FROM schema_versions"))
+        for component, steps in MIGRATIONS:
             current = have.get(component, 0)
             if current > len(steps):
                 raise StoreError(
@@ -141,36 +75,63 @@ class Store:
             for version in range(current, len(steps)):
                 with self.transaction():
                     for statement in _split_sql(steps[version]):
-                        self.conn.execute(statement)
-                    self.conn.execute(
+                        self.execute(statement)
+                    self.execute(
                         "INSERT INTO schema_versions (component, version) VALUES (?, ?) "
                         "ON CONFLICT(component) DO UPDATE SET version = excluded.version",
                         (component, version + 1),
                     )
 
+    # --- transactions --------------------------------------------------------------------
+
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Store]:
         """A (re-entrant) write transaction: all or nothing."""
         if self._depth:
             self._depth += 1
             try:
-                yield self.conn
+                yield self
             finally:
                 self._depth -= 1
             return
-        self.conn.execute("BEGIN IMMEDIATE")
+        self._conn.execute("BEGIN IMMEDIATE")
         self._depth = 1
         try:
-            yield self.conn
+            yield self
         except BaseException:
             self._depth = 0
-            self.conn.execute("ROLLBACK")
+            self._conn.execute("ROLLBACK")
             raise
         self._depth = 0
-        self.conn.execute("COMMIT")
+        self._conn.execute("COMMIT")
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
+    # --- queries (for rarebird.store's modules) --------------------------------------------
+
+    def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
+        return self._conn.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Params]) -> sqlite3.Cursor:
+        return self._conn.executemany(sql, rows)
+
+    def one(self, sql: str, params: Params = ()) -> Row | None:
+        row: Row | None = self._conn.execute(sql, params).fetchone()
+        return row
+
+    def all(self, sql: str, params: Params = ()) -> list[Row]:
+        return list(self._conn.execute(sql, params))
+
+    def scalar(self, sql: str, params: Params = ()) -> Any:
+        row = self.one(sql, params)
+        return None if row is None else row[0]
+
+    # --- lifetime ---------------------------------------------------------------------------
 
     def close(self) -> None:
-        self.conn.close()
+        self._conn.close()
 
     def __enter__(self) -> Store:
         return self
@@ -183,6 +144,13 @@ def _split_sql(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
 
 
-def open_store(path: str) -> Store:
-    """Open (creating and migrating as needed) the store at ``path``."""
-    return Store.open(path)
+def open_store(path: str, *, create: bool = True) -> Store:
+    """Open (creating and migrating as needed) the store at ``path``; with ``create=False`` a
+    missing file is an error instead of a new empty store."""
+    return Store.open(path, create=create)
+
+
+def in_chunks(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    """``values`` in slices small enough for one ``IN (...)`` list."""
+    for i in range(0, len(values), size):
+        yield values[i : i + size]

@@ -10,8 +10,10 @@
   as Elastic's engine does: the first bucket may be partial;
 - finalises a bucket when time moves past it: the model learns it, then scores it, the
   normalisers learn and normalise (see :mod:`rarebird.detectors.aggregate`), values unseen for
-  the prune window are forgotten; results and model state go to the store together;
-- with ``renormalize`` (live detection, ``detect`` and ``serve``), rescores the stored results of
+  the prune window are forgotten; results, kept events and renormalised scores are handed
+  over by :meth:`AnomalyJob.take_output` (the job does no I/O: the engine writes them with the
+  model state);
+- with ``renormalize`` (live detection, ``detect`` and ``serve``), rescores the earlier results of
   the last ``max(30 days, 100 buckets)`` when a normaliser's scope maximum jumps by more than
   10 % or every 6 hours of data, writing only "big" changes, as Elasticsearch's
   ``ScoresUpdater`` does (``initial_*`` scores never change). A plain replay (``job run``)
@@ -27,23 +29,26 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
-
-from rarebird.clock import SYSTEM_CLOCK
-from rarebird.definitions import DatafeedConfig, JobConfig
-from rarebird.detectors.aggregate import Leaf, Normalizers, scope, score_bucket
-from rarebird.detectors.maths import MAXIMUM_ANOMALOUS_PROBABILITY, anomaly_score
+from rarebird.definitions import JobConfig
+from rarebird.detectors.aggregate import Leaf, Normalizers, score_bucket
 from rarebird.detectors.rare import RareModel, ValueScore
 from rarebird.errors import StateError
 from rarebird.events import ProcessEvent, value_getter
+from rarebird.job.buckets import Bucket
+from rarebird.job.renormalize import (
+    ResultDoc,
+    ResultsWindow,
+    ScoreUpdate,
+    renormalise,
+    window_seconds,
+)
+from rarebird.job.stats import JobStats
 from rarebird.results import BucketResults
-from rarebird.store import Store
-from rarebird.store.results import search_results, write_events, write_results
-from rarebird.timeutil import from_epoch_s, iso, to_epoch_s
+from rarebird.timeutil import from_epoch_s, to_epoch_s
 
 STATE_VERSION = 1
 #: Elasticsearch renormalises at least this often (``maxQuantileInterval``, 6 h of data).
@@ -55,92 +60,20 @@ SOFT_LIMIT_FRACTION = 0.6
 IDENTITY_FIELDS = ("user.name", "user.audit.name", "user.effective.name", "process.real_user.name")
 
 
-@dataclass
-class JobStats:
-    """Elastic's ``data_counts`` and ``model_size_stats`` of the job, as far as they apply."""
-
-    processed_record_count: int = 0
-    missing_field_count: int = 0
-    out_of_order_timestamp_count: int = 0
-    bucket_count: int = 0
-    empty_bucket_count: int = 0
-    record_count: int = 0
-    earliest_record_timestamp: float | None = None
-    latest_record_timestamp: float | None = None
-    last_finalised_bucket_end: float | None = None
-    model_bytes: int = 0
-    peak_model_bytes: int = 0
-    memory_status: str = "ok"
-    total_by_field_count: int = 0
-    bucket_allocation_failures_count: int = 0
-    new_values_refused: int = 0
-    pruned_by_field_count: int = 0
-    renormalisations: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        doc = asdict(self)
-        for key in ("earliest_record_timestamp", "latest_record_timestamp",
-                    "last_finalised_bucket_end"):  # fmt: skip
-            if doc[key] is not None:
-                doc[key] = iso(from_epoch_s(doc[key]))
-        return doc
-
-
-@dataclass
-class _Bucket:
-    """Events gathered for the bucket being built."""
-
-    index: int
-    event_count: int = 0
-    order: list[str] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-    influences: dict[str, dict[str, list[str]]] = field(default_factory=dict)
-    identities: dict[str, dict[str, list[str]]] = field(default_factory=dict)
-
-    def add(
-        self, value: str, influences: dict[str, str], identities: dict[str, str] | None = None
-    ) -> None:
-        if value not in self.counts:
-            self.order.append(value)
-            self.counts[value] = 0
-            self.influences[value] = {}
-        self.counts[value] += 1
-        mine = self.influences[value]
-        for name, v in influences.items():
-            have = mine.setdefault(name, [])
-            if v not in have:
-                have.append(v)
-        if identities:
-            ids = self.identities.setdefault(value, {})
-            for name, v in identities.items():
-                have = ids.setdefault(name, [])
-                if v not in have:
-                    have.append(v)
-
-    def to_state(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> _Bucket:
-        return cls(**{"identities": {}, **state})
-
-
 class AnomalyJob:
-    """A running ``rare`` anomaly job with its model, normalisers and results store."""
+    """A running ``rare`` anomaly job: its model, normalisers, counts and the bucket being built."""
 
     def __init__(
         self,
         job: JobConfig,
-        datafeed: DatafeedConfig | None = None,
-        store: Store | None = None,
         *,
         keep_events: bool = True,
         renormalize: bool = False,
+        window: ResultsWindow | None = None,
     ) -> None:
         self.config = job
         self.renormalize = renormalize
-        self.datafeed = datafeed
-        self.store = store
+        self.window = window
         self.keep_events = keep_events
         self.span = job.bucket_span_s
         self.by_field = job.detector.by_field_name
@@ -154,38 +87,29 @@ class AnomalyJob:
         self.model = RareModel(self.span)
         self.normalizers = Normalizers.create(self.span)
         self.stats = JobStats()
-        self.current: _Bucket | None = None
+        self.current: Bucket | None = None
         self.skip_bucket: int | None = None
         self.last_renormalised_s: float | None = None
         self._pending_results: list[BucketResults] = []
         self._pending_events: list[ProcessEvent] = []
-        #: renormalised scores not yet written: doc id -> (new score, new document)
-        self._score_updates: dict[str, tuple[float, dict[str, Any]]] = {}
+        #: renormalised scores not yet taken: doc id -> update
+        self._score_updates: dict[str, ScoreUpdate] = {}
 
     # --- lifecycle -----------------------------------------------------------------------
     @classmethod
-    def open(
+    def restore(
         cls,
-        store: Store,
         job: JobConfig,
-        datafeed: DatafeedConfig | None = None,
+        state: dict[str, Any],
         *,
         keep_events: bool = True,
         renormalize: bool = False,
+        window: ResultsWindow | None = None,
     ) -> AnomalyJob:
-        """Resume the job's state from the store, or start it fresh."""
-        instance = cls(job, datafeed, store, keep_events=keep_events, renormalize=renormalize)
-        row = store.conn.execute(
-            "SELECT version, state FROM job_state WHERE job_id = ?", (job.job_id,)
-        ).fetchone()
-        if row is not None:
-            version, raw = row
-            if version != STATE_VERSION:
-                raise StateError(
-                    f"{store.path}: job {job.job_id!r} state is version {version}; this rarebird "
-                    f"reads version {STATE_VERSION}"
-                )
-            instance._restore(orjson.loads(raw))
+        """The job as saved by :meth:`to_state` (raises :class:`StateError` when the state was
+        made with another definition)."""
+        instance = cls(job, keep_events=keep_events, renormalize=renormalize, window=window)
+        instance._restore(state)
         return instance
 
     def _restore(self, state: dict[str, Any]) -> None:
@@ -199,8 +123,8 @@ class AnomalyJob:
             )
         self.model = RareModel.from_state(state["model"])
         self.normalizers = Normalizers.from_state(state["normalizers"])
-        self.stats = JobStats(**state["stats"])
-        self.current = _Bucket.from_state(state["current"]) if state["current"] else None
+        self.stats = JobStats.from_dict(state["stats"])
+        self.current = Bucket.from_state(state["current"]) if state["current"] else None
         self.skip_bucket = state["skip_bucket"]
         self.last_renormalised_s = state["last_renormalised_s"]
 
@@ -228,55 +152,23 @@ class AnomalyJob:
 
     @property
     def pending(self) -> int:
-        """Results and events held in memory until the next :meth:`flush` or :meth:`save`."""
+        """Results and events held in memory until the next :meth:`take_output`."""
         return len(self._pending_results) + len(self._pending_events)
 
-    def flush(self) -> None:
-        """Write pending results and kept events, without the model state. Safe at any time:
-        result ids are Elastic's and events are keyed by content, so a resumed job that
-        writes them again changes nothing. Bounds memory on long inputs."""
-        if self.store is None:
-            self._pending_results.clear()
-            self._pending_events.clear()
-            return
-        with self.store.transaction() as conn:
-            write_results(self.store, self._pending_results)
-            if self._pending_events:
-                write_events(self.store, self.config.job_id, self._pending_events)
-            self._apply_score_updates(conn)
+    def take_output(self) -> JobOutput:
+        """What the job produced since the last call, to be written to the store: results of
+        the buckets finalised, the events kept for triage and renormalised scores. Result
+        ids are Elastic's and events are keyed by content, so writing them again (a resumed
+        job) changes nothing."""
+        out = JobOutput(
+            tuple(self._pending_results),
+            tuple(self._pending_events),
+            tuple(self._score_updates.values()),
+        )
         self._pending_results.clear()
         self._pending_events.clear()
-
-    def _apply_score_updates(self, conn: Any) -> None:
-        if self._score_updates:
-            conn.executemany(
-                "UPDATE results SET score = ?, doc = ? WHERE id = ?",
-                [(score, orjson.dumps(doc).decode(), doc_id)
-                 for doc_id, (score, doc) in self._score_updates.items()],
-            )  # fmt: skip
-            self._score_updates.clear()
-
-    def save(self) -> None:
-        """Write pending results, kept events and the model state in one transaction."""
-        if self.store is None:
-            self._pending_results.clear()
-            self._pending_events.clear()
-            self._score_updates.clear()
-            return
-        state = orjson.dumps(self.to_state()).decode()
-        with self.store.transaction() as conn:
-            write_results(self.store, self._pending_results)
-            if self._pending_events:
-                write_events(self.store, self.config.job_id, self._pending_events)
-            conn.execute(
-                "INSERT INTO job_state (job_id, version, state, updated) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(job_id) DO UPDATE SET version = excluded.version, "
-                "state = excluded.state, updated = excluded.updated",
-                (self.config.job_id, STATE_VERSION, state, iso(SYSTEM_CLOCK.now())),
-            )
-            self._apply_score_updates(conn)
-        self._pending_results.clear()
-        self._pending_events.clear()
+        self._score_updates.clear()
+        return out
 
     # --- feeding -------------------------------------------------------------------------
     def feed(self, event: ProcessEvent) -> list[BucketResults]:
@@ -289,16 +181,16 @@ class AnomalyJob:
             last_end = self.stats.last_finalised_bucket_end
             if last_end is None:
                 # a brand-new job: its first bucket may be partial and is not analysed
-                self.current = _Bucket(index)
+                self.current = Bucket(index)
                 self.skip_bucket = index
             else:
-                self.current = _Bucket(int(last_end // self.span))
+                self.current = Bucket(int(last_end // self.span))
         if index < self.current.index:
             self.stats.out_of_order_timestamp_count += 1
             return finalised
         elif index > self.current.index:
             finalised = self._finalise_until(index)
-            self.current = _Bucket(index)
+            self.current = Bucket(index)
         stats = self.stats
         stats.processed_record_count += 1
         if stats.earliest_record_timestamp is None or ts < stats.earliest_record_timestamp:
@@ -311,11 +203,11 @@ class AnomalyJob:
         elif outcome == "refused":
             stats.new_values_refused += 1
             stats.bucket_allocation_failures_count += 1
-        elif self.keep_events and self.store is not None:
+        elif self.keep_events:
             self._pending_events.append(event)
         return finalised
 
-    def _gather(self, bucket: _Bucket, event: ProcessEvent) -> str:
+    def _gather(self, bucket: Bucket, event: ProcessEvent) -> str:
         """Add an event of ``bucket`` to it: ``kept``, or why not (``missing``, ``refused``)."""
         bucket.event_count += 1
         value = self._by_value(event)
@@ -348,12 +240,12 @@ class AnomalyJob:
             last_end = self.stats.last_finalised_bucket_end
             if last_end is None:
                 return []
-            self.current = _Bucket(int(last_end // self.span))
+            self.current = Bucket(int(last_end // self.span))
         index = int(to_epoch_s(when) // self.span)
         if index <= self.current.index:
             return []
         finalised = self._finalise_until(index)
-        self.current = _Bucket(index)
+        self.current = Bucket(index)
         return finalised
 
     def finish(self) -> list[BucketResults]:
@@ -400,13 +292,13 @@ class AnomalyJob:
             last_end = self.stats.last_finalised_bucket_end
             if last_end is not None and index < int(last_end // self.span):
                 return None
-            bucket = _Bucket(index)
+            bucket = Bucket(index)
         for event in events:
             if int(to_epoch_s(event.timestamp) // self.span) == index:
                 self._gather(bucket, event)
         return self._interim_of(bucket, elastic=elastic)
 
-    def _interim_of(self, bucket: _Bucket | None, *, elastic: bool) -> BucketResults | None:
+    def _interim_of(self, bucket: Bucket | None, *, elastic: bool) -> BucketResults | None:
         if bucket is None or not bucket.order or bucket.index == self.skip_bucket:
             return None
         if elastic:
@@ -437,7 +329,7 @@ class AnomalyJob:
         )
         return results
 
-    def _elastic_interim_scores(self, bucket: _Bucket) -> list[ValueScore]:
+    def _elastic_interim_scores(self, bucket: Bucket) -> list[ValueScore]:
         model = self.model
         smallest = model.smallest_probability()
         median = model.sorted.median() if len(model) else 0.0
@@ -471,10 +363,10 @@ class AnomalyJob:
             out.append(self._finalise(bucket))
             start = bucket.index + 1
         for empty in range(start, index):
-            out.append(self._finalise(_Bucket(empty)))
+            out.append(self._finalise(Bucket(empty)))
         return out
 
-    def _finalise(self, bucket: _Bucket) -> BucketResults:
+    def _finalise(self, bucket: Bucket) -> BucketResults:
         stats = self.stats
         timestamp = from_epoch_s(bucket.index * self.span)
         self.normalizers.propagate_forward(1.0)
@@ -551,16 +443,14 @@ class AnomalyJob:
         return self.stats.model_bytes >= self.config.model_memory_limit
 
     # --- renormalisation -------------------------------------------------------------------
-    def _window_docs(self, start_ms: int) -> dict[str, dict[str, Any]]:
-        """Result documents of the renormalisation window: stored, pending, and with the
-        updates not yet written applied."""
-        docs: dict[str, dict[str, Any]] = {}
-        if self.store is not None:
-            start = from_epoch_s(start_ms / 1000)
-            for kind in ("record", "influencer", "bucket"):
-                page = search_results(self.store, kind, job_ids=[self.config.job_id], start=start,
-                                      order="time")  # fmt: skip
-                docs.update(page.hits)
+    def _renormalise(self, end_s: int) -> None:
+        """Rescore the results of the renormalisation window with the normalisers as they are
+        now (see :mod:`rarebird.job.renormalize`)."""
+        window = window_seconds(self.config.renormalization_window_days, self.span)
+        start_ms = int((end_s - window) * 1000)
+        docs: dict[str, ResultDoc] = {}
+        if self.window is not None:
+            docs.update(self.window.window_docs(self.config.job_id, start_ms))
         for results in self._pending_results:
             if to_epoch_s(results.bucket.timestamp) * 1000 < start_ms:
                 continue
@@ -569,83 +459,25 @@ class AnomalyJob:
                 docs[rec.doc_id] = rec.to_doc()
             for infl in results.influencers:
                 docs[infl.doc_id] = infl.to_doc()
-        for doc_id, (_, doc) in self._score_updates.items():
+        for doc_id, update in self._score_updates.items():
             if doc_id in docs:
-                docs[doc_id] = doc
-        return docs
-
-    def _renormalise(self, end_s: int) -> None:
-        """Rescore the results of the last ``max(30 days, 100 buckets)`` with the normalisers
-        as they are now; keep only the big changes (``ScoresUpdater``, ``Normalizer``)."""
-        days = self.config.renormalization_window_days
-        window = days * 86400 if days is not None else max(30 * 86400, 100 * self.span)
-        norms = self.normalizers
-        changed = 0
-        for doc_id, doc in self._window_docs(int((end_s - window) * 1000)).items():
-            kind = doc["result_type"]
-            if kind == "record":
-                key = scope(self.by_field, doc["by_field_value"])
-                new = _renormalised(norms.leaf, key, doc["probability"])
-                if _is_big_update(doc["record_score"], new):
-                    self._score_updates[doc_id] = (new, {**doc, "record_score": new})
-                    changed += 1
-            elif kind == "influencer":
-                name = doc["influencer_field_name"]
-                norm = norms.influencer.get(name)
-                if norm is None:
-                    continue
-                new = _renormalised(norm, scope(name, doc["influencer_field_value"]),
-                                    doc["probability"])  # fmt: skip
-                if _is_big_update(doc["influencer_score"], new):
-                    self._score_updates[doc_id] = (new, {**doc, "influencer_score": new})
-                    changed += 1
-            elif kind == "bucket" and doc["anomaly_score"] > 0:
-                influencers = []
-                bucket_changed = False
-                for bi in doc.get("bucket_influencers", []):
-                    name = bi["influencer_field_name"]
-                    if name == "bucket_time":
-                        norm_: Any = norms.root
-                        key = ""
-                    else:
-                        norm_ = norms.influencer_bucket.get(name)
-                        key = scope(name, None)
-                    new = (
-                        bi["anomaly_score"]
-                        if norm_ is None
-                        else _renormalised(norm_, key, bi["probability"])
-                    )
-                    if _is_big_update(bi["anomaly_score"], new):
-                        bi = {**bi, "anomaly_score": new}
-                        bi_id = (f"{self.config.job_id}_bucket_influencer_{doc['timestamp']}_"
-                                 f"{doc['bucket_span']}_{name}")  # fmt: skip
-                        self._score_updates[bi_id] = (new, bi)
-                        bucket_changed = True
-                    influencers.append(bi)
-                if bucket_changed:
-                    score = max(b["anomaly_score"] for b in influencers)
-                    self._score_updates[doc_id] = (
-                        score,
-                        {**doc, "anomaly_score": score, "bucket_influencers": influencers},
-                    )
-                    changed += 1
-        if changed:
+                docs[doc_id] = update.doc
+        updates = renormalise(
+            docs, job_id=self.config.job_id, by_field=self.by_field, normalizers=self.normalizers
+        )
+        for update in updates:
+            self._score_updates[update.doc_id] = update
+        if updates:
             self.stats.renormalisations += 1
 
 
-def _renormalised(norm: Any, key: str, probability: float) -> float:
-    if not norm.can_normalize():
-        return 0.0
-    raw = 0.0 if probability > MAXIMUM_ANOMALOUS_PROBABILITY else anomaly_score(probability)
-    return float(norm.normalize(key, raw))
+@dataclass(frozen=True)
+class JobOutput:
+    """What a job produced since the last :meth:`AnomalyJob.take_output`."""
 
+    results: tuple[BucketResults, ...] = ()
+    events: tuple[ProcessEvent, ...] = ()
+    score_updates: tuple[ScoreUpdate, ...] = ()
 
-def _is_big_update(old: float, new: float) -> bool:
-    """Elasticsearch writes a renormalised score only when the change matters
-    (``Normalizer.isBigUpdate``): another severity band, |Δ| >= 1.5, or a ratio below 1/3."""
-    if int(old // 25) != int(new // 25):
-        return True
-    if abs(old - new) >= 1.5:
-        return True
-    lo, hi = min(old, new), max(old, new)
-    return hi > 0 and lo < 0.33 * hi
+    def __bool__(self) -> bool:
+        return bool(self.results or self.events or self.score_updates)

@@ -1,0 +1,46 @@
+"""The bucket being built: which by-field values were seen in it, how often, with which
+influencer values and identities, in arrival order."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Bucket:
+    """Events gathered for the bucket being built."""
+
+    index: int
+    event_count: int = 0
+    order: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    influences: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    identities: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+
+    def add(
+        self, value: str, influences: dict[str, str], identities: dict[str, str] | None = None
+    ) -> None:
+        if value not in self.counts:
+            self.order.append(value)
+            self.counts[value] = 0
+            self.influences[value] = {}
+        self.counts[value] += 1
+        mine = self.influences[value]
+        for name, v in influences.items():
+            have = mine.setdefault(name, [])
+            if v not in have:
+                have.append(v)
+        if identities:
+            ids = self.identities.setdefault(value, {})
+            for name, v in identities.items():
+                have = ids.setdefault(name, [])
+                if v not in have:
+                    have.append(v)
+
+    def to_state(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Bucket:
+        return cls(**{"identities": {}, **state})
