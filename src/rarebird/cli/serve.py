@@ -343,7 +343,7 @@ def snapshots_revert(
     from rarebird.clock import SYSTEM_CLOCK
     from rarebird.errors import StoreError
     from rarebird.run.snapshots import revert_snapshot
-    from rarebird.serve.service import ServeLock
+    from rarebird.serve.lock import ServeLock
 
     if ServeLock.held(store_path):
         raise StoreError(f"{store_path}: rarebird serve is running on this store; stop it first")

@@ -33,31 +33,33 @@ rest is read again (files) or sent again (HTTP clients get no answer for an unco
 
 from __future__ import annotations
 
-import fcntl
-import os
 import queue
-import stat
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from rarebird.alerts.model import Alert, RuleIdentity
 from rarebird.clock import SYSTEM_CLOCK, Clock
-from rarebird.datafeed.feed import IngestOutcome
 from rarebird.definitions import load_datafeed, load_job, load_rule
 from rarebird.definitions.service import ServeConfig
-from rarebird.errors import InputError, RarebirdError, StoreError
+from rarebird.errors import InputError, RarebirdError
 from rarebird.run.live import LiveEngine, StepReport, frontier_target
-from rarebird.serve.follow import FileFollower, FolderFollower, Follower, StreamFollower
 from rarebird.serve.ingest import Batch, IngestServer
+from rarebird.serve.inputs import Activity, FollowedInput, open_input
+from rarebird.serve.lock import ServeLock
 from rarebird.serve.log import JsonLog
 from rarebird.serve.metrics import ServeMetrics
-from rarebird.serve.parse import ChunkParser, ParsedChunk
+from rarebird.serve.reporting import (
+    count_outcome,
+    count_parsed,
+    engine_metrics,
+    engine_status,
+    report_turn,
+)
 from rarebird.sinks import Sink, open_sink
-from rarebird.sources import SourceOptions, load_builtin_formats
+from rarebird.sources import load_builtin_formats
 from rarebird.store import Store, open_store
 from rarebird.store.serve import (
     batch_result,
@@ -73,68 +75,6 @@ CATCHUP_BUDGET = 4 * 1024 * 1024
 LIVE_BUDGET = 1024 * 1024
 PROGRESS_EVERY = 2.0
 OUTBOX_BATCH = 500
-
-
-class ServeLock:
-    """An exclusive lock beside the store: one service per store, and no revert under it."""
-
-    def __init__(self, store_path: str) -> None:
-        self.path = f"{store_path}.serve.lock"
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip()
-            os.close(fd)
-            raise StoreError(
-                f"{self.path}: rarebird serve is already running on this store"
-                + (f" (pid {holder})" if holder else "")
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-    @classmethod
-    def held(cls, store_path: str) -> bool:
-        """True while a service holds the store."""
-        path = f"{store_path}.serve.lock"
-        if not os.path.exists(path):
-            return False
-        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
-        return False
-
-
-@dataclass
-class _Input:
-    follower: Follower
-    parser: ChunkParser
-    #: newest event time read, per file (epoch ms)
-    watermarks: dict[str, int]
-    broken: bool = False
-
-
-@dataclass
-class _Activity:
-    """When a source (an input, or an HTTP sender) last sent data, and since when it is quiet."""
-
-    last_data: float
-    quiet_since_ms: int | None = None
 
 
 class Service:
@@ -153,7 +93,7 @@ class Service:
         self.metrics = ServeMetrics()
         self.store: Store | None = None
         self.engine: LiveEngine | None = None
-        self.inputs: dict[str, _Input] = {}
+        self.inputs: dict[str, FollowedInput] = {}
         self.sinks: list[Sink] = []
         self.http: IngestServer | None = None
         self._lock = ServeLock(config.store)
@@ -172,7 +112,7 @@ class Service:
         self._outbox_retry_at = 0.0
         #: bytes read from one file per turn while catching up
         self.catchup_budget = CATCHUP_BUDGET
-        self.activity: dict[str, _Activity] = {}
+        self.activity: dict[str, Activity] = {}
 
     # --- start ----------------------------------------------------------------------------
 
@@ -198,7 +138,13 @@ class Service:
             )  # fmt: skip
             engine = self.engine
             for fc in cfg.follow:
-                self.inputs[fc.label] = self._open_input(fc, datafeed.query.prefilter)
+                saved = engine.state.sources.get(fc.label)
+                backfill = engine.first_start and self.config.backfill.enabled
+                self.inputs[fc.label] = open_input(
+                    fc, datafeed.query.prefilter, saved, backfill=backfill,
+                    rotate_grace=self.config.rotate_grace, log=self.log,
+                )  # fmt: skip
+                self.activity[fc.label] = Activity(self.clock.monotonic())
             self.log("info", "started", job_id=job.job_id, rule=rule.name,
                      store=cfg.store, first_start=engine.first_start,
                      bucket_span=job.bucket_span.total_seconds(),
@@ -234,32 +180,6 @@ class Service:
         if dead_letter is None and spec.startswith(("http://", "https://")):
             dead_letter = f"{self.config.store}.webhook-dead-letters.ndjson"
         return open_sink(spec, dead_letter=dead_letter)
-
-    def _open_input(self, fc: Any, prefilter: Any) -> _Input:
-        engine = self.engine
-        assert engine is not None
-        options = SourceOptions(prefilter=prefilter, host_name=fc.host_name, passwd=fc.passwd,
-                                group=fc.group, identity=fc.identity)  # fmt: skip
-        parser = ChunkParser(fc.format, fc.label, options)
-        saved = engine.state.sources.get(fc.label)
-        backfill = engine.first_start and self.config.backfill.enabled
-        grace = self.config.rotate_grace.total_seconds()
-        path = fc.path
-        follower: Follower
-        kind = _kind(path)
-        if kind == "stream":
-            follower = StreamFollower(path, label=fc.label, framer=parser.frame, log=self.log)
-        elif kind == "folder":
-            follower = FolderFollower(path, pattern=fc.pattern, label=fc.label, framer=parser.frame,
-                                      state=saved, backfill=backfill, rotate_grace=grace,
-                                      log=self.log)  # fmt: skip
-        else:
-            if kind == "missing":
-                self.log("warning", "waiting_for_file", source=fc.label, path=path)
-            follower = FileFollower(path, label=fc.label, framer=parser.frame, state=saved,
-                                    backfill=backfill, rotate_grace=grace, log=self.log)  # fmt: skip
-        self.activity[fc.label] = _Activity(self.clock.monotonic())
-        return _Input(follower, parser, {})
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -380,13 +300,13 @@ class Service:
         for chunk, parsed in parsed_chunks:
             if not live:
                 self._catchup_read += len(chunk.data)
-            self._count_parsed(label, parsed)
+            count_parsed(self.metrics, self.log, label, parsed)
             if parsed.events:
                 newest = to_epoch_ms(max(e.timestamp for e in parsed.events))
                 if newest > inp.watermarks.get(chunk.stream_id, -1):
                     inp.watermarks[chunk.stream_id] = newest
             outcome = engine.ingest(parsed.events, label, live=live)
-            self._count(label, outcome)
+            count_outcome(self.metrics, label, outcome)
             if not live:
                 self._catchup_kept += outcome.kept
         if chunks:
@@ -396,7 +316,7 @@ class Service:
     def _active(self, label: str, mono: float) -> None:
         act = self.activity.get(label)
         if act is None:
-            act = self.activity[label] = _Activity(mono)
+            act = self.activity[label] = Activity(mono)
         act.last_data = mono
         if act.quiet_since_ms is not None:
             self._source_back(label, act)
@@ -413,7 +333,7 @@ class Service:
                 return batch, 200, {**orjson.loads(seen), "duplicate": True}
         outcome = engine.ingest(batch.events, batch.source, live=True)
         self.metrics.events_read.inc(outcome.received, source=batch.source)
-        self._count(batch.source, outcome)
+        count_outcome(self.metrics, batch.source, outcome)
         result = outcome.to_doc()
         result["accepted"] = outcome.received
         if batch.batch_id:
@@ -427,29 +347,6 @@ class Service:
         return {label: inp.follower.to_state() for label, inp in self.inputs.items()}
 
     # --- counting, logs ---------------------------------------------------------------------
-
-    def _count_parsed(self, label: str, parsed: ParsedChunk) -> None:
-        m = self.metrics
-        m.events_read.inc(parsed.lines, source=label)
-        if parsed.prefiltered:
-            m.events_dropped.inc(parsed.prefiltered, reason="not_matched")
-        for reason, n in parsed.skipped.items():
-            m.events_dropped.inc(n, reason=reason)
-        for issue in parsed.issues[:5]:
-            self.log("warning", "bad_input", source=label, location=str(issue.location),
-                     reason=issue.reason, detail=issue.detail or None)  # fmt: skip
-
-    def _count(self, source: str, outcome: IngestOutcome) -> None:
-        m = self.metrics
-        if outcome.kept:
-            m.events_kept.inc(outcome.kept, source=source)
-        if outcome.not_matched:
-            m.events_dropped.inc(outcome.not_matched, reason="not_matched")
-        if outcome.late:
-            m.events_dropped.inc(outcome.late, reason="late")
-            m.events_late.inc(outcome.late, source=source)
-        if outcome.older_than_backfill:
-            m.events_dropped.inc(outcome.older_than_backfill, reason="older_than_backfill")
 
     def _start_catchup(self, mono: float) -> None:
         self._catchup_started = mono
@@ -471,38 +368,7 @@ class Service:
     def _after_commit(self, report: StepReport, interim: list[Alert], mono: float) -> None:
         engine = self.engine
         assert engine is not None
-        m = self.metrics
-        if report.buckets:
-            m.buckets_finalised.inc(len(report.buckets))
-            m.records.inc(sum(len(b.records) for b in report.buckets))
-        for run in report.runs:
-            m.rule_runs.inc()
-            if run.new_alerts:
-                m.alerts.inc(len(run.new_alerts), kind="rule")
-            if run.updated_alerts:
-                m.alerts_updated.inc(len(run.updated_alerts))
-            if run.new_alerts or run.warnings or self._live:
-                self.log("info" if not run.warnings else "warning", "rule_run",
-                         at=run.started_at, found=run.found, created=len(run.new_alerts),
-                         already_alerted=run.already_alerted, excepted=run.excepted_total,
-                         warnings=list(run.warnings) or None,
-                         alerts=[{"id": a.id, "user": a.values("user.name"),
-                                  "host": a.values("host.name"),
-                                  "anomaly_time": iso(a.original_time),
-                                  "score": round(a.record_score, 2)} for a in run.new_alerts]
-                         or None)  # fmt: skip
-        if report.confirmed:
-            m.alerts_updated.inc(len(report.confirmed))
-            for alert in report.confirmed:
-                self.log("info", "interim_alert_final", id=alert.id,
-                         status=alert.doc.get("rarebird.early_warning.status"),
-                         final_record_score=alert.doc.get("rarebird.early_warning.final_record_score"))  # fmt: skip
-        if interim:
-            m.alerts.inc(len(interim), kind="interim")
-            for alert in interim:
-                self.log("info", "interim_alert", id=alert.id, user=alert.values("user.name"),
-                         host=alert.values("host.name"), anomaly_time=iso(alert.original_time),
-                         interim_record_score=round(alert.record_score, 2))  # fmt: skip
+        report_turn(self.metrics, self.log, report, interim, live=self._live)
         if (
             self._catchup_started is not None
             and not self._live
@@ -536,7 +402,7 @@ class Service:
                          since=from_epoch_ms(act.quiet_since_ms),
                          message="Datafeed has been retrieving no data for a while")  # fmt: skip
 
-    def _source_back(self, label: str, act: _Activity) -> None:
+    def _source_back(self, label: str, act: Activity) -> None:
         start = act.quiet_since_ms
         assert start is not None
         act.quiet_since_ms = None
@@ -570,57 +436,6 @@ class Service:
                     self._outbox_retry_at = self.clock.monotonic() + 5.0
                     return
             delete_outbox_through(store, rows[-1][0])
-
-    def _update_metrics(self) -> None:
-        engine = self.engine
-        assert engine is not None
-        m = self.metrics
-        stats = engine.job.stats
-        for status in ("ok", "soft_limit", "hard_limit"):
-            m.memory_status.set(1 if stats.memory_status == status else 0, status=status)
-        m.model_bytes.set(stats.model_bytes)
-        for name in ("processed_record_count", "missing_field_count",
-                     "out_of_order_timestamp_count", "bucket_count", "empty_bucket_count",
-                     "record_count", "total_by_field_count", "new_values_refused"):  # fmt: skip
-            m.job_counts.set(getattr(stats, name), name=name)
-        if stats.latest_record_timestamp is not None:
-            m.latest_record.set(stats.latest_record_timestamp)
-        m.pending.set(engine.pending_count)
-        now_s = to_epoch_s(self.clock.now())
-        newest = max((w for i in self.inputs.values() for w in i.watermarks.values()), default=None)
-        if newest is not None:
-            m.lag.set(max(0.0, now_s - newest / 1000), stage="ingest")
-        if stats.last_finalised_bucket_end is not None:
-            m.lag.set(max(0.0, now_s - stats.last_finalised_bucket_end), stage="finalised")
-        last_run = engine.last_rule_run()
-        if last_run is not None:
-            m.lag.set(max(0.0, now_s - to_epoch_s(last_run)), stage="rule")
-
-    # --- health -----------------------------------------------------------------------------
-
-    def _update_status(self) -> None:
-        engine = self.engine
-        if engine is None:
-            return
-        stats = engine.job.stats
-        status = {
-            "job_id": engine.config.job_id,
-            "mode": "live" if self._live else "catching_up",
-            "frontier": iso(engine.frontier) if engine.frontier else None,
-            "next_rule_run": iso(engine.next_run) if engine.next_run else None,
-            "pending_events": engine.pending_count,
-            "memory_status": stats.memory_status,
-            "processed_record_count": stats.processed_record_count,
-            "latest_record_timestamp": iso(from_epoch_ms(int(stats.latest_record_timestamp * 1000)))
-            if stats.latest_record_timestamp is not None else None,
-            "sources": {
-                label: {"quiet_since": iso(from_epoch_ms(a.quiet_since_ms)) if a.quiet_since_ms else None,
-                        "broken": self.inputs[label].broken if label in self.inputs else False}
-                for label, a in self.activity.items()
-            },
-        }  # fmt: skip
-        with self._status_lock:
-            self._status = status
 
     def health(self) -> tuple[int, dict[str, Any]]:
         """``/healthz``: 200 while the loop turns, 503 when it is stalled or stopping."""
@@ -665,6 +480,21 @@ class Service:
                          next_rule_run=engine.next_run, pending_events=engine.pending_count)  # fmt: skip
         self._close_resources()
 
+    def _update_metrics(self) -> None:
+        engine = self.engine
+        assert engine is not None
+        marks = [w for i in self.inputs.values() for w in i.watermarks.values()]
+        engine_metrics(self.metrics, engine, max(marks, default=None), self.clock.now())
+
+    def _update_status(self) -> None:
+        if self.engine is None:
+            return
+        quiet = {label: a.quiet_since_ms for label, a in self.activity.items()}
+        broken = {label: inp.broken for label, inp in self.inputs.items()}
+        status = engine_status(self.engine, live=self._live, quiet=quiet, broken=broken)
+        with self._status_lock:
+            self._status = status
+
     def _close_resources(self) -> None:
         self.metrics.up.set(0)
         for inp in self.inputs.values():
@@ -680,17 +510,3 @@ class Service:
             self.store.close()
             self.store = None
         self._lock.release()
-
-
-def _kind(path: str) -> str:
-    if path == "-":
-        return "stream"
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return "missing"
-    if stat.S_ISDIR(mode):
-        return "folder"
-    if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
-        return "stream"
-    return "file"
