@@ -59,7 +59,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
-from rarebird.datafeed.query import wildcard_regex
+from rarebird.datafeed.wildcard import wildcard_regex
 from rarebird.documents import field_objects, field_values
 from rarebird.errors import DefinitionError
 from rarebird.timeutil import iso, parse_timestamp
