@@ -18,10 +18,12 @@ from rarebird.cli._common import (
     print_json,
     print_ndjson,
     print_table,
+    time_ranges,
+    time_value,
 )
 from rarebird.clock import SYSTEM_CLOCK
 from rarebird.errors import RarebirdError
-from rarebird.timeutil import iso, parse_timestamp
+from rarebird.timeutil import iso
 
 DEFAULT_STORE = "rarebird.db"  # the same default as `job run`
 FORMATS = click.Choice(["table", "json", "ndjson"])
@@ -43,13 +45,6 @@ rule_option = click.option(
 format_option = click.option(
     "--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format."
 )
-
-
-def _time(value: str, what: str) -> datetime:
-    try:
-        return parse_timestamp(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint=what) from None
 
 
 def _open(path: str) -> Any:
@@ -139,7 +134,7 @@ def with_output_options(func: Any) -> Any:
 @rule_option
 @format_option
 @click.option("--input-format", default="auto", show_default=True, help="Input format, or auto.")
-@click.option("--down", "downtime", multiple=True, metavar="START/END",
+@click.option("--down", "downtime", multiple=True, metavar="START/END", callback=time_ranges,
               help="Simulate the rule being down (no runs) between two times; repeatable.")  # fmt: skip
 @click.option("--quiet", "-q", is_flag=True, help="No summary on stderr.")
 @with_output_options
@@ -152,7 +147,7 @@ def detect(
     rule_path: str | None,
     fmt: str,
     input_format: str,
-    downtime: tuple[str, ...],
+    downtime: list[tuple[datetime, datetime]],
     quiet: bool,
     outputs: tuple[str, ...],
     dead_letter: str | None,
@@ -181,12 +176,6 @@ def detect(
     job = load_job(job_path)
     datafeed = load_datafeed(datafeed_path)
     rule = _load_rule(rule_path)
-    downs = []
-    for spec in downtime:
-        start, sep, end = spec.partition("/")
-        if not sep:
-            raise click.BadParameter("expected START/END", param_hint="--down")
-        downs.append((_time(start, "--down"), _time(end, "--down")))
     load_builtin_formats()
     options = SourceOptions(prefilter=datafeed.query.prefilter)
     sources = [open_source(p, input_format, options) for p in expand_inputs(list(inputs))]
@@ -196,7 +185,7 @@ def detect(
     try:
         report = replay(store, job, datafeed, rule, iter(merged),
                         identity=_identity(rule, rule_uuid, space, kibana_url), sinks=sinks,
-                        downtime=downs)  # fmt: skip
+                        downtime=downtime)  # fmt: skip
     finally:
         try:
             _close_sinks(sinks)
@@ -242,15 +231,15 @@ def rule() -> None:
 @rule.command("run")
 @store_option
 @rule_option
-@click.option("--now", "now_text", metavar="TIME",
-              help="Run as if at this time (ISO-8601 or epoch ms) [default: the clock].")  # fmt: skip
+@click.option("--now", metavar="TIME", callback=time_value,
+              help="Run as if at this time (ISO-8601, epoch ms, now-1h, 7d) [default: the clock].")  # fmt: skip
 @format_option
 @with_output_options
 @handle_errors
 def rule_run(
     store_path: str,
     rule_path: str | None,
-    now_text: str | None,
+    now: datetime | None,
     fmt: str,
     outputs: tuple[str, ...],
     dead_letter: str | None,
@@ -261,7 +250,7 @@ def rule_run(
     """Run the rule once (with Kibana's catch-up after missed runs); print the new alerts."""
     from rarebird.rules.executor import RuleExecutor
 
-    now = _time(now_text, "--now") if now_text else SYSTEM_CLOCK.now()
+    now = now or SYSTEM_CLOCK.now()
     r = _load_rule(rule_path)
     store = _open(store_path)
     sinks = _open_sinks(outputs, dead_letter, store_path)
@@ -302,8 +291,18 @@ def alerts() -> None:
 @click.option("--user", help="Alerts about this user.name.")
 @click.option("--host", help="Alerts involving this host.name.")
 @click.option("--rule-id", help="Alerts of this rule_id.")
-@click.option("--since", help="Anomaly time at or after (ISO-8601).")
-@click.option("--until", help="Anomaly time before (ISO-8601).")
+@click.option(
+    "--since",
+    metavar="TIME",
+    callback=time_value,
+    help="Anomaly time at or after (ISO-8601, epoch ms, now-1h, 7d).",
+)
+@click.option(
+    "--until",
+    metavar="TIME",
+    callback=time_value,
+    help="Anomaly time before (ISO-8601, epoch ms, now-1h, 7d).",
+)
 @click.option("--min-score", type=float, help="record_score at least.")
 @click.option("--severity", type=click.Choice(["low", "medium", "high", "critical"]))
 @click.option("--limit", type=int, default=None, help="At most this many (newest first).")
@@ -315,8 +314,8 @@ def alerts_list(
     user: str | None,
     host: str | None,
     rule_id: str | None,
-    since: str | None,
-    until: str | None,
+    since: datetime | None,
+    until: datetime | None,
     min_score: float | None,
     severity: str | None,
     limit: int | None,
@@ -327,8 +326,8 @@ def alerts_list(
 
     flt = AlertFilter(
         statuses=statuses, user=user, host=host, rule_id=rule_id,
-        since=_time(since, "--since") if since else None,
-        until=_time(until, "--until") if until else None,
+        since=since,
+        until=until,
         min_score=min_score, severity=severity, limit=limit,
     )  # fmt: skip
     store = _open(store_path)
@@ -538,7 +537,12 @@ def exceptions_list(store_path: str, rule_path: str | None, list_id: str | None,
     metavar="PATTERN",
     help="Allowed script (in the parent's args, fnmatch pattern).",
 )
-@click.option("--expires", help="Stop applying at this time (ISO-8601).")
+@click.option(
+    "--expires",
+    metavar="TIME",
+    callback=time_value,
+    help="Stop applying at this time (ISO-8601, epoch ms, now+1d).",
+)
 @click.option("--comment", "comments", multiple=True)
 @click.option(
     "--from-alert", "from_alert", metavar="ID", help="Propose an item from this alert's fields."
@@ -560,7 +564,7 @@ def exceptions_list(store_path: str, rule_path: str | None, list_id: str | None,
 def exceptions_add(
     store_path: str, rule_path: str | None, list_id: str | None, name: str | None,
     description: str, entries: tuple[str, ...], windows: tuple[str, ...],
-    parents: tuple[str, ...], scripts: tuple[str, ...], expires: str | None,
+    parents: tuple[str, ...], scripts: tuple[str, ...], expires: datetime | None,
     comments: tuple[str, ...], from_alert: str | None, fields: str, with_parents: bool,
     yes: bool, dry_run: bool,
 ) -> None:  # fmt: skip
@@ -614,7 +618,7 @@ def exceptions_add(
             item = new_item(
                 list_id=target, name=name or "rarebird exception", description=description,
                 entries=parsed, windows=wins, allow=allow, now=now, comments=comments,
-                expire_time=_time(expires, "--expires") if expires else None,
+                expire_time=expires,
             )  # fmt: skip
         click.echo(f"{item.item_id}  {item.name}: {item.describe()}")
         if dry_run:
