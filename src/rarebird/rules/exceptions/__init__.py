@@ -70,27 +70,16 @@ from rarebird.rules.exceptions.entries import (
     entry_from_elastic,
 )
 from rarebird.rules.exceptions.exception_set import ExceptionSet
-from rarebird.rules.exceptions.items import (
-    LIST_KINDS,
-    ExceptionItem,
-    ExceptionList,
-)
+from rarebird.rules.exceptions.items import LIST_KINDS, ExceptionItem, ExceptionList
 from rarebird.rules.exceptions.ndjson import (
     ExceptionsFile,
     exceptions_to_ndjson,
     parse_exceptions_ndjson,
 )
-from rarebird.rules.exceptions.value_lists import (
-    LIST_TYPES,
-    ValueList,
-    read_value_list_file,
-)
+from rarebird.rules.exceptions.value_lists import LIST_TYPES, ValueList, read_value_list_file
 from rarebird.rules.exceptions.values import as_text
 from rarebird.rules.exceptions.windows import ScheduleWindow
-from rarebird.rules.exceptions.wording import (
-    ENTRY_OPERATOR_WORDS,
-    parse_entry_text,
-)
+from rarebird.rules.exceptions.wording import ENTRY_OPERATOR_WORDS, parse_entries, parse_entry_text
 
 __all__ = [
     "AllowList",
@@ -118,6 +107,7 @@ __all__ = [
     "as_text",
     "entry_from_elastic",
     "exceptions_to_ndjson",
+    "parse_entries",
     "parse_entry_text",
     "parse_exceptions_ndjson",
     "read_value_list_file",

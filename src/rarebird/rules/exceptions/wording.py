@@ -3,7 +3,7 @@ description of an entry, and entries read from ``FIELD OPERATOR [VALUE]`` text."
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from rarebird.rules.exceptions.entries import (
     Entry,
@@ -83,3 +83,33 @@ def parse_entry_text(text: str, value_lists: Mapping[str, ValueList] | None = No
         return MatchAnyEntry(fname, values, operator)
     vl = (value_lists or {}).get(value)
     return ListEntry(fname, value, vl.type if vl else "keyword", operator)
+
+
+def parse_entries(texts: Sequence[str], value_lists: Mapping[str, ValueList] | None = None) -> list[Entry]:  # fmt: skip
+    """Entries from :func:`parse_entry_text` strings; ``PARENT>FIELD OPERATOR [VALUE]`` is a
+    condition on an object under ``PARENT``, and consecutive ones on the same parent make one
+    ``nested`` entry.
+
+    >>> [e.type for e in parse_entries(["user.name is bob", "a>b is 1", "a>c exists"])]
+    ['match', 'nested']
+    """
+    out: list[Entry] = []
+    for text in texts:
+        parent = None
+        body = text
+        head = text.split(None, 1)[0] if text.strip() else ""
+        if ">" in head:
+            parent, _, rest = text.partition(">")
+            body = rest
+        entry = parse_entry_text(body, value_lists)
+        if parent is None:
+            out.append(entry)
+            continue
+        if not isinstance(entry, MatchEntry | MatchAnyEntry | ExistsEntry):
+            raise ValueError("nested conditions may only use is, is-one-of, exists")
+        last = out[-1] if out else None
+        if isinstance(last, NestedEntry) and last.field == parent.strip():
+            out[-1] = NestedEntry(last.field, (*last.entries, entry))
+        else:
+            out.append(NestedEntry(parent.strip(), (entry,)))
+    return out
