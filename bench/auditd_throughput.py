@@ -1,7 +1,7 @@
 """Throughput of the raw auditd input against Debian's audit tools, in the same run.
 
 Generates (once, cached under ``bench/out/``) a raw audit log of 1,000,000 exec events from the
-bench scenario of :mod:`rarebird.generate.fleet` (about 1.2 GB, 7 records per exec: SYSCALL,
+bench scenario of :mod:`rarebird.generate.scenarios` (about 1.2 GB, 7 records per exec: SYSCALL,
 EXECVE, CWD, two PATH, PROCTITLE, EOE; ENRICHED format; about 2 % netstat/ss/route/showmount,
 with sshd/ssh/sss_cache and ``ip route`` decoys). Then times, on the warm page cache, best of
 ``--repeat`` runs each (every command in a child process, start-up included):
@@ -54,13 +54,13 @@ class Timing:
 
 
 def bench_file(events: int, seed: int) -> Path:
-    """The cached audit log, regenerated when either generator's source changed."""
-    from rarebird.generate import auditd as generate_auditd
-    from rarebird.generate import fleet as generate
+    """The cached audit log, regenerated when the generators' source changed."""
+    import rarebird.generate
+    from rarebird.generate.auditd import generate_audit_log
+    from rarebird.generate.options import GeneratorOptions
 
-    digest = hashlib.sha256(
-        Path(generate.__file__).read_bytes() + Path(generate_auditd.__file__).read_bytes()
-    ).hexdigest()[:12]
+    sources = sorted(Path(rarebird.generate.__file__).parent.glob("*.py"))
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
     path = OUT / f"auditd-bench-{events}-seed{seed}-{digest}.log"
     if path.exists():
         return path
@@ -71,8 +71,8 @@ def bench_file(events: int, seed: int) -> Path:
     started = time.perf_counter()
     tmp = path.with_suffix(".tmp")
     # the bench profile has 10 % process ends, which have no audit record: ask for enough
-    scenario = generate.GeneratorOptions(profile="bench", events=events * 9 // 8 + 1000, seed=seed)
-    written = generate_auditd.generate_audit_log(str(tmp), exec_events=events, scenario=scenario)
+    scenario = GeneratorOptions(profile="bench", events=events * 9 // 8 + 1000, seed=seed)
+    written = generate_audit_log(str(tmp), exec_events=events, scenario=scenario)
     tmp.rename(path)
     print(
         f"  {written.events:,} execs, {written.records:,} records in "

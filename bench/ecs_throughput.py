@@ -51,9 +51,13 @@ class Timing:
 
 def bench_file(events: int, seed: int) -> Path:
     """The cached bench file, regenerated when the generator's source changed."""
-    from rarebird.generate import fleet as generate
+    import rarebird.generate
+    from rarebird.generate.ecs import write_ecs_file
+    from rarebird.generate.options import GeneratorOptions
+    from rarebird.generate.scenarios import generate_documents
 
-    digest = hashlib.sha256(Path(generate.__file__).read_bytes()).hexdigest()[:12]
+    sources = sorted(Path(rarebird.generate.__file__).parent.glob("*.py"))
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
     path = OUT / f"ecs-bench-{events}-seed{seed}-{digest}.ndjson"
     if path.exists():
         return path
@@ -62,9 +66,9 @@ def bench_file(events: int, seed: int) -> Path:
         old.unlink()
     print(f"generating {events:,} events into {path.relative_to(ROOT)} ...", flush=True)
     started = time.perf_counter()
-    options = generate.GeneratorOptions(profile="bench", events=events, seed=seed)
+    options = GeneratorOptions(profile="bench", events=events, seed=seed)
     tmp = path.with_suffix(".tmp")
-    generate.write_ecs_file(str(tmp), generate.generate_documents(options))
+    write_ecs_file(str(tmp), generate_documents(options))
     tmp.rename(path)
     print(f"  done in {time.perf_counter() - started:.1f} s", flush=True)
     return path

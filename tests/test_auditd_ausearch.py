@@ -23,7 +23,8 @@ import pytest
 
 from rarebird.events import ProcessEvent
 from rarebird.generate.auditd import AuditLogOptions, audit_lines, tricky_audit_lines
-from rarebird.generate.fleet import GeneratorOptions, generate_events
+from rarebird.generate.options import GeneratorOptions
+from rarebird.generate.scenarios import generate_events
 from rarebird.sources import SourceOptions
 from rarebird.sources.auditd import AuditdSource
 from tests.conftest import shared_path

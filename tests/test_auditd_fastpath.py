@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from rarebird.definitions.datafeed import load_datafeed
 from rarebird.events import ProcessEvent
 from rarebird.generate.auditd import AuditLogOptions, audit_lines, tricky_audit_lines
-from rarebird.generate.fleet import GeneratorOptions, generate_events
+from rarebird.generate.options import GeneratorOptions
+from rarebird.generate.scenarios import generate_events
 from rarebird.sources import FieldCondition, Prefilter, SourceOptions
 from rarebird.sources import auditd as auditd_module
 from rarebird.sources.auditd import AuditdSource

@@ -13,7 +13,8 @@ import pytest
 from rarebird.definitions.datafeed import load_datafeed
 from rarebird.events import ProcessEvent, SourceLocation
 from rarebird.generate.auditd import AuditLogOptions, audit_lines, write_audit_log
-from rarebird.generate.fleet import GeneratorOptions, generate_events
+from rarebird.generate.options import GeneratorOptions
+from rarebird.generate.scenarios import generate_events
 from rarebird.sources import Prefilter, SourceOptions, auditd_fast
 from rarebird.sources.auditd import AuditdSource
 from rarebird.sources.auditd_records import parse_header

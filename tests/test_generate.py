@@ -15,13 +15,10 @@ import orjson
 import pytest
 
 from rarebird.definitions.datafeed import load_datafeed
-from rarebird.generate.fleet import (
-    GeneratorOptions,
-    attack_window,
-    generate_documents,
-    generate_events,
-    write_ecs,
-)
+from rarebird.generate.ecs import write_ecs
+from rarebird.generate.fleet import attack_window
+from rarebird.generate.options import GeneratorOptions
+from rarebird.generate.scenarios import generate_documents, generate_events
 from rarebird.sources import KEEP_ALL, SourceOptions
 from rarebird.sources.ecs import EcsSource
 

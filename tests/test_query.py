@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rarebird.datafeed.query import compile_query, minimum_should_match, wildcard_regex
+from rarebird.datafeed.dsl import minimum_should_match
+from rarebird.datafeed.query import compile_query
+from rarebird.datafeed.wildcard import wildcard_regex
 from rarebird.definitions.datafeed import load_datafeed
 from rarebird.errors import QueryError
 from rarebird.events import ProcessEvent

@@ -89,6 +89,28 @@ def parse_timestamp(value: object) -> datetime:
     raise ValueError(f"not a timestamp: {value!r}")
 
 
+def parse_time(text: str, now: datetime) -> datetime:
+    """A time as a person gives it (a command-line option): an ISO-8601 date or time (naive ones
+    are UTC), epoch milliseconds, Elastic date math from ``now`` (``now``, ``now-45m``), or a
+    duration meaning that long before ``now`` (``7d``, ``24h``).
+
+    >>> now = parse_timestamp("2026-01-08T12:00:00Z")
+    >>> [iso(parse_time(t, now)) for t in ("2026-01-05", "7d", "now-30m", "1767571200000")]
+    ['2026-01-05T00:00:00.000Z', '2026-01-01T12:00:00.000Z', '2026-01-08T11:30:00.000Z', '2026-01-05T00:00:00.000Z']
+    """
+    stripped = text.strip()
+    if stripped.startswith("now"):
+        return now + parse_date_math_offset(stripped)
+    if _DURATION.match(stripped):
+        return now - parse_duration(stripped)
+    try:
+        return parse_timestamp(stripped)
+    except ValueError:
+        raise ValueError(
+            f"not a time (expected ISO-8601, epoch millis, now-24h or 7d): {text!r}"
+        ) from None
+
+
 def to_epoch_ms(when: datetime) -> int:
     """UTC-aware datetime to integer epoch milliseconds (floor)."""
     delta = when - EPOCH

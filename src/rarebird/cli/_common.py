@@ -6,12 +6,14 @@ import functools
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
 import click
 import orjson
 
 from rarebird import __version__
+from rarebird.clock import SYSTEM_CLOCK
 from rarebird.errors import (
     DefinitionError,
     InputError,
@@ -20,6 +22,7 @@ from rarebird.errors import (
     StateError,
     StoreError,
 )
+from rarebird.timeutil import parse_time
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -39,11 +42,11 @@ class LazyGroup(click.Group):
         "job": "rarebird.cli.job",
         "results": "rarebird.cli.job",
         "generate": "rarebird.cli.generate",
-        "detect": "rarebird.cli.rules",
-        "rule": "rarebird.cli.rules",
-        "alerts": "rarebird.cli.rules",
-        "exceptions": "rarebird.cli.rules",
-        "value-lists": "rarebird.cli.rules",
+        "detect": "rarebird.cli.detect",
+        "rule": "rarebird.cli.rule",
+        "alerts": "rarebird.cli.alerts",
+        "exceptions": "rarebird.cli.exceptions",
+        "value-lists": "rarebird.cli.lists",
         "triage": "rarebird.cli.triage",
         "serve": "rarebird.cli.serve",
         "status": "rarebird.cli.serve",
@@ -107,6 +110,32 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             sys.exit(EXIT_USAGE)
 
     return wrapper
+
+
+def time_value(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    """Option callback for a time: ISO-8601, epoch millis, ``now-1h``, or ``7d`` for seven days
+    ago (:func:`rarebird.timeutil.parse_time`, from the clock's now)."""
+    return None if value is None else _time(ctx, param, value)
+
+
+def time_ranges(
+    ctx: click.Context, param: click.Parameter, values: Sequence[str]
+) -> list[tuple[datetime, datetime]]:
+    """Option callback for a repeatable ``START/END``, each a time as :func:`time_value` reads."""
+    out = []
+    for text in values:
+        start, sep, end = text.partition("/")
+        if not sep:
+            raise click.BadParameter("expected START/END", ctx=ctx, param=param)
+        out.append((_time(ctx, param, start), _time(ctx, param, end)))
+    return out
+
+
+def _time(ctx: click.Context, param: click.Parameter, text: str) -> datetime:
+    try:
+        return parse_time(text, SYSTEM_CLOCK.now())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
 def print_ndjson(docs: Iterable[dict[str, Any]]) -> None:

@@ -1,4 +1,4 @@
-"""``rarebird generate``: write deterministic sample telemetry (see :mod:`rarebird.generate.fleet`)."""
+"""``rarebird generate``: write deterministic sample telemetry (see :mod:`rarebird.generate.scenarios`)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,10 @@ from typing import Any
 import click
 
 from rarebird.cli._common import EXIT_USAGE, handle_errors, main
-from rarebird.generate.fleet import (
-    DISCOVERY_NAMES,
-    PROFILES,
-    GeneratorOptions,
-    attack_window,
-    generate_documents,
-    parse_start,
-    write_ecs,
-    write_ecs_file,
-)
+from rarebird.generate.ecs import write_ecs, write_ecs_file
+from rarebird.generate.fleet import DISCOVERY_NAMES, attack_window
+from rarebird.generate.options import PROFILES, GeneratorOptions, parse_start
+from rarebird.generate.scenarios import generate_documents
 from rarebird.timeutil import iso
 
 
@@ -129,7 +123,7 @@ def generate(
 
 def _write_auditd(options: GeneratorOptions, output: str) -> None:
     from rarebird.generate.auditd import AuditLogOptions, write_audit_log
-    from rarebird.generate.fleet import generate_events
+    from rarebird.generate.scenarios import generate_events
 
     events = (e for e in generate_events(options) if not e.event_type or "start" in e.event_type)
     audit = AuditLogOptions(node=True)

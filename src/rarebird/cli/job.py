@@ -16,6 +16,7 @@ from rarebird.cli._common import (
     print_json,
     print_ndjson,
     print_table,
+    time_value,
 )
 from rarebird.definitions import load_datafeed, load_job
 from rarebird.run.engine import Engine
@@ -24,7 +25,7 @@ from rarebird.run.replay import Progress as RunProgress
 from rarebird.store import open_store
 from rarebird.store.jobs import load_job as load_stored_job
 from rarebird.store.results import get_record_details, search_results
-from rarebird.timeutil import from_epoch_ms, iso, parse_timestamp
+from rarebird.timeutil import from_epoch_ms, iso
 
 DEFAULT_STORE = "rarebird.db"
 
@@ -290,15 +291,6 @@ def _cell(doc: dict[str, Any], key: str) -> Any:
     return value
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_timestamp(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
 @main.command("results")
 @store_option
 @click.option("--job-id", help="Only this job's results (default: every job in the store).")
@@ -316,8 +308,18 @@ def _parse_time(value: str | None) -> datetime | None:
     default="table",
     show_default=True,
 )
-@click.option("--start", help="Only buckets starting at or after this time (ISO-8601).")
-@click.option("--end", help="Only buckets starting at or before this time (ISO-8601).")
+@click.option(
+    "--start",
+    metavar="TIME",
+    callback=time_value,
+    help="Only buckets starting at or after this time (ISO-8601, epoch ms, now-1h, 7d).",
+)
+@click.option(
+    "--end",
+    metavar="TIME",
+    callback=time_value,
+    help="Only buckets starting at or before this time (ISO-8601, epoch ms, now-1h, 7d).",
+)
 @click.option("--user", help="Only this by-field value (records) / influencer value.")
 @click.option("--min-score", type=float, help="Only results scoring at least this (0-100).")
 @click.option("--sort", type=click.Choice(["score", "time"]), default="score", show_default=True)
@@ -331,8 +333,8 @@ def results_cmd(
     job_id: str | None,
     result_type: str,
     fmt: str,
-    start: str | None,
-    end: str | None,
+    start: datetime | None,
+    end: datetime | None,
     user: str | None,
     min_score: float | None,
     sort: str,
@@ -345,8 +347,8 @@ def results_cmd(
             store,
             result_type,
             job_ids=[job_id] if job_id else [],
-            start=_parse_time(start),
-            end=_parse_time(end),
+            start=start,
+            end=end,
             min_score=min_score,
             entity=user,
             include_interim=include_interim,

@@ -14,14 +14,16 @@ what ECS uses for every field a datafeed filters on:
 - ``bool`` with only ``should`` needs one ``should`` to match; with ``must``/``filter`` the
   ``should`` clauses are optional unless ``minimum_should_match`` says otherwise;
 - ``term`` compares keyword fields as exact strings and the numeric ECS fields
-  (:data:`NUMERIC_FIELDS`, e.g. ``process.pid``) as numbers (``42`` matches ``42.0``);
+  (:data:`~rarebird.datafeed.dsl.NUMERIC_FIELDS`, e.g. ``process.pid``) as numbers (``42`` matches ``42.0``);
 - ``exists`` on an object field (``host.os``) matches when any field under it has a value;
 - ``range`` parses bounds as dates on ``@timestamp`` and the ECS date fields
-  (:data:`DATE_FIELDS`), honouring ``format: epoch_second``; ``now`` is refused (a datafeed
+  (:data:`~rarebird.datafeed.dsl.DATE_FIELDS`), honouring ``format: epoch_second``; ``now`` is refused (a datafeed
   query must not depend on when it runs).
 
-:func:`compile_query` also derives a :class:`~rarebird.sources.base.Prefilter`: conditions every
-matching event must satisfy, which sources use to skip records without parsing them.
+:func:`compile_query` also derives a :class:`~rarebird.sources.base.Prefilter`
+(:mod:`rarebird.datafeed.prefilter`): conditions every matching event must satisfy, which
+sources use to skip records without parsing them. Reading the DSL's shapes is
+:mod:`rarebird.datafeed.dsl`; wildcard patterns are :mod:`rarebird.datafeed.wildcard`.
 """
 
 from __future__ import annotations
@@ -31,39 +33,28 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
+from rarebird.datafeed.dsl import (
+    DATE_FIELDS,
+    NUMERIC_FIELDS,
+    clauses,
+    exact_terms,
+    field_body,
+    is_text_field,
+    keyword,
+    minimum_should_match,
+    one_key,
+    term_value,
+)
+from rarebird.datafeed.prefilter import derive_prefilter
+from rarebird.datafeed.wildcard import wildcard_regex
 from rarebird.errors import QueryError
 from rarebird.events import ProcessEvent
-from rarebird.sources.base import FieldCondition, Prefilter
+from rarebird.sources.base import Prefilter
 from rarebird.timeutil import parse_timestamp
 
 Predicate = Callable[[ProcessEvent], bool]
-
-#: ECS fields indexed as text (analysed); everything else is treated as keyword.
-TEXT_FIELDS = frozenset({"message", "error.message", "error.stack_trace"})
-
-#: ECS fields of a numeric type (long): a term query compares them as numbers (``42`` matches
-#: ``42.0``); every other field is a keyword and compares as an exact string.
-NUMERIC_FIELDS = frozenset(
-    {
-        "process.pid", "process.parent.pid", "process.pgid", "process.parent.pgid",
-        "process.args_count", "process.parent.args_count", "process.exit_code",
-        "process.parent.exit_code", "process.thread.id", "process.uptime",
-        "process.entry_leader.pid", "process.session_leader.pid", "process.group_leader.pid",
-        "event.sequence", "event.severity", "event.risk_score", "event.duration",
-        "source.port", "destination.port", "client.port", "server.port",
-    }
-)  # fmt: skip
-
-#: ECS fields of the date type besides ``@timestamp`` (range bounds are parsed as dates).
-DATE_FIELDS = frozenset(
-    {
-        "event.created", "event.ingested", "event.start", "event.end",
-        "process.start", "process.end", "process.parent.start", "process.parent.end",
-    }
-)  # fmt: skip
 
 #: ``match`` options that do not change the result on the fields rarebird evaluates.
 _MATCH_OPTIONS = frozenset(
@@ -89,8 +80,7 @@ def compile_query(query: dict[str, Any] | None) -> CompiledQuery:
         return CompiledQuery({}, _always, Prefilter(), frozenset())
     fields: set[str] = set()
     pred = _compile(query, "query", fields)
-    conds = _necessary(query)
-    return CompiledQuery(query, pred, Prefilter(tuple(conds)), frozenset(fields))
+    return CompiledQuery(query, pred, derive_prefilter(query), frozenset(fields))
 
 
 def _always(_: ProcessEvent) -> bool:
@@ -101,25 +91,8 @@ def _never(_: ProcessEvent) -> bool:
     return False
 
 
-def _one_key(node: Any, where: str) -> tuple[str, Any]:
-    if not isinstance(node, dict) or len(node) != 1:
-        raise QueryError(f"{where}: expected an object with exactly one query type")
-    ((kind, body),) = node.items()
-    return kind, body
-
-
-def _field_body(body: Any, where: str) -> tuple[str, Any]:
-    """``{"field": value}`` or ``{"field": {...}, "boost": ...}`` -> (field, value)."""
-    if not isinstance(body, dict):
-        raise QueryError(f"{where}: expected an object")
-    items = [(k, v) for k, v in body.items() if k not in ("boost", "_name")]
-    if len(items) != 1:
-        raise QueryError(f"{where}: expected exactly one field")
-    return items[0]
-
-
 def _compile(node: Any, where: str, fields: set[str]) -> Predicate:
-    kind, body = _one_key(node, where)
+    kind, body = one_key(node, where)
     here = f"{where}.{kind}"
     if kind == "bool":
         return _compile_bool(body, here, fields)
@@ -134,28 +107,28 @@ def _compile(node: Any, where: str, fields: set[str]) -> Predicate:
         fields.add(name)
         return lambda ev: _exists(ev, name)
     if kind == "term":
-        name, spec = _field_body(body, here)
+        name, spec = field_body(body, here)
         fields.add(name)
-        value, ci = _term_value(spec, here)
+        value, ci = term_value(spec, here)
         return _term_pred(name, (value,), ci)
     if kind == "terms":
-        name, spec = _field_body(body, here)
+        name, spec = field_body(body, here)
         if isinstance(spec, dict):
             raise QueryError(f"{here}: terms lookup is not supported")
         if not isinstance(spec, list):
             raise QueryError(f"{here}: expected a list of values")
         fields.add(name)
-        return _term_pred(name, tuple(_keyword(v, here) for v in spec), False)
+        return _term_pred(name, tuple(keyword(v, here) for v in spec), False)
     if kind in ("match", "match_phrase"):
-        name, spec = _field_body(body, here)
+        name, spec = field_body(body, here)
         fields.add(name)
         return _compile_match(name, spec, here, phrase=kind == "match_phrase")
     if kind == "range":
-        name, spec = _field_body(body, here)
+        name, spec = field_body(body, here)
         fields.add(name)
         return _compile_range(name, spec, here)
     if kind in ("wildcard", "prefix"):
-        name, spec = _field_body(body, here)
+        name, spec = field_body(body, here)
         fields.add(name)
         if isinstance(spec, dict):
             raw = spec.get("value", spec.get("wildcard" if kind == "wildcard" else "prefix"))
@@ -178,55 +151,6 @@ def _exists(ev: ProcessEvent, name: str) -> bool:
         return True
     prefix = name + "."
     return any(values and field.startswith(prefix) for field, values in ev.iter_fields())
-
-
-@lru_cache(maxsize=1024)
-def wildcard_regex(pattern: str, *, case_insensitive: bool = False) -> re.Pattern[str]:
-    """Elasticsearch wildcard syntax (``*``, ``?``, ``\\`` escapes) as an anchored regex
-    (used by the datafeed query and by rule exceptions).
-
-    >>> bool(wildcard_regex("net*").fullmatch("netstat")), bool(wildcard_regex("s?").fullmatch("ss"))
-    (True, True)
-    >>> bool(wildcard_regex(r"a\\*").fullmatch("ab"))
-    False
-    """
-    out = []
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\" and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        if ch == "*":
-            out.append(".*")
-        elif ch == "?":
-            out.append(".")
-        else:
-            out.append(re.escape(ch))
-        i += 1
-    return re.compile("".join(out), re.DOTALL | (re.IGNORECASE if case_insensitive else 0))
-
-
-def _keyword(value: Any, where: str) -> str:
-    """A query value as the keyword string Elasticsearch would compare against."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, str):
-        return value
-    raise QueryError(f"{where}: expected a string, number or boolean, got {value!r}")
-
-
-def _term_value(spec: Any, where: str) -> tuple[str, bool]:
-    if isinstance(spec, dict):
-        if "value" not in spec:
-            raise QueryError(f"{where}: expected {{'value': ...}}")
-        return _keyword(spec["value"], where), bool(spec.get("case_insensitive", False))
-    return _keyword(spec, where), False
 
 
 def _term_pred(name: str, values: Sequence[str], case_insensitive: bool) -> Predicate:
@@ -262,13 +186,13 @@ def _compile_match(name: str, spec: Any, where: str, *, phrase: bool) -> Predica
         unsupported = sorted(set(spec) - _MATCH_OPTIONS)
         if unsupported:
             raise QueryError(f"{where}: match options {unsupported} are not supported")
-        text = _keyword(spec["query"], where)
+        text = keyword(spec["query"], where)
         operator = str(spec.get("operator", "or")).lower()
         if operator not in ("or", "and"):
             raise QueryError(f"{where}.operator: expected OR or AND, got {spec.get('operator')!r}")
     else:
-        text = _keyword(spec, where)
-    if name in TEXT_FIELDS or name.endswith(".text"):
+        text = keyword(spec, where)
+    if is_text_field(name):
         tokens = [t.lower() for t in _TOKEN.findall(text)]
         if not tokens:
             return _never
@@ -390,47 +314,6 @@ def in_range_dt(when: datetime, keyed: list[tuple[str, Any]]) -> bool:
     return True
 
 
-def _clauses(body: dict[str, Any], key: str, where: str) -> list[Any]:
-    value = body.get(key)
-    if value is None:
-        return []
-    if isinstance(value, dict):
-        return [value]
-    if isinstance(value, list):
-        return value
-    raise QueryError(f"{where}.{key}: expected a query or a list of queries")
-
-
-def minimum_should_match(spec: Any, n_should: int, where: str) -> int:
-    """Resolve ``minimum_should_match`` (int, negative int, "75%", "-25%") to a count.
-
-    >>> minimum_should_match("75%", 4, "q"), minimum_should_match(-1, 4, "q")
-    (3, 3)
-    """
-    if isinstance(spec, bool):
-        raise QueryError(f"{where}: invalid minimum_should_match {spec!r}")
-    if isinstance(spec, int):
-        n = spec if spec >= 0 else n_should + spec
-    elif isinstance(spec, str):
-        text = spec.strip()
-        if text.endswith("%"):
-            try:
-                pct = float(text[:-1])
-            except ValueError:
-                raise QueryError(f"{where}: invalid minimum_should_match {spec!r}") from None
-            n = int(n_should * pct / 100) if pct >= 0 else n_should - int(n_should * -pct / 100)
-        else:
-            try:
-                return minimum_should_match(int(text), n_should, where)
-            except ValueError:
-                raise QueryError(
-                    f"{where}: minimum_should_match combinations are not supported: {spec!r}"
-                ) from None
-    else:
-        raise QueryError(f"{where}: invalid minimum_should_match {spec!r}")
-    return max(0, min(n, n_should))
-
-
 _BOOL_KEYS = frozenset({"must", "filter", "should", "must_not", "minimum_should_match",
                         "boost", "_name", "adjust_pure_negative"})  # fmt: skip
 
@@ -444,13 +327,13 @@ def _compile_bool(body: Any, where: str, fields: set[str]) -> Predicate:
     required = [
         _compile(c, f"{where}.{k}[{i}]", fields)
         for k in ("must", "filter")
-        for i, c in enumerate(_clauses(body, k, where))
+        for i, c in enumerate(clauses(body, k, where))
     ]
     negated = [
         _compile(c, f"{where}.must_not[{i}]", fields)
-        for i, c in enumerate(_clauses(body, "must_not", where))
+        for i, c in enumerate(clauses(body, "must_not", where))
     ]
-    should_clauses = _clauses(body, "should", where)
+    should_clauses = clauses(body, "should", where)
     should = [_compile(c, f"{where}.should[{i}]", fields) for i, c in enumerate(should_clauses)]
     if "minimum_should_match" in body:
         msm = minimum_should_match(body["minimum_should_match"], len(should), where)
@@ -485,81 +368,10 @@ def _group_terms(clauses: list[Any], compiled: list[Predicate]) -> list[Predicat
     by_field: dict[str, list[str]] = {}
     rest: list[Predicate] = []
     for clause, pred in zip(clauses, compiled, strict=True):
-        simple = _exact_terms(clause)
+        simple = exact_terms(clause)
         if simple is None:
             rest.append(pred)
         else:
             by_field.setdefault(simple[0], []).extend(simple[1])
     merged = [_term_pred(name, values, False) for name, values in by_field.items()]
     return merged + rest
-
-
-def _exact_terms(clause: Any) -> tuple[str, list[str]] | None:
-    """(field, values) when ``clause`` is an exact, case-sensitive term test; else None."""
-    kind, body = next(iter(clause.items()))
-    if kind == "term":
-        name, spec = _field_body(body, "")
-        value, ci = _term_value(spec, "")
-        return None if ci else (name, [value])
-    if kind == "terms":
-        name, spec = _field_body(body, "")
-        return name, [_keyword(v, "") for v in spec]
-    if kind in ("match", "match_phrase"):
-        name, spec = _field_body(body, "")
-        if name in TEXT_FIELDS or name.endswith(".text"):
-            return None
-        return name, [_keyword(spec["query"] if isinstance(spec, dict) else spec, "")]
-    return None
-
-
-# --- prefilter derivation -------------------------------------------------------------------
-
-
-def _necessary(node: Any) -> list[FieldCondition]:
-    """Conditions (field in values) that every event matching ``node`` satisfies.
-
-    A :class:`FieldCondition` is exact string equality, so fields compared as numbers
-    (:data:`NUMERIC_FIELDS`) give none.
-    """
-    return [c for c in _necessary_all(node) if c.field not in NUMERIC_FIELDS]
-
-
-def _necessary_all(node: Any) -> list[FieldCondition]:
-    kind, body = next(iter(node.items()))
-    if kind == "term":
-        name, spec = _field_body(body, "")
-        value, ci = _term_value(spec, "")
-        return [] if ci else [FieldCondition(name, frozenset({value}))]
-    if kind == "terms":
-        name, spec = _field_body(body, "")
-        return [FieldCondition(name, frozenset(_keyword(v, "") for v in spec))]
-    if kind in ("match", "match_phrase"):
-        name, spec = _field_body(body, "")
-        if name in TEXT_FIELDS or name.endswith(".text"):
-            return []
-        text = _keyword(spec["query"] if isinstance(spec, dict) else spec, "")
-        return [FieldCondition(name, frozenset({text}))]
-    if kind != "bool":
-        return []
-    out: list[FieldCondition] = []
-    for key in ("must", "filter"):
-        for clause in _clauses(body, key, ""):
-            out.extend(_necessary_all(clause))
-    should = _clauses(body, "should", "")
-    required = _clauses(body, "must", "") + _clauses(body, "filter", "")
-    if "minimum_should_match" in body:
-        msm = minimum_should_match(body["minimum_should_match"], len(should), "")
-    else:
-        msm = 0 if required or not should else 1
-    if should and msm >= 1:
-        # one of the should clauses holds: if each implies "field in S_i" for the same field,
-        # the union of the S_i is necessary.
-        per_clause = [_necessary_all(c) for c in should]
-        common = set.intersection(*({c.field for c in conds} for conds in per_clause))
-        for name in sorted(common):
-            values: set[str] = set()
-            for conds in per_clause:
-                mine = [c.values for c in conds if c.field == name]
-                values |= frozenset.intersection(*mine) if len(mine) > 1 else mine[0]
-            out.append(FieldCondition(name, frozenset(values)))
-    return out

@@ -8,7 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 from rarebird.datafeed.query import CompiledQuery, compile_query
-from rarebird.definitions._common import Reader, packaged_path, read_json_file
+from rarebird.definitions._common import packaged_path, read_json_file
+from rarebird.definitions.reader import Reader
 from rarebird.errors import QueryError
 
 DEFAULT_DATAFEED_FILE = "datafeed_v3_linux_network_connection_discovery.json"

@@ -7,7 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from rarebird.definitions._common import Reader, packaged_path, parse_byte_size, read_json_file
+from rarebird.definitions._common import packaged_path, parse_byte_size, read_json_file
+from rarebird.definitions.reader import Reader
 
 DEFAULT_JOB_FILE = "v3_linux_network_connection_discovery.json"
 EA_JOB_FILE = "v3_linux_network_connection_discovery_ea.json"

@@ -9,7 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from rarebird.definitions._common import Reader, packaged_path
+from rarebird.definitions._common import packaged_path
+from rarebird.definitions.reader import Reader
 from rarebird.errors import DefinitionError
 from rarebird.timeutil import parse_date_math_offset, parse_duration
 

@@ -21,9 +21,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from rarebird.definitions import parse_byte_size
+from rarebird.definitions.reader import CONFIG_WORDING, Reader, relative_to_file
 from rarebird.errors import DefinitionError
-from rarebird.timeutil import parse_duration
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 IDENTITIES = ("user", "login")
@@ -192,98 +191,7 @@ _ALERTS = frozenset(
 _SERVICE = frozenset({"poll_interval", "quiet_after", "rotate_grace"})
 
 
-class _Table:
-    """Typed access to one TOML table, errors naming the file and the dotted key."""
-
-    def __init__(self, path: str, data: Mapping[str, Any], prefix: str, known: frozenset[str]):
-        self.path = path
-        self.data = data
-        self.prefix = prefix
-        for key in data:
-            if key not in known:
-                raise self.fail(key, f"unknown key (known: {', '.join(sorted(known))})")
-
-    def fail(self, key: str, message: str) -> DefinitionError:
-        return DefinitionError(self.path, f"{self.prefix}{key}", message)
-
-    def get(self, key: str, kind: type | tuple[type, ...], what: str) -> Any:
-        value = self.data.get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-            raise self.fail(key, f"expected {what}, got {value!r}")
-        if not isinstance(value, kind):
-            raise self.fail(key, f"expected {what}, got {value!r}")
-        return value
-
-    def string(self, key: str) -> str | None:
-        value: str | None = self.get(key, str, "a string")
-        return value
-
-    def path_value(self, key: str) -> str | None:
-        value = self.string(key)
-        if value is None or value == "-":
-            return value
-        if not value:
-            raise self.fail(key, "must not be empty")
-        return _relative_to(self.path, value)
-
-    def flag(self, key: str) -> bool | None:
-        value: bool | None = self.get(key, bool, "true or false")
-        return value
-
-    def integer(self, key: str, minimum: int = 0) -> int | None:
-        value: int | None = self.get(key, int, "an integer")
-        if value is not None and value < minimum:
-            raise self.fail(key, f"must be at least {minimum}")
-        return value
-
-    def duration(self, key: str) -> timedelta | None:
-        value = self.get(key, (str, int, float), "a duration such as '15m' or '250ms'")
-        if value is None:
-            return None
-        try:
-            delta = parse_duration(value)
-        except ValueError as exc:
-            raise self.fail(key, str(exc)) from None
-        if delta <= timedelta(0):
-            raise self.fail(key, "must be positive")
-        return delta
-
-    def byte_size(self, key: str) -> int | None:
-        value = self.get(key, (str, int), "a byte size such as '64mb'")
-        if value is None:
-            return None
-        try:
-            size = parse_byte_size(value, bare_unit="b")
-        except ValueError as exc:
-            raise self.fail(key, str(exc)) from None
-        if size < 1:
-            raise self.fail(key, "must be positive")
-        return size
-
-    def str_list(self, key: str) -> tuple[str, ...]:
-        value = self.data.get(key)
-        if value is None:
-            return ()
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.fail(key, "expected a list of strings")
-        return tuple(value)
-
-    def table(self, key: str, known: frozenset[str]) -> _Table:
-        value = self.data.get(key, {})
-        if not isinstance(value, dict):
-            raise self.fail(key, "expected a table")
-        return _Table(self.path, value, f"{self.prefix}{key}.", known)
-
-
-def _relative_to(config_path: str, value: str) -> str:
-    if not config_path or os.path.isabs(value) or value.startswith(("http://", "https://")):
-        return value
-    return str(Path(config_path).resolve().parent / value)
-
-
-def _check_listen(table: _Table, key: str, listen: str) -> str:
+def _check_listen(table: Reader, key: str, listen: str) -> str:
     host, sep, port = listen.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise table.fail(key, f"expected HOST:PORT, got {listen!r}")
@@ -292,7 +200,7 @@ def _check_listen(table: _Table, key: str, listen: str) -> str:
 
 def check_listen(listen: str, where: str = "--listen") -> str:
     """Validate a ``HOST:PORT`` given on the command line."""
-    return _check_listen(_Table("<flags>", {}, "", frozenset()), where, listen)
+    return _check_listen(Reader("<flags>", {}, wording=CONFIG_WORDING), where, listen)
 
 
 def load_config(path: str) -> ServeConfig:
@@ -309,7 +217,8 @@ def load_config(path: str) -> ServeConfig:
 
 
 def config_from_dict(data: Mapping[str, Any], path: str = "<config>") -> ServeConfig:
-    top = _Table(path, data, "", _TOP)
+    top = Reader(path, data, wording=CONFIG_WORDING)
+    top.check_keys(_TOP)
     store = top.path_value("store")
     if store is None:
         raise top.fail("store", "is required (the SQLite file that holds everything)")
@@ -324,7 +233,8 @@ def config_from_dict(data: Mapping[str, Any], path: str = "<config>") -> ServeCo
     for i, item in enumerate(follows):
         if not isinstance(item, dict):
             raise top.fail(f"follow[{i}]", "expected a table")
-        f = _Table(path, item, f"follow[{i}].", _FOLLOW)
+        f = Reader(path, item, f"follow[{i}].", wording=CONFIG_WORDING)
+        f.check_keys(_FOLLOW)
         fpath = f.path_value("path")
         if fpath is None:
             raise f.fail("path", "is required")
@@ -363,7 +273,7 @@ def config_from_dict(data: Mapping[str, Any], path: str = "<config>") -> ServeCo
     )
 
 
-def _http(t: _Table) -> HttpConfig:
+def _http(t: Reader) -> HttpConfig:
     listen = t.string("listen")
     if listen is not None:
         _check_listen(t, "listen", listen)
@@ -378,37 +288,37 @@ def _http(t: _Table) -> HttpConfig:
         token_env=t.string("token_env"),
         source=t.path,
         max_body_bytes=t.byte_size("max_body_bytes") or default.max_body_bytes,
-        max_events=t.integer("max_events", 1) or default.max_events,
+        max_events=t.integer("max_events", minimum=1) or default.max_events,
     )
 
 
-def _backfill(t: _Table) -> BackfillConfig:
+def _backfill(t: Reader) -> BackfillConfig:
     default = BackfillConfig()
     enabled = t.flag("enabled")
     alerts = t.flag("alerts")
     return BackfillConfig(
         enabled=default.enabled if enabled is None else enabled,
-        max_age=t.duration("max_age") or default.max_age,
+        max_age=t.duration("max_age", fractional=True) or default.max_age,
         alerts=default.alerts if alerts is None else alerts,
     )
 
 
-def _snapshots(t: _Table) -> SnapshotConfig:
+def _snapshots(t: Reader) -> SnapshotConfig:
     default = SnapshotConfig()
-    retention = t.integer("retention_days", 1)
-    daily = t.integer("daily_retention_after_days", 0)
+    retention = t.integer("retention_days", minimum=1)
+    daily = t.integer("daily_retention_after_days", minimum=0)
     return SnapshotConfig(
-        interval=t.duration("interval") or default.interval,
+        interval=t.duration("interval", fractional=True) or default.interval,
         retention_days=default.retention_days if retention is None else retention,
         daily_retention_after_days=default.daily_retention_after_days if daily is None else daily,
     )
 
 
-def _alerts(t: _Table) -> AlertsConfig:
+def _alerts(t: Reader) -> AlertsConfig:
     interim = t.flag("alert_on_interim")
     return AlertsConfig(
         alert_on_interim=bool(interim),
-        outputs=tuple(_output(t, o) for o in t.str_list("outputs")),
+        outputs=tuple(_output(t, o) for o in t.str_list("outputs", lone_string=False)),
         dead_letter=t.path_value("dead_letter"),
         rule_uuid=t.string("rule_uuid"),
         space=t.string("space"),
@@ -416,18 +326,18 @@ def _alerts(t: _Table) -> AlertsConfig:
     )
 
 
-def _output(t: _Table, spec: str) -> str:
+def _output(t: Reader, spec: str) -> str:
     """File outputs (``ndjson:PATH``...) relative to the config file like every other path."""
     kind, sep, target = spec.partition(":")
     if sep and kind in ("ndjson", "es-bulk", "bulk", "sqlite") and target != "-":
-        return f"{kind}:{_relative_to(t.path, target)}"
+        return f"{kind}:{relative_to_file(t.path, target)}"
     return spec
 
 
-def _service(t: _Table) -> dict[str, Any]:
+def _service(t: Reader) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in ("poll_interval", "quiet_after", "rotate_grace"):
-        value = t.duration(key)
+        value = t.duration(key, fractional=True)
         if value is not None:
             out[key] = value
     return out

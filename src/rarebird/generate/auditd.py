@@ -8,7 +8,7 @@ kernel does. Optionally: the ENRICHED format (resolved names after a 0x1d byte, 
 last raw field as when the separator is stripped on the way), ``node=`` prefixes, no EOE
 records, and interleaved events.
 
-The scenario comes from :mod:`rarebird.generate.fleet` (:func:`generate_audit_log`); any iterable of
+The scenario comes from :mod:`rarebird.generate.scenarios` (:func:`generate_audit_log`); any iterable of
 :class:`~rarebird.events.ProcessEvent` can be written with :func:`write_audit_log`. Process
 *end* events have no audit record of their own and are skipped.
 """
@@ -311,14 +311,15 @@ def generate_audit_log(
     scenario: object | None = None,
     options: AuditLogOptions | None = None,
 ) -> WrittenLog:
-    """Write the :mod:`rarebird.generate.fleet` scenario as an audit log to ``path``.
+    """Write the :mod:`rarebird.generate.scenarios` scenario as an audit log to ``path``.
 
-    ``scenario`` is a :class:`rarebird.generate.fleet.GeneratorOptions` (default: the fleet demo);
+    ``scenario`` is a :class:`rarebird.generate.options.GeneratorOptions` (default: the fleet demo);
     ``exec_events`` stops after that many exec events.
     """
     from itertools import islice
 
-    from rarebird.generate.fleet import GeneratorOptions, generate_events
+    from rarebird.generate.options import GeneratorOptions
+    from rarebird.generate.scenarios import generate_events
 
     gen_options = scenario if isinstance(scenario, GeneratorOptions) else GeneratorOptions()
     starts: Iterable[ProcessEvent] = (

@@ -1,0 +1,127 @@
+"""``rarebird detect``: the job and the rule together over historical events."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+
+import click
+
+from rarebird.cli._common import Progress, handle_errors, main, time_ranges
+from rarebird.cli._rules_common import (
+    close_sinks,
+    format_option,
+    load_rule,
+    open_rule_store,
+    open_sinks,
+    print_alerts,
+    rule_identity,
+    rule_option,
+    store_option,
+    with_output_options,
+)
+from rarebird.cli.job import definition_options, input_options, input_settings
+from rarebird.timeutil import iso
+
+
+@main.command()
+@store_option
+@definition_options
+@rule_option
+@format_option
+@input_options
+@click.option("--down", "downtime", multiple=True, metavar="START/END", callback=time_ranges,
+              help="Simulate the rule being down (no runs) between two times; repeatable.")  # fmt: skip
+@click.option("--quiet", "-q", is_flag=True, help="No progress and no summary on stderr.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show lines read, events kept and the rate while reading (default: on a terminal).",
+)
+@with_output_options
+@click.argument("inputs", nargs=-1, required=True)
+@handle_errors
+def detect(
+    store_path: str,
+    job_path: str | None,
+    datafeed_path: str | None,
+    rule_path: str | None,
+    fmt: str,
+    input_format: str,
+    passwd_file: str | None,
+    group_file: str | None,
+    host_name: str | None,
+    identity: str,
+    workers: int,
+    downtime: list[tuple[datetime, datetime]],
+    quiet: bool,
+    progress: bool | None,
+    outputs: tuple[str, ...],
+    dead_letter: str | None,
+    rule_uuid: str | None,
+    space: str | None,
+    kibana_url: str | None,
+    inputs: tuple[str, ...],
+) -> None:
+    """Run the job and the rule together over historical events; print the new alerts.
+
+    The rule fires every `interval` of event time, over buckets the datafeed would have
+    finalised by then (`query_delay` after their end), as a live deployment would; runs
+    continue after the input until the last bucket has left the rule's lookback. Alerts,
+    results and model state go to the store, so a later `detect` on newer data continues.
+    Inputs are read as by `job run` (the same options).
+    """
+    from rarebird.definitions import load_datafeed, load_job
+    from rarebird.run.engine import Engine
+    from rarebird.run.replay import Progress as RunProgress
+    from rarebird.run.replay import replay_inputs
+
+    job = load_job(job_path)
+    datafeed = load_datafeed(datafeed_path)
+    rule = load_rule(rule_path)
+    settings = input_settings(input_format, passwd_file, group_file, host_name, identity, workers)
+    shown = not quiet and (sys.stderr.isatty() if progress is None else progress)
+    meter = Progress(enabled=shown)
+
+    def show(p: RunProgress) -> None:
+        meter.update(p.lines, p.kept, f"{p.bytes / 1e6:,.0f} MB", force=p.final)
+
+    store = open_rule_store(store_path)
+    sinks = open_sinks(outputs, dead_letter, store_path)
+    try:
+        engine = Engine(store, job, datafeed, rule, sinks=sinks,
+                        identity=rule_identity(rule, rule_uuid, space, kibana_url))  # fmt: skip
+        summary = replay_inputs(engine, inputs, settings, downtime=downtime, on_progress=show)
+        meter.done()
+    finally:
+        try:
+            close_sinks(sinks)
+        finally:
+            store.close()
+    report = summary.report
+    print_alerts(report.new_alerts, fmt)
+    if quiet:
+        return
+    stats = summary.read
+    span = f" ({iso(report.first_run)} .. {iso(report.last_run)})" if report.first_run and report.last_run else ""  # fmt: skip
+    lines = [
+        f"rarebird: {stats.lines:,} lines read, {report.events:,} events matched the datafeed, "
+        f"{report.job_stats.bucket_count:,} buckets",
+        f"rarebird: {report.runs:,} rule runs{span}, query delay "
+        f"{report.query_delay.total_seconds():g}s; {len(report.new_alerts)} new alert(s), "
+        f"{report.suppressed} suppressed, {report.excepted} excepted",
+    ]
+    late = report.job_stats.out_of_order_timestamp_count
+    if late:
+        lines.append(f"rarebird: {late:,} event(s) older than the job's current bucket were "
+                     "dropped (out of order), as Elastic's job does")  # fmt: skip
+    if report.skipped_runs:
+        lines.append(f"rarebird: {report.skipped_runs} run(s) skipped (--down)")
+    for reason, count in sorted(stats.skipped.items()):
+        lines.append(f"rarebird: skipped {count:,} input line(s): {reason}")
+    for issue in stats.issues[:5]:
+        lines.append(f"rarebird:   {issue}")
+    for message, count in report.warnings.items():
+        lines.append(f"rarebird: warning: {message}" + (f" ({count} runs)" if count > 1 else ""))
+    for line in lines:
+        click.echo(line, err=True)
