@@ -170,21 +170,3 @@ class Alert:
         elif status != "closed":
             doc.pop("kibana.alert.workflow_reason", None)
         return Alert(self.id, doc, self.revision + 1)
-
-    def summary_row(self) -> list[Any]:
-        """The columns ``alerts list`` and ``detect`` print."""
-        return [
-            self.id[:12],
-            iso(self.original_time),
-            ", ".join(self.values("user.name")),
-            ", ".join(self.values("host.name")),
-            ", ".join(self.values("process.name")),
-            round(self.record_score, 2),
-            self.severity,
-            self.workflow_status,
-            self.suppressed_count or None,
-        ]
-
-
-SUMMARY_HEADERS = ("alert", "anomaly time", "user", "host", "process", "score", "severity",
-                   "status", "dups")  # fmt: skip

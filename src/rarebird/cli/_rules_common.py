@@ -9,7 +9,9 @@ from typing import Any
 
 import click
 
+from rarebird.alerts.model import Alert
 from rarebird.cli._common import print_json, print_ndjson, print_table
+from rarebird.timeutil import iso
 
 DEFAULT_STORE = "rarebird.db"  # the same default as `job run`
 FORMATS = click.Choice(["table", "json", "ndjson"])
@@ -56,14 +58,13 @@ def rule_identity(
 
 
 def print_alerts(alerts: Sequence[Any], fmt: str, *, empty: str = "(no new alerts)") -> None:
-    from rarebird.alerts.model import SUMMARY_HEADERS
 
     if fmt == "json":
         print_json([a.doc for a in alerts])
     elif fmt == "ndjson":
         print_ndjson(a.doc for a in alerts)
     else:
-        print_table(SUMMARY_HEADERS, [a.summary_row() for a in alerts], empty=empty)
+        print_table(SUMMARY_HEADERS, [summary_row(a) for a in alerts], empty=empty)
 
 
 def open_sinks(specs: Sequence[str], dead_letter: str | None, store_path: str) -> list[Any]:
@@ -109,3 +110,22 @@ def with_output_options(func: Any) -> Any:
     for opt in reversed(output_options):
         func = opt(func)
     return func
+
+
+SUMMARY_HEADERS = ("alert", "anomaly time", "user", "host", "process", "score", "severity",
+                   "status", "dups")  # fmt: skip
+
+
+def summary_row(alert: Alert) -> list[Any]:
+    """The columns ``alerts list`` and ``detect`` print."""
+    return [
+        alert.id[:12],
+        iso(alert.original_time),
+        ", ".join(alert.values("user.name")),
+        ", ".join(alert.values("host.name")),
+        ", ".join(alert.values("process.name")),
+        round(alert.record_score, 2),
+        alert.severity,
+        alert.workflow_status,
+        alert.suppressed_count or None,
+    ]
