@@ -5,7 +5,8 @@ Elastic's datafeed searches the source indices with the datafeed query, in time 
 job follow from that, and both live here:
 
 - **replay** (``job run``, ``detect``): the input is already in time order, so every event the
-  query matches goes to the job as it comes (:class:`Datafeed` counts what it kept and why);
+  query matches goes to the job as it comes (:class:`rarebird.run.engine.Replay` counts what it
+  kept);
 - **live** (``serve``): matched events wait in :class:`PendingEvents` until the *frontier* (how
   far the datafeed has searched) passes their time; then they go to the job in time order (ties:
   arrival order). An event that arrives with a time before the frontier is *late* -- missed "due
@@ -23,27 +24,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
-from rarebird.datafeed.query import CompiledQuery
 from rarebird.events import ProcessEvent
 from rarebird.timeutil import from_epoch_ms, to_epoch_ms
-
-
-class Datafeed:
-    """Keeps the events the datafeed query matches, counting the rest."""
-
-    def __init__(self, query: CompiledQuery) -> None:
-        self.query = query
-        self.matched = 0
-        self.not_matched = 0
-
-    def filter(self, events: Iterable[ProcessEvent]) -> Iterator[ProcessEvent]:
-        matches = self.query.matches
-        for event in events:
-            if matches(event):
-                self.matched += 1
-                yield event
-            else:
-                self.not_matched += 1
 
 
 @dataclass(order=True)

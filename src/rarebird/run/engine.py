@@ -36,7 +36,6 @@ from datetime import datetime, timedelta
 
 from rarebird.alerts.model import Alert, RuleIdentity
 from rarebird.clock import SYSTEM_CLOCK, Clock
-from rarebird.datafeed.feed import Datafeed
 from rarebird.definitions import DatafeedConfig, JobConfig, RuleConfig
 from rarebird.errors import DefinitionError
 from rarebird.events import ProcessEvent
@@ -180,7 +179,6 @@ class Engine:
                 SqliteRuleStore(store), rule, identity=self.identity, exceptions=exceptions,
                 check_jobs=False,
             )  # fmt: skip
-        self.feed = Datafeed(datafeed.query)
         self.span = job.bucket_span
         self.span_ms = job.bucket_span_s * 1000
         self.qd = datafeed.query_delay_for(job.job_id)
@@ -214,6 +212,16 @@ class Engine:
 
     # --- replay ----------------------------------------------------------------------------
 
+    def replayer(
+        self,
+        *,
+        downtime: Sequence[tuple[datetime, datetime]] = (),
+        on_run: Callable[[RuleRun], None] | None = None,
+    ) -> Replay:
+        """A replay over this engine, fed one event at a time (:meth:`Replay.offer`) -- so that
+        one pass over the input can feed several engines -- and ended with :meth:`Replay.finish`."""
+        return Replay(self, downtime=downtime, on_run=on_run)
+
     def replay(
         self,
         events: Iterable[ProcessEvent],
@@ -226,100 +234,145 @@ class Engine:
         """Feed time-ordered ``events`` through the datafeed and the job, firing the rule (if
         any) on the event clock, and commit; see the module doc. ``on_progress`` gets the
         number of events matched so far, every ``progress_every`` seconds."""
-        job = self.job
-        rule = self.rule
-        tally = _RuleTally()
-        buckets = records = 0
-        qd = self.qd
-        last_run = self.executor.last_started_at() if self.executor is not None else None
-        next_run: datetime | None = (
-            last_run + rule.interval if rule is not None and last_run is not None else None
-        )
-
-        def note(results: Iterable[BucketResults]) -> None:
-            nonlocal buckets, records
-            for res in results:
-                buckets += 1
-                records += len(res.records)
-                self._job_dirty = True
-                if rule is not None and any(
-                    r.record_score >= rule.anomaly_threshold for r in res.records
-                ):
-                    tally.unseen.add(res.bucket.timestamp)
-
-        def fire(at: datetime) -> None:
-            note(job.advance_to(at - qd))
-            if any(a <= at < b for a, b in downtime):
-                if self._job_dirty:
-                    self.save_job()
-                tally.skipped += 1
-                return
-            run = self.run_rule(at)
-            tally.add(run)
-            if on_run is not None:
-                on_run(run)
-
+        replay = self.replayer(downtime=downtime, on_run=on_run)
         clock = self.clock
-        last_report = last_checkpoint = clock.monotonic()
-        matched = 0
-        last_event: datetime | None = None
-        for ev in self.feed.filter(events):
-            ts = ev.timestamp
-            if rule is not None:
-                if next_run is None:
-                    next_run = align_up(ts, rule.interval)
-                elif matched == 0 and last_run is not None and ts < last_run:
-                    tally.warn(
-                        f"the input starts at {iso(ts)}, before the rule's last run in this "
-                        f"store ({iso(last_run)}): the rule goes on from there, and the job drops "
-                        "events of buckets it has already finalised"
-                    )
-                while next_run - qd <= ts:
-                    fire(next_run)
-                    next_run += rule.interval
-            note(job.feed(ev))
-            self._job_dirty = True
-            matched += 1
-            last_event = ts if last_event is None or ts > last_event else last_event
-            now = clock.monotonic()
-            if on_progress is not None and now - last_report >= progress_every:
-                last_report = now
-                on_progress(matched)
-            if now - last_checkpoint >= CHECKPOINT_SECONDS:
-                last_checkpoint = now
-                self.save_job()
-            elif job.pending >= FLUSH_PENDING:
-                flush_job(self.store, job)
+        last_report = clock.monotonic()
+        offer = replay.offer
+        for ev in events:
+            if offer(ev) and on_progress is not None:
+                now = clock.monotonic()
+                if now - last_report >= progress_every:
+                    last_report = now
+                    on_progress(replay.matched)
+        report = replay.finish()
+        if on_progress is not None:
+            on_progress(replay.matched)
+        return report
 
+
+class Replay:
+    """One replay of time-ordered events through an :class:`Engine` (see the module doc)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        downtime: Sequence[tuple[datetime, datetime]] = (),
+        on_run: Callable[[RuleRun], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.downtime = tuple(downtime)
+        self.on_run = on_run
+        self.tally = _RuleTally()
+        self.buckets = 0
+        self.records = 0
+        self.matched = 0
+        self.not_matched = 0
+        self.last_event: datetime | None = None
+        self._matches = engine.datafeed.query.matches
+        executor = engine.executor
+        rule = engine.rule
+        self.last_run = executor.last_started_at() if executor is not None else None
+        self.next_run: datetime | None = (
+            self.last_run + rule.interval
+            if rule is not None and self.last_run is not None
+            else None
+        )
+        self._last_checkpoint = engine.clock.monotonic()
+
+    def _note(self, results: Iterable[BucketResults]) -> None:
+        rule = self.engine.rule
+        for res in results:
+            self.buckets += 1
+            self.records += len(res.records)
+            self.engine._job_dirty = True
+            if rule is not None and any(
+                r.record_score >= rule.anomaly_threshold for r in res.records
+            ):
+                self.tally.unseen.add(res.bucket.timestamp)
+
+    def _fire(self, at: datetime) -> None:
+        engine = self.engine
+        self._note(engine.job.advance_to(at - engine.qd))
+        if any(a <= at < b for a, b in self.downtime):
+            if engine._job_dirty:
+                engine.save_job()
+            self.tally.skipped += 1
+            return
+        run = engine.run_rule(at)
+        self.tally.add(run)
+        if self.on_run is not None:
+            self.on_run(run)
+
+    def offer(self, ev: ProcessEvent) -> bool:
+        """One event of the input: True when the datafeed query matched it (it went to the job)."""
+        if not self._matches(ev):
+            self.not_matched += 1
+            return False
+        engine = self.engine
+        rule = engine.rule
+        ts = ev.timestamp
+        if rule is not None:
+            next_run = self.next_run
+            if next_run is None:
+                next_run = align_up(ts, rule.interval)
+            elif self.matched == 0 and self.last_run is not None and ts < self.last_run:
+                self.tally.warn(
+                    f"the input starts at {iso(ts)}, before the rule's last run in this "
+                    f"store ({iso(self.last_run)}): the rule goes on from there, and the job "
+                    "drops events of buckets it has already finalised"
+                )
+            while next_run - engine.qd <= ts:
+                self._fire(next_run)
+                next_run += rule.interval
+            self.next_run = next_run
+        job = engine.job
+        self._note(job.feed(ev))
+        engine._job_dirty = True
+        self.matched += 1
+        if self.last_event is None or ts > self.last_event:
+            self.last_event = ts
+        now = engine.clock.monotonic()
+        if now - self._last_checkpoint >= CHECKPOINT_SECONDS:
+            self._last_checkpoint = now
+            engine.save_job()
+        elif job.pending >= FLUSH_PENDING:
+            flush_job(engine.store, job)
+        return True
+
+    def finish(self) -> ReplayReport:
+        """End of input: the rule's last runs (or the job's last bucket), the final commit."""
+        engine = self.engine
+        job, rule, qd, tally = engine.job, engine.rule, engine.qd, self.tally
         if rule is None:
-            note(job.finish())
-        elif last_event is not None and next_run is not None:
-            last_bucket = align_down(last_event, self.span)
+            self._note(job.finish())
+        elif self.last_event is not None and self.next_run is not None:
+            next_run = self.next_run
+            last_bucket = align_down(self.last_event, engine.span)
             # go on until no run could have the last bucket in its range any more
             while next_run - rule.lookback <= last_bucket:
-                fire(next_run)
+                self._fire(next_run)
                 next_run += rule.interval
-            if next_run - rule.interval - qd < last_bucket + self.span:
+            self.next_run = next_run
+            if next_run - rule.interval - qd < last_bucket + engine.span:
                 # the rule never waited long enough for the last bucket: finish the job anyway
                 # so the results cover the whole input
-                note(job.finish())
-        if self._job_dirty or matched:
-            self.save_job()
-        if on_progress is not None:
-            on_progress(matched)
+                self._note(job.finish())
+        if engine._job_dirty or self.matched:
+            engine.save_job()
         tally.never_seen += len(tally.unseen)
         if rule is not None and tally.never_seen:
             tally.warn(
                 f"{tally.never_seen} bucket(s) with anomalies over the threshold were never "
                 f"inside a rule run's range: the rule looks back {format_duration(rule.lookback)} "
-                f"({rule.from_}) but a bucket is final only {format_duration(self.span)} + "
+                f"({rule.from_}) but a bucket is final only {format_duration(engine.span)} + "
                 f"{qd.total_seconds():g}s (bucket span + query delay) after it starts"
             )
         return ReplayReport(
-            events=matched,
-            not_matched=self.feed.not_matched,
-            buckets=buckets,
-            records=records,
+            events=self.matched,
+            not_matched=self.not_matched,
+            buckets=self.buckets,
+            records=self.records,
             job_stats=job.stats,
             query_delay=qd,
             runs=tally.runs,
