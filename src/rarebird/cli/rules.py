@@ -348,11 +348,12 @@ def alerts_list(
 def alerts_show(store_path: str, alert_id: str, fmt: str) -> None:
     """One alert: its document (json) or a summary with the investigation guide (text)."""
     from rarebird.alerts import get_alert
+    from rarebird.rules.from_alert import events_behind
 
     store = _open(store_path)
     try:
         alert = get_alert(store, alert_id)
-        events = _events_behind(store, alert)
+        events = events_behind(store, alert)
     finally:
         store.close()
     if fmt == "json":
@@ -393,27 +394,6 @@ def alerts_show(store_path: str, alert_id: str, fmt: str) -> None:
     note = d.get("kibana.alert.rule.note")
     if note:
         click.echo("\n" + str(note))
-
-
-def _events_behind(store: Any, alert: Any) -> list[dict[str, Any]]:
-    """The events the job kept for the anomaly's by-field value in its bucket."""
-    from datetime import timedelta
-
-    from rarebird.rules.fields import field_values
-    from rarebird.store.results import search_events
-
-    start = alert.original_time
-    end = start + timedelta(seconds=int(alert.doc.get("bucket_span", 900)))
-    by_name = str(alert.doc.get("by_field_name", "user.name"))
-    by_value = str(alert.doc.get("by_field_value", ""))
-    job_id = str(alert.doc.get("job_id", ""))
-    if by_name == "user.name":
-        return search_events(store, job_id, user=by_value, start=start, end=end, limit=50)
-    return [
-        ev
-        for ev in search_events(store, job_id, start=start, end=end, limit=10_000)
-        if by_value in [str(v) for v in field_values(ev, by_name)]
-    ][:50]
 
 
 def _workflow(store_path: str, ids: tuple[str, ...], status: str, user: str | None,
@@ -570,7 +550,6 @@ def exceptions_add(
         ensure_rule_default_list,
         load_value_lists,
         new_item,
-        propose_item,
         save_item,
     )
     from rarebird.rules.exceptions import AllowList, ScheduleWindow
@@ -588,18 +567,13 @@ def exceptions_add(
         ):
             raise click.UsageError(f"no exception list {list_id!r} (import one, or omit --list)")
         if from_alert:
-            alert = get_alert(store, from_alert)
-            allowed: list[str] = []
-            if with_parents:
-                for ev in _events_behind(store, alert):
-                    proc = ev.get("process") or {}
-                    parent = proc.get("parent") or {} if isinstance(proc, dict) else {}
-                    exe = parent.get("executable") or parent.get("name")
-                    if exe and exe not in allowed:
-                        allowed.append(str(exe))
-            item = propose_item(alert.doc, list_id=target, now=now,
-                                fields=[f.strip() for f in fields.split(",") if f.strip()],
-                                parents=allowed, name=name)  # fmt: skip
+            from rarebird.rules.from_alert import propose_from_alert
+
+            item = propose_from_alert(
+                store, get_alert(store, from_alert), r, now=now, list_id=target,
+                fields=[f.strip() for f in fields.split(",") if f.strip()],
+                with_parents=with_parents, name=name,
+            )  # fmt: skip
         else:
             value_lists = load_value_lists(store)
             parsed = _parse_entries(entries, value_lists)
