@@ -97,6 +97,13 @@ register_migrations(
             PRIMARY KEY (rule_uuid, record_id)
         );
         """,
+        # the alerts page: sorted by anomaly time, score, user or status, filtered by user
+        """
+        CREATE INDEX IF NOT EXISTS alerts_by_original_time ON alerts (original_time_ms);
+        CREATE INDEX IF NOT EXISTS alerts_by_score ON alerts (record_score);
+        CREATE INDEX IF NOT EXISTS alerts_by_user ON alerts (user_names, original_time_ms);
+        CREATE INDEX IF NOT EXISTS alerts_by_status ON alerts (workflow_status, original_time_ms);
+        """,
     ],
 )
 

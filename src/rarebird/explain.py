@@ -158,7 +158,7 @@ def explain(
     >>> e.summary
     'last seen 24 hours ago; monitor and nagios hold 99 %; above 91 % of anomalies'
     >>> print(e.lines[1])
-    5 users ran these commands in the 14 days before; monitor and nagios account for 99 % of the 1,900 user-buckets with them; alice ran them in 8 of the last 1,344 buckets.
+    5 users ran these commands in the 14 days to 1970-01-20; monitor and nagios account for 99 % of the 1,900 user-buckets with them; alice ran them in 8 of those 1,344 buckets.
     """
     user = facts.user
     lines: list[str] = []
@@ -182,10 +182,11 @@ def explain(
         lines.append("The probability is out of range: this record is suspect.")
     if rank is not None and rank.total > 1:
         pct = math.floor(100 * rank.lower / rank.total)
-        lines.append(
-            f"Its score, {facts.record_score:.1f} ({severity(facts.record_score)}), is higher "
-            f"than {pct} % of this job's {rank.total:,} anomaly records."
-        )
+        label = f"Its score, {facts.record_score:.1f} ({severity(facts.record_score)}),"
+        if pct >= 50:
+            lines.append(f"{label} is higher than {pct} % of this job's {rank.total:,} anomaly records.")  # fmt: skip
+        else:
+            lines.append(f"{label} ranks {rank.total - rank.lower:,} of this job's {rank.total:,} anomaly records (1 is the highest).")  # fmt: skip
         if pct >= 50:
             phrases.append(f"above {pct} % of anomalies")
     if facts.record_score != facts.initial_record_score:
@@ -229,8 +230,10 @@ def _share(
     user = facts.user
     if fleet is not None and fleet.total > 0:
         named = _dominant(fleet, user)
-        days = (fleet.end - fleet.start).days
-        text = f"{fleet.user_count:,} user{'s' if fleet.user_count != 1 else ''} ran these commands in the {days} days before"
+        days = max(1, round((fleet.end - fleet.start) / timedelta(days=1)))
+        last_day = fleet.end - timedelta(milliseconds=1)
+        users = f"{fleet.user_count:,} user{'s' if fleet.user_count != 1 else ''}"
+        text = f"{users} ran these commands in the {days} days to {last_day:%Y-%m-%d}"
         phrase = ""
         if named:
             held = sum(n for _, n in named) / fleet.total
@@ -242,7 +245,7 @@ def _share(
             phrase = f"{who} hold {_pct_whole(held)} %"
         if activity is not None:
             text += (
-                f"; {user} ran them in {activity.active_buckets:,} of the last "
+                f"; {user} ran them in {activity.active_buckets:,} of those "
                 f"{activity.window_buckets:,} buckets"
             )
         return text + ".", phrase

@@ -92,6 +92,12 @@ register_migrations(
         """
         DROP INDEX IF EXISTS events_by_host;
         """,
+        # the triage pages rank a record among the job's anomalies (explain.py); records are
+        # few beside buckets and influencers, so the partial index costs a replay little
+        """
+        CREATE INDEX IF NOT EXISTS results_records_by_score ON results (job_id, score)
+            WHERE result_type = 'record' AND is_interim = 0;
+        """,
     ],
 )
 
