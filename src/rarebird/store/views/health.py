@@ -12,7 +12,7 @@ from rarebird.serve import snapshots, state
 from rarebird.store.sqlite import Store
 from rarebird.store.views._util import text
 from rarebird.store.views.records import DAY_MS
-from rarebird.timeutil import from_epoch_ms
+from rarebird.timeutil import from_epoch_ms, from_epoch_s, iso
 
 #: the service's and the rule's tables are registered by their modules; importing them here
 #: makes a store opened for the pages have them all (an empty store shows empty tables)
@@ -69,6 +69,10 @@ def user_days(store: Store, job_id: str, user: str, start_ms: int, end_ms: int) 
 # job and rule health
 
 
+#: job statistics kept as epoch seconds, shown as times (as ``job stats`` prints them)
+_TIME_STATS = ("earliest_record_timestamp", "latest_record_timestamp", "last_finalised_bucket_end")
+
+
 @dataclass(frozen=True, slots=True)
 class JobHealth:
     job_id: str
@@ -83,6 +87,9 @@ def job_health(store: Store) -> list[JobHealth]:
         "SELECT job_id, updated, json_extract(state, '$.stats') FROM job_state ORDER BY job_id"
     ):
         doc = orjson.loads(stats) if stats else {}
+        for key in _TIME_STATS:
+            if doc.get(key) is not None:
+                doc[key] = iso(from_epoch_s(float(doc[key])))
         out.append(JobHealth(str(job_id), str(updated), tuple((k, text(v)) for k, v in doc.items())))  # fmt: skip
     return out
 

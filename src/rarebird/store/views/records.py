@@ -171,7 +171,7 @@ class EventRow:
     cwd: str
 
 
-def _event_row(doc: dict[str, Any]) -> EventRow:
+def event_row(doc: dict[str, Any]) -> EventRow:
     proc = doc.get("process") or {}
     parent = proc.get("parent") or {}
     args = proc.get("args") or []
@@ -211,4 +211,4 @@ def events_between(
         f"SELECT doc FROM events WHERE {' AND '.join(where)} ORDER BY timestamp_ms LIMIT ?",
         [*args, limit],
     )
-    return tuple(_event_row(orjson.loads(d)) for (d,) in rows)
+    return tuple(event_row(orjson.loads(d)) for (d,) in rows)
