@@ -74,13 +74,21 @@ def _identity(rule: Any, rule_uuid: str | None, space: str | None, kibana_url: s
 
 def _print_alerts(alerts: Sequence[Any], fmt: str, *, empty: str = "(no new alerts)") -> None:
     from rarebird.alerts import SUMMARY_HEADERS
+    from rarebird.explain import severity
 
     if fmt == "json":
         print_json([a.doc for a in alerts])
     elif fmt == "ndjson":
         print_ndjson(a.doc for a in alerts)
     else:
-        print_table(SUMMARY_HEADERS, [a.summary_row() for a in alerts], empty=empty)
+        # beside the score, Elastic's anomaly severity label (critical/major/minor/warning)
+        at = SUMMARY_HEADERS.index("score") + 1
+        headers = [*SUMMARY_HEADERS[:at], "anomaly", *SUMMARY_HEADERS[at:]]
+        rows = []
+        for a in alerts:
+            row = a.summary_row()
+            rows.append([*row[:at], severity(a.record_score), *row[at:]])
+        print_table(headers, rows, empty=empty)
 
 
 def _open_sinks(specs: Sequence[str], dead_letter: str | None, store_path: str) -> list[Any]:
