@@ -6,7 +6,7 @@
 - **CSRF**: every state change is a POST whose form carries ``csrf``, an HMAC of the session id
   under a per-process secret; a POST without it, or from another origin, is refused (403).
 - **Headers**: a strict Content-Security-Policy (``default-src 'self'``, no inline script or
-  style), ``nosniff``, no framing, no referrer, no caching of pages.
+  style), ``nosniff``, no framing, no referrer beyond the site, no caching of pages.
 - **Hosts**: on a loopback bind only loopback ``Host`` headers are served (DNS rebinding).
 """
 
@@ -38,7 +38,9 @@ SECURITY_HEADERS = (
     (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
+    # same-origin, not no-referrer: with no-referrer a browser sends "Origin: null" on form
+    # posts, and the origin check below could not tell ours from a forged one
+    (b"referrer-policy", b"same-origin"),
     (b"cross-origin-opener-policy", b"same-origin"),
 )
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
