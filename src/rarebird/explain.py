@@ -242,7 +242,7 @@ def _share(
                 f"; {who} account{'s' if len(named) == 1 else ''} for {_pct_whole(held)} % of "
                 f"the {fleet.total:,} user-buckets with them"
             )
-            phrase = f"{who} hold {_pct_whole(held)} %"
+            phrase = f"{who} hold{'s' if len(named) == 1 else ''} {_pct_whole(held)} %"
         if activity is not None:
             text += (
                 f"; {user} ran them in {activity.active_buckets:,} of those "
