@@ -27,12 +27,11 @@ def job_ids(store: Store) -> list[str]:
 
 def result_bounds(store: Store, job_id: str) -> tuple[int, int] | None:
     """First and last bucket start (epoch ms) of the job's results."""
-    row = store.conn.execute(
-        "SELECT min(timestamp_ms), max(timestamp_ms) FROM results "
-        "WHERE job_id = ? AND result_type = 'bucket'",
-        (job_id,),
-    ).fetchone()
-    return None if row[0] is None else (int(row[0]), int(row[1]))
+    # two queries: SQLite answers a lone min() or max() from the index end
+    where = "FROM results WHERE job_id = ? AND result_type = 'bucket'"
+    first = store.conn.execute(f"SELECT min(timestamp_ms) {where}", (job_id,)).fetchone()[0]
+    last = store.conn.execute(f"SELECT max(timestamp_ms) {where}", (job_id,)).fetchone()[0]
+    return None if first is None else (int(first), int(last))
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,15 +114,17 @@ def anomalies_page(
         "r.timestamp_ms >= ? AND r.timestamp_ms < ? AND r.score >= ?"
     )
     args: list[Any] = [job_id, start_ms, end_ms, min_score]
+    table = "results r INDEXED BY results_by_time"
     if user:
         where += " AND r.entity = ?"
         args.append(user)
+        table = "results r INDEXED BY results_by_entity"
     if host:
         where += " AND EXISTS (SELECT 1 FROM json_each(r.doc, '$.\"host.name\"') WHERE value = ?)"
         args.append(host)
-    total = store.conn.execute(f"SELECT count(*) FROM results r WHERE {where}", args).fetchone()
+    total = store.conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", args).fetchone()
     rows = store.conn.execute(
-        f"SELECT r.id, r.doc, d.doc FROM results r LEFT JOIN record_details d ON d.id = r.id "
+        f"SELECT r.id, r.doc, d.doc FROM {table} LEFT JOIN record_details d ON d.id = r.id "
         f"WHERE {where} ORDER BY r.score DESC, r.timestamp_ms, r.id LIMIT ? OFFSET ?",
         [*args, limit, offset],
     ).fetchall()

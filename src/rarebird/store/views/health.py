@@ -31,12 +31,10 @@ class DayCount:
 
 
 def user_bounds(store: Store, job_id: str, user: str) -> tuple[int, int] | None:
-    row = store.conn.execute(
-        "SELECT min(timestamp_ms), max(timestamp_ms) FROM events "
-        "WHERE job_id = ? AND user_name = ?",
-        (job_id, user),
-    ).fetchone()
-    return None if row[0] is None else (int(row[0]), int(row[1]))
+    where = "FROM events WHERE job_id = ? AND user_name = ?"
+    first = store.conn.execute(f"SELECT min(timestamp_ms) {where}", (job_id, user)).fetchone()[0]
+    last = store.conn.execute(f"SELECT max(timestamp_ms) {where}", (job_id, user)).fetchone()[0]
+    return None if first is None else (int(first), int(last))
 
 
 def user_days(store: Store, job_id: str, user: str, start_ms: int, end_ms: int) -> list[DayCount]:

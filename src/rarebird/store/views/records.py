@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -9,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from rarebird.clock import SYSTEM_CLOCK
 from rarebird.explain import (
     Explanation,
     FleetActivity,
@@ -55,20 +57,67 @@ class _Window:
     end_ms: int
 
 
+#: how long a day's per-user counts and a job's record count are reused across requests (s)
+CACHE_SECONDS = 60.0
+_CACHE_ENTRIES = 4096
+
+
+class _Shared:
+    """Per-day user-bucket counts and record counts, kept for :data:`CACHE_SECONDS` by the
+    process (every request opens the store anew; an explanation a minute old is still true
+    enough to read, and a page of 25 anomalies then costs no scan of the kept events)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[tuple[object, ...], tuple[float, object]] = {}
+
+    def get(self, key: tuple[object, ...]) -> object | None:
+        now = SYSTEM_CLOCK.monotonic()
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is None or hit[0] < now:
+                return None
+            return hit[1]
+
+    def put(self, key: tuple[object, ...], value: object) -> None:
+        with self._lock:
+            if len(self._items) >= _CACHE_ENTRIES:
+                self._items.clear()
+            self._items[key] = (SYSTEM_CLOCK.monotonic() + CACHE_SECONDS, value)
+
+
+_SHARED = _Shared()
+
+
 class FleetCache:
-    """Fleet activity by (job, window), so a table of anomalies reads each window once."""
+    """What one page reads for its explanations, read once: event bounds, record counts and
+    the fleet's activity by window (days are shared across requests, see :class:`_Shared`)."""
 
     def __init__(self) -> None:
         self._fleet: dict[tuple[str, int, int, int], FleetActivity] = {}
         self._bounds: dict[str, tuple[int, int] | None] = {}
+        self._records: dict[str, int] = {}
+
+    def record_count(self, store: Store, job_id: str) -> int:
+        if job_id not in self._records:
+            key = ("records", store.path, job_id)
+            cached = _SHARED.get(key)
+            if not isinstance(cached, int):
+                cached = record_count(store, job_id)
+                _SHARED.put(key, cached)
+            self._records[job_id] = cached
+        return self._records[job_id]
 
     def bounds(self, store: Store, job_id: str) -> tuple[int, int] | None:
         if job_id not in self._bounds:
-            row = store.conn.execute(
-                "SELECT min(timestamp_ms), max(timestamp_ms) FROM events WHERE job_id = ?",
-                (job_id,),
-            ).fetchone()
-            self._bounds[job_id] = None if row[0] is None else (int(row[0]), int(row[1]))
+            # two queries: SQLite answers a lone min() or max() from the index end
+            first = store.conn.execute(
+                "SELECT min(timestamp_ms) FROM events WHERE job_id = ?", (job_id,)
+            ).fetchone()[0]
+            last = store.conn.execute(
+                "SELECT max(timestamp_ms) FROM events WHERE job_id = ?", (job_id,)
+            ).fetchone()[0]
+            self._bounds[job_id] = None if first is None else (int(first), int(last))
         return self._bounds[job_id]
 
     def fleet(self, store: Store, job_id: str, window: _Window, span_ms: int) -> FleetActivity:
@@ -90,21 +139,37 @@ def fleet_window(anomaly_ms: int, span_ms: int, bounds: tuple[int, int]) -> _Win
 
 
 def fleet_activity(store: Store, job_id: str, window: _Window, span_ms: int) -> FleetActivity:
-    """Who ran the job's commands in ``window``: user-buckets by user (from kept events)."""
-    rows = store.conn.execute(
-        "SELECT user_name, count(DISTINCT timestamp_ms / ?) FROM events "
-        "WHERE job_id = ? AND timestamp_ms >= ? AND timestamp_ms < ? AND user_name IS NOT NULL "
-        "GROUP BY user_name",
-        (span_ms, job_id, window.start_ms, window.end_ms),
-    ).fetchall()
-    ranked = sorted(((str(u), int(n)) for u, n in rows), key=lambda r: (-r[1], r[0]))
+    """Who ran the job's commands in ``window``: user-buckets by user (from kept events),
+    summed over the UTC days the window covers (buckets never straddle a day; the window is
+    clipped to the kept events only, so whole days count the same)."""
+    totals: dict[str, int] = {}
+    for day in range(window.start_ms // DAY_MS * DAY_MS, window.end_ms, DAY_MS):
+        for user, n in _day_counts(store, job_id, day, span_ms).items():
+            totals[user] = totals.get(user, 0) + n
+    ranked = sorted(totals.items(), key=lambda r: (-r[1], r[0]))
     return FleetActivity(
         from_epoch_ms(window.start_ms),
         from_epoch_ms(window.end_ms),
         len(ranked),
-        sum(n for _, n in ranked),
+        sum(totals.values()),
         tuple(ranked[:5]),
     )
+
+
+def _day_counts(store: Store, job_id: str, day_ms: int, span_ms: int) -> dict[str, int]:
+    key = ("day", store.path, job_id, day_ms, span_ms)
+    cached = _SHARED.get(key)
+    if isinstance(cached, dict):
+        return cached
+    rows = store.conn.execute(
+        "SELECT user_name, count(DISTINCT timestamp_ms / ?) FROM events "
+        "WHERE job_id = ? AND timestamp_ms >= ? AND timestamp_ms < ? AND user_name IS NOT NULL "
+        "GROUP BY user_name",
+        (span_ms, job_id, day_ms, day_ms + DAY_MS),
+    ).fetchall()
+    counts = {str(u): int(n) for u, n in rows}
+    _SHARED.put(key, counts)
+    return counts
 
 
 def user_activity(
@@ -127,14 +192,29 @@ def user_activity(
     )
 
 
-def score_rank(store: Store, job_id: str, score: float) -> ScoreRank:
-    """How many of the job's final records score below ``score``, of how many."""
-    lower, total = store.conn.execute(
-        "SELECT sum(score < ?), count(*) FROM results "
-        "WHERE job_id = ? AND result_type = 'record' AND is_interim = 0",
-        (score, job_id),
-    ).fetchone()
-    return ScoreRank(int(lower or 0), int(total))
+def score_rank(store: Store, job_id: str, score: float, total: int | None = None) -> ScoreRank:
+    """How many of the job's final records score below ``score``, of how many (``total``, when
+    the caller has counted them already). Both counts read only the partial score index, the
+    first only the part above ``score``."""
+    if total is None:
+        total = record_count(store, job_id)
+    higher = store.conn.execute(
+        "SELECT count(*) FROM results INDEXED BY results_records_by_score "
+        "WHERE job_id = ? AND result_type = 'record' AND is_interim = 0 AND score >= ?",
+        (job_id, score),
+    ).fetchone()[0]
+    return ScoreRank(max(0, total - int(higher)), total)
+
+
+def record_count(store: Store, job_id: str) -> int:
+    """The job's final anomaly records."""
+    return int(
+        store.conn.execute(
+            "SELECT count(*) FROM results INDEXED BY results_records_by_score "
+            "WHERE job_id = ? AND result_type = 'record' AND is_interim = 0",
+            (job_id,),
+        ).fetchone()[0]
+    )
 
 
 def explain_record(
@@ -151,7 +231,9 @@ def explain_record(
         window = fleet_window(bucket_ms, span_ms, bounds)
         fleet = cache.fleet(store, job_id, window, span_ms)
         activity = user_activity(store, job_id, facts.user, bucket_ms, window, span_ms)
-    rank = score_rank(store, job_id, facts.record_score) if not doc.get("is_interim") else None
+    rank = None
+    if not doc.get("is_interim"):
+        rank = score_rank(store, job_id, facts.record_score, cache.record_count(store, job_id))
     return explain(facts, activity=activity, fleet=fleet, rank=rank)
 
 
