@@ -16,9 +16,7 @@ import hashlib
 import hmac
 import secrets
 import threading
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.requests import Request
@@ -165,7 +163,3 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-Handler = Callable[[Request], Awaitable[Any]]
-State = MutableMapping[str, Any]
