@@ -98,6 +98,18 @@ register_migrations(
         CREATE INDEX IF NOT EXISTS results_records_by_score ON results (job_id, score)
             WHERE result_type = 'record' AND is_interim = 0;
         """,
+        # ... and draw the swimlanes by influencer from a covering index (influencer results
+        # are as sparse as records)
+        """
+        CREATE INDEX IF NOT EXISTS results_influencers_by_time
+            ON results (job_id, field_name, timestamp_ms, entity, score)
+            WHERE result_type = 'influencer' AND is_interim = 0;
+        """,
+        # ... and list a time range's records best first, counting them, from the index alone
+        """
+        CREATE INDEX IF NOT EXISTS results_records_by_time ON results (job_id, timestamp_ms, score)
+            WHERE result_type = 'record' AND is_interim = 0;
+        """,
     ],
 )
 

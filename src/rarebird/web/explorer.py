@@ -129,9 +129,8 @@ def user_page(ctx: Ctx) -> Response:
         end_ms += views.DAY_MS
         start_ms = end_ms - days * views.DAY_MS
         counts = views.user_days(store, job, user, start_ms, end_ms)
-        first = bounds[0] if bounds else start_ms
-        total, records = views.anomalies_page(store, job, first, end_ms + views.DAY_MS,
-                                              user=user, limit=50)  # fmt: skip
+        # the anomalies of the days shown (each explained: a year of them reads a year of events)
+        total, records = views.anomalies_page(store, job, start_ms, end_ms, user=user, limit=ROWS)
     anomaly_days = {
         (to_epoch_ms(r.time) - start_ms) // views.DAY_MS
         for r in records

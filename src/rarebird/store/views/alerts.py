@@ -62,10 +62,10 @@ def alerts_page(store: Store, q: AlertQuery) -> AlertPage:
         where.append(f"workflow_status IN ({','.join('?' * len(q.statuses))})")
         args.extend(q.statuses)
     if q.user:
-        # alerts of a rare-by-user job have one user; several are kept comma-joined
-        where.append("(user_names = ? OR (user_names LIKE '%,%' AND "
-                     "instr(',' || user_names || ',', ',' || ? || ',') > 0))")  # fmt: skip
-        args.extend([q.user, q.user])
+        # the rule's alerts carry one user.name (the job's by-field value): an exact, indexed
+        # match (alerts_by_user)
+        where.append("user_names = ?")
+        args.append(q.user)
     if q.host:
         where.append("instr(',' || host_names || ',', ',' || ? || ',') > 0")
         args.append(q.host)
@@ -76,6 +76,8 @@ def alerts_page(store: Store, q: AlertQuery) -> AlertPage:
         where.append("original_time_ms < ?")
         args.append(to_epoch_ms(q.until))
     clause = (" WHERE " + " AND ".join(where)) if where else ""
+    if q.host and not q.user:
+        clause = " INDEXED BY alerts_by_host" + clause
     total = store.conn.execute(f"SELECT count(*) FROM alerts{clause}", args).fetchone()[0]
     column = ALERT_SORTS.get(q.sort, "original_time_ms")
     direction = "DESC" if q.descending else "ASC"

@@ -62,8 +62,9 @@ def lanes_by(
     """Influencer scores of ``field`` (max per cell), the top lanes first: Elastic's
     "View by" swimlane. Returns how many lanes there are in all, and one page of them."""
     base = (
-        "FROM results WHERE job_id = ? AND result_type = 'influencer' AND field_name = ? AND "
-        "is_interim = 0 AND timestamp_ms >= ? AND timestamp_ms < ? AND score > 0"
+        "FROM results INDEXED BY results_influencers_by_time WHERE job_id = ? AND "
+        "result_type = 'influencer' AND field_name = ? AND is_interim = 0 AND "
+        "timestamp_ms >= ? AND timestamp_ms < ? AND score > 0"
     )
     args = (job_id, field, start_ms, end_ms)
     top = store.conn.execute(
@@ -114,7 +115,7 @@ def anomalies_page(
         "r.timestamp_ms >= ? AND r.timestamp_ms < ? AND r.score >= ?"
     )
     args: list[Any] = [job_id, start_ms, end_ms, min_score]
-    table = "results r INDEXED BY results_by_time"
+    table = "results r INDEXED BY results_records_by_time"
     if user:
         where += " AND r.entity = ?"
         args.append(user)
@@ -123,9 +124,12 @@ def anomalies_page(
         where += " AND EXISTS (SELECT 1 FROM json_each(r.doc, '$.\"host.name\"') WHERE value = ?)"
         args.append(host)
     total = store.conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", args).fetchone()
+    # the page's rows picked from the index alone (rowid breaks ties), then read
     rows = store.conn.execute(
-        f"SELECT r.id, r.doc, d.doc FROM {table} LEFT JOIN record_details d ON d.id = r.id "
-        f"WHERE {where} ORDER BY r.score DESC, r.timestamp_ms, r.id LIMIT ? OFFSET ?",
+        f"SELECT x.id, x.doc, d.doc FROM (SELECT r.rowid AS rid FROM {table} WHERE {where} "
+        "ORDER BY r.score DESC, r.timestamp_ms, r.rowid LIMIT ? OFFSET ?) page "
+        "JOIN results x ON x.rowid = page.rid LEFT JOIN record_details d ON d.id = x.id "
+        "ORDER BY x.score DESC, x.timestamp_ms, x.rowid",
         [*args, limit, offset],
     ).fetchall()
     cache = cache or FleetCache()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,15 +56,20 @@ def stored_record(store: Store, record_id: str) -> StoredRecord | None:
 class _Window:
     start_ms: int
     end_ms: int
+    #: the newest kept event of the job
+    last_ms: int
 
 
-#: how long a day's per-user counts and a job's record count are reused across requests (s)
+#: how long a job's score histogram and the newest days' per-user counts are reused (s)
 CACHE_SECONDS = 60.0
-_CACHE_ENTRIES = 4096
+#: ... and the per-user counts of a day before the newest kept event's day, which the job has
+#: finalised (its kept events no longer change)
+SETTLED_CACHE_SECONDS = 3600.0
+_CACHE_ENTRIES = 20_000
 
 
 class _Shared:
-    """Per-day user-bucket counts and record counts, kept for :data:`CACHE_SECONDS` by the
+    """Per-day user-bucket counts and score histograms, kept for :data:`CACHE_SECONDS` by the
     process (every request opens the store anew; an explanation a minute old is still true
     enough to read, and a page of 25 anomalies then costs no scan of the kept events)."""
 
@@ -79,34 +85,34 @@ class _Shared:
                 return None
             return hit[1]
 
-    def put(self, key: tuple[object, ...], value: object) -> None:
+    def put(self, key: tuple[object, ...], value: object, seconds: float = CACHE_SECONDS) -> None:
         with self._lock:
             if len(self._items) >= _CACHE_ENTRIES:
                 self._items.clear()
-            self._items[key] = (SYSTEM_CLOCK.monotonic() + CACHE_SECONDS, value)
+            self._items[key] = (SYSTEM_CLOCK.monotonic() + seconds, value)
 
 
 _SHARED = _Shared()
 
 
 class FleetCache:
-    """What one page reads for its explanations, read once: event bounds, record counts and
+    """What one page reads for its explanations, read once: event bounds, score histograms and
     the fleet's activity by window (days are shared across requests, see :class:`_Shared`)."""
 
     def __init__(self) -> None:
         self._fleet: dict[tuple[str, int, int, int], FleetActivity] = {}
         self._bounds: dict[str, tuple[int, int] | None] = {}
-        self._records: dict[str, int] = {}
+        self._histograms: dict[str, tuple[int, ...]] = {}
 
-    def record_count(self, store: Store, job_id: str) -> int:
-        if job_id not in self._records:
-            key = ("records", store.path, job_id)
+    def histogram(self, store: Store, job_id: str) -> tuple[int, ...]:
+        if job_id not in self._histograms:
+            key = ("histogram", store.path, job_id)
             cached = _SHARED.get(key)
-            if not isinstance(cached, int):
-                cached = record_count(store, job_id)
+            if not isinstance(cached, tuple):
+                cached = score_histogram(store, job_id)
                 _SHARED.put(key, cached)
-            self._records[job_id] = cached
-        return self._records[job_id]
+            self._histograms[job_id] = cached
+        return self._histograms[job_id]
 
     def bounds(self, store: Store, job_id: str) -> tuple[int, int] | None:
         if job_id not in self._bounds:
@@ -135,31 +141,44 @@ def fleet_window(anomaly_ms: int, span_ms: int, bounds: tuple[int, int]) -> _Win
     first, last = bounds
     start = max(start, first // span_ms * span_ms)
     end = min(end, (last // span_ms + 1) * span_ms)
-    return _Window(start, max(end, start + span_ms))
+    return _Window(start, max(end, start + span_ms), last)
 
 
 def fleet_activity(store: Store, job_id: str, window: _Window, span_ms: int) -> FleetActivity:
     """Who ran the job's commands in ``window``: user-buckets by user (from kept events),
     summed over the UTC days the window covers (buckets never straddle a day; the window is
-    clipped to the kept events only, so whole days count the same)."""
-    totals: dict[str, int] = {}
+    clipped to the kept events only, so whole days count the same). The users named are the
+    five most active among those in some day's top ten: whoever dominates a window dominates
+    its days."""
+    days = []
     for day in range(window.start_ms // DAY_MS * DAY_MS, window.end_ms, DAY_MS):
-        for user, n in _day_counts(store, job_id, day, span_ms).items():
-            totals[user] = totals.get(user, 0) + n
-    ranked = sorted(totals.items(), key=lambda r: (-r[1], r[0]))
+        settled = day + DAY_MS <= window.last_ms // DAY_MS * DAY_MS
+        days.append(_day_counts(store, job_id, day, span_ms, settled))
+    users: set[str] = set().union(*(d.counts.keys() for d in days))
+    candidates = {u for d in days for u in d.top}
+    sums = [(u, sum(d.counts.get(u, 0) for d in days)) for u in candidates]
     return FleetActivity(
         from_epoch_ms(window.start_ms),
         from_epoch_ms(window.end_ms),
-        len(ranked),
-        sum(totals.values()),
-        tuple(ranked[:5]),
+        len(users),
+        sum(d.total for d in days),
+        tuple(sorted(sums, key=lambda r: (-r[1], r[0]))[:5]),
     )
 
 
-def _day_counts(store: Store, job_id: str, day_ms: int, span_ms: int) -> dict[str, int]:
+@dataclass(frozen=True, slots=True)
+class _Day:
+    """One UTC day of kept events: user-buckets by user, their sum, the ten most active."""
+
+    counts: dict[str, int]
+    total: int
+    top: tuple[str, ...]
+
+
+def _day_counts(store: Store, job_id: str, day_ms: int, span_ms: int, settled: bool) -> _Day:
     key = ("day", store.path, job_id, day_ms, span_ms)
     cached = _SHARED.get(key)
-    if isinstance(cached, dict):
+    if isinstance(cached, _Day):
         return cached
     rows = store.conn.execute(
         "SELECT user_name, count(DISTINCT timestamp_ms / ?) FROM events "
@@ -168,8 +187,10 @@ def _day_counts(store: Store, job_id: str, day_ms: int, span_ms: int) -> dict[st
         (span_ms, job_id, day_ms, day_ms + DAY_MS),
     ).fetchall()
     counts = {str(u): int(n) for u, n in rows}
-    _SHARED.put(key, counts)
-    return counts
+    top = tuple(u for u, _ in heapq.nlargest(10, counts.items(), key=lambda r: (r[1], r[0])))
+    day = _Day(counts, sum(counts.values()), top)
+    _SHARED.put(key, day, SETTLED_CACHE_SECONDS if settled else CACHE_SECONDS)
+    return day
 
 
 def user_activity(
@@ -192,29 +213,33 @@ def user_activity(
     )
 
 
-def score_rank(store: Store, job_id: str, score: float, total: int | None = None) -> ScoreRank:
-    """How many of the job's final records score below ``score``, of how many (``total``, when
-    the caller has counted them already). Both counts read only the partial score index, the
-    first only the part above ``score``."""
-    if total is None:
-        total = record_count(store, job_id)
-    higher = store.conn.execute(
+def score_rank(store: Store, job_id: str, score: float, histogram: Sequence[int] | None = None) -> ScoreRank:  # fmt: skip
+    """How many of the job's final records score below ``score``, of how many: whole points
+    from the job's score histogram, the last fraction of a point counted in the partial score
+    index (a small range of it)."""
+    hist = score_histogram(store, job_id) if histogram is None else histogram
+    whole = max(0, min(int(score), len(hist)))
+    within = store.conn.execute(
         "SELECT count(*) FROM results INDEXED BY results_records_by_score "
-        "WHERE job_id = ? AND result_type = 'record' AND is_interim = 0 AND score >= ?",
-        (job_id, score),
+        "WHERE job_id = ? AND result_type = 'record' AND is_interim = 0 AND score >= ? "
+        "AND score < ?",
+        (job_id, float(whole), score),
     ).fetchone()[0]
-    return ScoreRank(max(0, total - int(higher)), total)
+    return ScoreRank(sum(hist[:whole]) + int(within), sum(hist))
 
 
-def record_count(store: Store, job_id: str) -> int:
-    """The job's final anomaly records."""
-    return int(
-        store.conn.execute(
-            "SELECT count(*) FROM results INDEXED BY results_records_by_score "
-            "WHERE job_id = ? AND result_type = 'record' AND is_interim = 0",
-            (job_id,),
-        ).fetchone()[0]
-    )
+def score_histogram(store: Store, job_id: str) -> tuple[int, ...]:
+    """How many of the job's final records score in [n, n + 1), n = 0 .. 100 (one pass over
+    the partial score index)."""
+    counts = [0] * 101
+    for n, count in store.conn.execute(
+        "SELECT min(CAST(score AS INTEGER), 100), count(*) FROM results "
+        "INDEXED BY results_records_by_score "
+        "WHERE job_id = ? AND result_type = 'record' AND is_interim = 0 GROUP BY 1",
+        (job_id,),
+    ):
+        counts[max(0, int(n))] += int(count)
+    return tuple(counts)
 
 
 def explain_record(
@@ -233,7 +258,7 @@ def explain_record(
         activity = user_activity(store, job_id, facts.user, bucket_ms, window, span_ms)
     rank = None
     if not doc.get("is_interim"):
-        rank = score_rank(store, job_id, facts.record_score, cache.record_count(store, job_id))
+        rank = score_rank(store, job_id, facts.record_score, cache.histogram(store, job_id))
     return explain(facts, activity=activity, fleet=fleet, rank=rank)
 
 
