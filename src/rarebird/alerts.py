@@ -97,16 +97,13 @@ register_migrations(
             PRIMARY KEY (rule_uuid, record_id)
         );
         """,
-        # the alerts page: sorted by anomaly time, score, user or status, filtered by user
+        # the alerts page: sorted by anomaly time, score, user or status, filtered by user or
+        # host (the host index is scanned instead of the table, whose rows hold whole documents)
         """
         CREATE INDEX IF NOT EXISTS alerts_by_original_time ON alerts (original_time_ms);
         CREATE INDEX IF NOT EXISTS alerts_by_score ON alerts (record_score);
         CREATE INDEX IF NOT EXISTS alerts_by_user ON alerts (user_names, original_time_ms);
         CREATE INDEX IF NOT EXISTS alerts_by_status ON alerts (workflow_status, original_time_ms);
-        """,
-        # the alerts page's host filter (a host among the comma-joined ones): the index is
-        # scanned instead of the table, whose rows hold the whole documents
-        """
         CREATE INDEX IF NOT EXISTS alerts_by_host ON alerts (host_names, original_time_ms);
         """,
     ],

@@ -92,23 +92,18 @@ register_migrations(
         """
         DROP INDEX IF EXISTS events_by_host;
         """,
-        # the triage pages rank a record among the job's anomalies (explain.py); records are
-        # few beside buckets and influencers, so the partial index costs a replay little
+        # the triage pages (store/views): a record's rank among the job's anomalies, the
+        # records of a time range best first, the swimlanes by influencer, all from partial
+        # (covering) indices; records and influencer results are few beside buckets and kept
+        # events, so these cost a replay little
         """
         CREATE INDEX IF NOT EXISTS results_records_by_score ON results (job_id, score)
             WHERE result_type = 'record' AND is_interim = 0;
-        """,
-        # ... and draw the swimlanes by influencer from a covering index (influencer results
-        # are as sparse as records)
-        """
+        CREATE INDEX IF NOT EXISTS results_records_by_time ON results (job_id, timestamp_ms, score)
+            WHERE result_type = 'record' AND is_interim = 0;
         CREATE INDEX IF NOT EXISTS results_influencers_by_time
             ON results (job_id, field_name, timestamp_ms, entity, score)
             WHERE result_type = 'influencer' AND is_interim = 0;
-        """,
-        # ... and list a time range's records best first, counting them, from the index alone
-        """
-        CREATE INDEX IF NOT EXISTS results_records_by_time ON results (job_id, timestamp_ms, score)
-            WHERE result_type = 'record' AND is_interim = 0;
         """,
     ],
 )
