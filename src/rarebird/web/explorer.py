@@ -54,7 +54,7 @@ def anomalies_page(ctx: Ctx) -> Response:
         if bounds is None:
             return ctx.render("anomalies.html", page_title="Anomaly Explorer", empty=True,
                               jobs=jobs, job=job)  # fmt: skip
-        bucket_ms = 900_000
+        bucket_ms = views.bucket_span_ms(store, job)
         last_end = bounds[1] + bucket_ms
         until = parse_when(ctx.param("to"), now)
         since = parse_when(ctx.param("from"), now)

@@ -34,6 +34,16 @@ def result_bounds(store: Store, job_id: str) -> tuple[int, int] | None:
     return None if first is None else (int(first), int(last))
 
 
+def bucket_span_ms(store: Store, job_id: str) -> int:
+    """The job's bucket span (of its newest bucket result), in ms; 15 minutes if none."""
+    row = store.conn.execute(
+        "SELECT json_extract(doc, '$.bucket_span') FROM results WHERE job_id = ? AND "
+        "result_type = 'bucket' ORDER BY timestamp_ms DESC LIMIT 1",
+        (job_id,),
+    ).fetchone()
+    return int(row[0]) * 1000 if row and row[0] else 900_000
+
+
 @dataclass(frozen=True, slots=True)
 class Lane:
     """One swimlane row: cells (index from the range start, max score) with a score > 0."""
