@@ -44,14 +44,15 @@ def test_list_table(store_path: str) -> None:
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split() == ["alert", "anomaly", "time", "user", "host", "process", "score",
-                                "severity", "status", "dups"]  # fmt: skip
+                                "anomaly", "severity", "status", "dups"]  # fmt: skip
     rows = [line.split() for line in lines[1:]]
     assert [r[1:4] for r in rows] == [
         ["2026-03-02T12:15:00.000Z", "carol", "web-1,"],
         ["2026-03-02T12:00:00.000Z", "alice", "web-1"],
         ["2026-03-02T12:00:00.000Z", "bob", "db-1"],
     ]
-    assert rows[1][5:] == ["80.00", "low", "open"]
+    # Elastic's anomaly severity label beside the score, then the rule's severity
+    assert rows[1][5:] == ["80.00", "critical", "low", "open"]
 
 
 def test_list_filters_and_json(store_path: str) -> None:

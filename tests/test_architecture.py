@@ -20,7 +20,7 @@ PACKAGE = SRC / "rarebird"
 
 #: Lowest first. A module may import from its own layer and the layers before it.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("timeutil", "clock", "errors", "documents", "events", "results"),
+    ("timeutil", "clock", "errors", "documents", "events", "results", "explain"),
     ("sources",),
     ("datafeed",),
     ("definitions",),
@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("store",),
     ("sinks",),
     ("run",),
-    ("serve", "triage", "explain", "evidence", "generate", "evaluate"),
+    ("serve", "triage", "evidence", "generate", "evaluate"),
     ("cli", "web", "testing", "__main__"),
 )
 EDGES = ("cli", "web")

@@ -275,7 +275,7 @@ def test_detect_table_and_exception_from_the_alert(tmp_path: Path, events_file: 
     assert res.exit_code == 0, res.output
     header, row = res.stdout.splitlines()
     assert header.split() == ["alert", "anomaly", "time", "user", "host", "process", "score",
-                              "severity", "status", "dups"]  # fmt: skip
+                              "anomaly", "severity", "status", "dups"]  # fmt: skip
     assert row.split()[1:5] == ["2026-03-04T00:00:00.000Z", "mallory", "web-2", "ss"]
     alert_id = row.split()[0]
     add = runner.invoke(main, ["exceptions", "add", "--store", store, "--from-alert", alert_id,

@@ -8,23 +8,17 @@ commands around it on the same host or by the same user.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from rarebird.errors import RarebirdError
+from rarebird.explain import Explanation
 from rarebird.store import Store
 from rarebird.store.events import search_events
 from rarebird.store.results import get_record_details, get_result, search_results
+from rarebird.store.views import FleetCache, explain_record
 from rarebird.timeutil import from_epoch_ms, iso, parse_timestamp
-
-CEILING_NAMES = {
-    "noise": "noise ceiling (close to the usual scores)",
-    "percentile": "percentile ceiling (rank among all scores so far)",
-    "max": "this user's own recent maximum",
-    "cap": "probability cap (how small p is)",
-}
 
 
 class TriageError(RarebirdError):
@@ -48,6 +42,7 @@ class Triage:
     details: dict[str, Any] | None
     history: UserHistory
     around: list[dict[str, Any]] = field(default_factory=list)
+    explanation: Explanation | None = None
 
     @property
     def by_user(self) -> list[dict[str, Any]]:
@@ -75,53 +70,9 @@ class Triage:
 
     @property
     def why(self) -> list[str]:
-        """The score explained in a few sentences."""
-        rec = self.record
-        user = rec["by_field_value"]
-        p = rec["probability"]
-        lines = []
-        expl = rec.get("anomaly_score_explanation") or {}
-        if expl.get("by_field_first_occurrence"):
-            lines.append(f"{user} had never been seen running these commands before this bucket.")
-        rarity = expl.get("by_field_relative_rarity")
-        if rarity is not None:
-            lines.append(
-                f"The median user has been active in {rarity:,.0f}x as many recent buckets as "
-                f"{user} (decayed counts of buckets with at least one such command)."
-            )
-        lines.append(
-            f"P = {p:.3g}: users this rare or rarer make up about {100 * p:.2g} % of the "
-            "recent activity (Elastic's probability of less likely categories)."
-        )
-        if self.details and self.details.get("identities"):
-            seen = "; ".join(f"{k} {', '.join(v)}" for k, v in self.details["identities"].items())
-            lines.append(f"The same events name {user} also as: {seen}.")
-        if self.details:
-            d = self.details
-            if "values_known" in d:
-                lines.append(
-                    f"The model knew {int(d['values_known']):,} users; their activity adds up to "
-                    f"{d['total_concentration']:,.1f} bucket-occurrences, {user}'s to "
-                    f"{d['concentration']:,.2f}."
-                )
-            ceilings = d.get("ceilings") or {}
-            bound = d.get("bound_by")
-            if bound:
-                others = ", ".join(
-                    f"{k} {v:.1f}" for k, v in sorted(ceilings.items()) if k != bound
-                )
-                lines.append(
-                    f"record_score {rec['initial_record_score']:.1f} was set by the "
-                    f"{CEILING_NAMES.get(bound, bound)}; other ceilings: {others}."
-                )
-        if rec["record_score"] != rec["initial_record_score"]:
-            lines.append(
-                f"Renormalised since: record_score is now {rec['record_score']:.1f} "
-                f"(initially {rec['initial_record_score']:.1f})."
-            )
-        if not (0 < p <= 1) or math.isnan(p):
-            lines.append("The probability is out of range: this record is suspect.")
-        return lines
+        """The score explained in a few sentences (:mod:`rarebird.explain`, as the web pages
+        and the ``results`` table say it)."""
+        return list(self.explanation.lines) if self.explanation else []
 
 
 def resolve_record_id(store: Store, ident: str) -> tuple[str, dict[str, Any] | None]:
@@ -184,7 +135,9 @@ def triage(store: Store, ident: str, *, window: timedelta = timedelta(hours=1)) 
         )  # fmt: skip
         if user in _values(e, "user", "name") or record_hosts & set(_values(e, "host", "name"))
     ]
-    return Triage(record_id, record, alert, get_record_details(store, record_id), history, around)
+    details = get_record_details(store, record_id)
+    explanation = explain_record(store, record, details, FleetCache())
+    return Triage(record_id, record, alert, details, history, around, explanation)
 
 
 def _values(doc: dict[str, Any], *path: str) -> list[str]:

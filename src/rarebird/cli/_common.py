@@ -51,6 +51,7 @@ class LazyGroup(click.Group):
         "serve": "rarebird.cli.serve",
         "status": "rarebird.cli.serve",
         "snapshots": "rarebird.cli.serve",
+        "ui": "rarebird.cli.ui",
     }
 
     def main(self, *args: Any, **kwargs: Any) -> Any:

@@ -64,7 +64,16 @@ def print_alerts(alerts: Sequence[Any], fmt: str, *, empty: str = "(no new alert
     elif fmt == "ndjson":
         print_ndjson(a.doc for a in alerts)
     else:
-        print_table(SUMMARY_HEADERS, [summary_row(a) for a in alerts], empty=empty)
+        # beside the score, Elastic's anomaly severity label (critical/major/minor/warning)
+        from rarebird.explain import severity
+
+        at = SUMMARY_HEADERS.index("score") + 1
+        headers = [*SUMMARY_HEADERS[:at], "anomaly", *SUMMARY_HEADERS[at:]]
+        rows = []
+        for a in alerts:
+            row = summary_row(a)
+            rows.append([*row[:at], severity(a.record_score), *row[at:]])
+        print_table(headers, rows, empty=empty)
 
 
 def open_sinks(specs: Sequence[str], dead_letter: str | None, store_path: str) -> list[Any]:

@@ -136,6 +136,7 @@ def exceptions_add(
     from rarebird.evidence import propose_from_alert
     from rarebird.rules.exception_items import new_item
     from rarebird.rules.exceptions import AllowList, ScheduleWindow, parse_entries
+    from rarebird.store.alerts import get_alert
     from rarebird.store.exceptions import (
         ensure_rule_default_list,
         list_exists,
@@ -151,9 +152,11 @@ def exceptions_add(
         if list_id and not list_exists(store, list_id):
             raise click.UsageError(f"no exception list {list_id!r} (import one, or omit --list)")
         if from_alert:
-            item = propose_from_alert(store, from_alert, list_id=target, now=now,
-                                      fields=[f.strip() for f in fields.split(",") if f.strip()],
-                                      with_parents=with_parents, name=name)  # fmt: skip
+            item = propose_from_alert(
+                store, get_alert(store, from_alert), r, now=now, list_id=target,
+                fields=[f.strip() for f in fields.split(",") if f.strip()],
+                with_parents=with_parents, name=name,
+            )  # fmt: skip
         else:
             value_lists = load_value_lists(store)
             try:

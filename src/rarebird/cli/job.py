@@ -19,6 +19,7 @@ from rarebird.cli._common import (
     time_value,
 )
 from rarebird.definitions import load_datafeed, load_job
+from rarebird.explain import severity
 from rarebird.run.engine import Engine
 from rarebird.run.replay import InputOptions, RunSummary, replay_inputs
 from rarebird.run.replay import Progress as RunProgress
@@ -243,6 +244,7 @@ _RESULT_COLUMNS: dict[str, list[tuple[str, str]]] = {
     "record": [
         ("time", "timestamp"),
         ("record_score", "record_score"),
+        ("severity", "_severity"),
         ("initial", "initial_record_score"),
         ("probability", "probability"),
         ("user", "by_field_value"),
@@ -254,6 +256,7 @@ _RESULT_COLUMNS: dict[str, list[tuple[str, str]]] = {
     "bucket": [
         ("time", "timestamp"),
         ("anomaly_score", "anomaly_score"),
+        ("severity", "_severity"),
         ("event_count", "event_count"),
         ("influencers", "_bucket_influencers"),
     ],
@@ -270,15 +273,8 @@ _RESULT_COLUMNS: dict[str, list[tuple[str, str]]] = {
 def _cell(doc: dict[str, Any], key: str) -> Any:
     if key == "timestamp":
         return iso(from_epoch_ms(int(doc["timestamp"])))
-    if key == "_why":
-        expl = doc.get("anomaly_score_explanation") or {}
-        parts = []
-        if expl.get("by_field_first_occurrence"):
-            parts.append("first time seen")
-        rarity = expl.get("by_field_relative_rarity")
-        if rarity is not None:
-            parts.append(f"{rarity:,.0f}x rarer than typical")
-        return "; ".join(parts)
+    if key == "_severity":
+        return severity(float(doc.get("record_score", doc.get("anomaly_score", 0.0))))
     if key == "_bucket_influencers":
         return ", ".join(
             f"{b['influencer_field_name']}={b['anomaly_score']:.1f}"
@@ -364,15 +360,21 @@ def results_cmd(
         return
     columns = list(_RESULT_COLUMNS[result_type])
     if result_type == "record":
+        from rarebird.store.views import FleetCache, explain_record
+
         with open_store(store_path) as store:
+            cache = FleetCache()
             for doc_id, doc in page.hits:
-                identities = (get_record_details(store, doc_id) or {}).get("identities")
+                details = get_record_details(store, doc_id)
+                # the same words as triage and the web pages (rarebird.explain)
+                doc["_why"] = explain_record(store, doc, details, cache).summary
+                identities = (details or {}).get("identities")
                 if identities:
                     doc["_identities"] = "; ".join(
                         f"{name}={', '.join(values)}" for name, values in identities.items()
                     )
         if any("_identities" in doc for doc in docs):
-            columns.insert(5, ("also as", "_identities"))
+            columns.insert(6, ("also as", "_identities"))
     rows = [[_cell(doc, key) for _, key in columns] for doc in docs]
     print_table([title for title, _ in columns], rows, empty=f"(no {result_type} results)")
     if result_type == "record" and docs:

@@ -8,6 +8,7 @@ import click
 
 from rarebird.cli._common import handle_errors, main, print_json, print_table
 from rarebird.cli.job import store_option
+from rarebird.explain import severity
 from rarebird.store import open_store
 from rarebird.timeutil import from_epoch_ms, iso, parse_duration
 from rarebird.triage import triage
@@ -44,7 +45,8 @@ def triage_cmd(store_path: str, window: str, fmt: str, ident: str) -> None:
     echo = click.echo
     when = iso(from_epoch_ms(int(rec["timestamp"])))
     echo(click.style(f"{rec['by_field_value']} at {when}", bold=True)
-         + f"  record_score {rec['record_score']:.1f}  p={rec['probability']:.3g}")  # fmt: skip
+         + f"  record_score {rec['record_score']:.1f} ({severity(rec['record_score'])})"
+         f"  p={rec['probability']:.3g}")  # fmt: skip
     for infl in rec.get("influencers", []):
         echo(f"  {infl['influencer_field_name']}: {', '.join(infl['influencer_field_values'])}")
     if t.alert:

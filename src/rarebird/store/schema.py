@@ -71,6 +71,19 @@ _CORE: tuple[str, ...] = (
     """
         DROP INDEX IF EXISTS events_by_host;
         """,
+    # the triage pages (store/views): a record's rank among the job's anomalies, the
+    # records of a time range best first, the swimlanes by influencer, all from partial
+    # (covering) indices; records and influencer results are few beside buckets and kept
+    # events, so these cost a replay little
+    """
+    CREATE INDEX IF NOT EXISTS results_records_by_score ON results (job_id, score)
+        WHERE result_type = 'record' AND is_interim = 0;
+    CREATE INDEX IF NOT EXISTS results_records_by_time ON results (job_id, timestamp_ms, score)
+        WHERE result_type = 'record' AND is_interim = 0;
+    CREATE INDEX IF NOT EXISTS results_influencers_by_time
+        ON results (job_id, field_name, timestamp_ms, entity, score)
+        WHERE result_type = 'influencer' AND is_interim = 0;
+    """,
 )
 
 _ALERTS: tuple[str, ...] = (
@@ -103,6 +116,15 @@ _ALERTS: tuple[str, ...] = (
             PRIMARY KEY (rule_uuid, record_id)
         );
         """,
+    # the alerts page: sorted by anomaly time, score, user or status, filtered by user or
+    # host (the host index is scanned instead of the table, whose rows hold whole documents)
+    """
+    CREATE INDEX IF NOT EXISTS alerts_by_original_time ON alerts (original_time_ms);
+    CREATE INDEX IF NOT EXISTS alerts_by_score ON alerts (record_score);
+    CREATE INDEX IF NOT EXISTS alerts_by_user ON alerts (user_names, original_time_ms);
+    CREATE INDEX IF NOT EXISTS alerts_by_status ON alerts (workflow_status, original_time_ms);
+    CREATE INDEX IF NOT EXISTS alerts_by_host ON alerts (host_names, original_time_ms);
+    """,
 )
 
 _RULES: tuple[str, ...] = (

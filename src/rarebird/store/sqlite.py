@@ -128,6 +128,10 @@ class Store:
         row = self.one(sql, params)
         return None if row is None else row[0]
 
+    def backup(self, target: Store) -> None:
+        """Copy this store, whole and consistent, into ``target`` (SQLite's online backup)."""
+        self._conn.backup(target._conn)
+
     # --- lifetime ---------------------------------------------------------------------------
 
     def close(self) -> None:
