@@ -69,7 +69,7 @@ def exceptions_list(store_path: str, rule_path: str | None, list_id: str | None,
 @rule_option
 @click.option("--list", "list_id", help="Exception list [default: the rule's default list].")
 @click.option("--name", help="Item name.")
-@click.option("--description", default="")
+@click.option("--description", default="", help="Item description (Kibana's description).")
 @click.option("--entry", "entries", multiple=True, metavar="'FIELD OP [VALUE]'",
               help="A condition: OP is is, is-not, is-one-of, is-not-one-of (a,b,c), exists, "
                    "does-not-exist, matches, does-not-match (wildcards), in-list, not-in-list "
@@ -97,7 +97,8 @@ def exceptions_list(store_path: str, rule_path: str | None, list_id: str | None,
     callback=time_value,
     help="Stop applying at this time (ISO-8601, epoch ms, now+1d).",
 )
-@click.option("--comment", "comments", multiple=True)
+@click.option("--comment", "comments", multiple=True,
+              help="A comment on the item (why it exists, a ticket); repeatable.")  # fmt: skip
 @click.option(
     "--from-alert", "from_alert", metavar="ID", help="Propose an item from this alert's fields."
 )

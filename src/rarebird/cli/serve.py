@@ -67,7 +67,8 @@ def _duration(value: str | None, flag: str) -> Any:
               help="Also send alerts to ndjson:PATH, es-bulk:PATH, sqlite:PATH, http(s)://URL, "
                    "syslog+udp://HOST:PORT ... Repeatable.")  # fmt: skip
 @click.option("--poll-interval", metavar="DURATION", help="How often inputs are polled [200ms].")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              help="Least severe JSON log line written to stderr [info].")  # fmt: skip
 @click.option("--example-config", is_flag=True, help="Print the documented example config and exit.")  # fmt: skip
 @handle_errors
 def serve(
