@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("store",),
     ("sinks",),
     ("run",),
-    ("serve", "triage", "explain", "evidence", "generate", "evaluate"),
+    ("serve", "triage", "explain", "evidence", "generate", "evaluate", "deploy"),
     ("cli", "web", "testing", "__main__"),
 )
 EDGES = ("cli", "web")

@@ -67,6 +67,7 @@ class LazyGroup(click.Group):
         "serve": "rarebird.cli.serve",
         "status": "rarebird.cli.serve",
         "snapshots": "rarebird.cli.serve",
+        "setup": "rarebird.cli.setup",
     }
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
