@@ -193,6 +193,14 @@ def _job_id(store: Any, given: str | None) -> str:
     if len(ids) == 1:
         return str(ids[0])
     if not ids:
+        # a service that has modelled nothing yet (all its events older than the backfill
+        # window, say) has saved no job, but its own state tells why
+        from rarebird.definitions import load_job
+        from rarebird.store.serve import load_service_state
+
+        default = load_job(None).job_id
+        if load_service_state(store, default) is not None:
+            return default
         raise StoreError(f"{store.path}: the store holds no job")
     raise StoreError(f"{store.path}: the store holds several jobs ({', '.join(ids)}); "
                      "name one with --job-id")  # fmt: skip
