@@ -6,6 +6,7 @@ import re
 import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import click
@@ -101,6 +102,12 @@ def generate(
     except ValueError as exc:
         click.echo(f"rarebird: error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
+    if output != "-":
+        try:
+            Path(output).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            click.echo(f"rarebird: error: {output}: {exc.strerror or exc}", err=True)
+            sys.exit(EXIT_USAGE)
     if fmt == "auditd":
         _write_auditd(options, output)
         return
