@@ -96,7 +96,7 @@ def commands(db: Path, alert_id: str, tmp: Path) -> list[list[str]]:
         ["triage", *s, alert_id[:10]],
         ["status", *s], ["job", "stats", *s, "--format", "table"],
         ["exceptions", "add", *s, "--from-alert", alert_id, "--yes", "--name", "n" + OSC_TITLE],
-        ["exceptions", "list", *s],
+        ["exceptions", "list", *s], ["exceptions", "export", *s],
         ["value-lists", "import", *s, str(values), "--id", "l" + CSI_CLEAR, "--name", "\u202en"],
         ["value-lists", "list", *s],
         ["rule", "run", *s, "--now", "2026-02-17T00:45:00Z"],

@@ -100,7 +100,11 @@ def json_bytes(value: Any, *, indent: bool = False) -> bytes:
     >>> json_bytes({"user": "a\\u202eb"})
     b'{"user":"a\\\\u202eb"}'
     """
-    data = orjson.dumps(value, option=orjson.OPT_INDENT_2 if indent else 0)
+    return escape_json(orjson.dumps(value, option=orjson.OPT_INDENT_2 if indent else 0))
+
+
+def escape_json(data: bytes) -> bytes:
+    """JSON text (from any writer) with the characters :func:`json_bytes` escapes escaped."""
     if data.isascii():
         return data
     for raw, escaped in _JSON_ESCAPES:

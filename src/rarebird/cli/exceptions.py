@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from rarebird.cli._common import EXIT_USAGE, AliasedOption, handle_errors, main, time_value
-from rarebird.cli._output import Column, Rows, echo, emit
+from rarebird.cli._output import Column, Rows, echo, emit, escape_json
 from rarebird.cli._rules_common import (
     format_option,
     load_rule,
@@ -268,6 +268,7 @@ def exceptions_export(store_path: str, rule_path: str | None, list_ids: tuple[st
     if out:
         Path(out).write_text(text, encoding="utf-8")
     else:
-        click.echo(text, nl=False)
+        sys.stdout.buffer.write(escape_json(text.encode()))
+        sys.stdout.buffer.flush()
     for i in left_out:
         echo(f"rarebird: left out {i.item_id} ({i.name}): rarebird-only conditions", err=True)
