@@ -15,10 +15,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Generate a week of fleet telemetry, replay it through the job and the rule, show the results.
+# Generate two weeks of fleet telemetry, replay it through the job, show the anomaly records.
 run: $(STAMP)
 	mkdir -p $(DEMO)
-	$(BIN)/rarebird generate --days 14 --seed 7 --output $(DEMO)/fleet.ndjson
+	$(BIN)/rarebird generate --days 14 --seed 7 --file $(DEMO)/fleet.ndjson
 	rm -f $(DEMO)/rarebird.db
 	$(BIN)/rarebird job run --store $(DEMO)/rarebird.db $(DEMO)/fleet.ndjson
 	$(BIN)/rarebird results --store $(DEMO)/rarebird.db --type record --min-score 1

@@ -69,7 +69,12 @@ def test_list_filters_and_json(store_path: str) -> None:
 
 def test_workflow_commands(store_path: str) -> None:
     known = ids(store_path)
-    code, out, _ = cli("alerts", "ack", "--store", store_path, "--user", "ann", known["alice"][:8])
+    code, out, err = cli(
+        "alerts", "ack", "--store", store_path, "--user", "ann", known["alice"][:8]
+    )
+    assert code == 2  # --user filters everywhere; the analyst is --by
+    assert "the analyst who changes an alert is --by NAME" in err
+    code, out, _ = cli("alerts", "ack", "--store", store_path, "--by", "ann", known["alice"][:8])
     assert (code, out) == (0, f"{known['alice']}  acknowledged\n")
     code, out, _ = cli("alerts", "close", "--store", store_path, "--reason", "false_positive",
                        known["bob"], known["carol"][:12])  # fmt: skip

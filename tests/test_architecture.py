@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("store",),
     ("sinks",),
     ("run",),
-    ("serve", "triage", "evidence", "generate", "evaluate"),
+    ("serve", "triage", "evidence", "generate", "evaluate", "deploy"),
     ("cli", "web", "testing", "__main__"),
 )
 EDGES = ("cli", "web")

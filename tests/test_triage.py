@@ -25,7 +25,8 @@ def test_triage_of_a_new_user(tmp_path: Path) -> None:
     store = tmp_path / "rb.db"
     assert run("job", "run", "--quiet", "--store", str(store), str(events)).returncode == 0
     results = run("results", "--store", str(store))
-    assert "rarebird triage mallory@2026-02-17T00:00:00.000Z" in results.stderr
+    # the hint names the store, so pasting it works
+    assert f"rarebird triage --store {store} mallory@2026-02-17T00:00:00.000Z" in results.stderr
     proc = run("triage", "--store", str(store), "mallory@2026-02-17T00:05:00Z")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout

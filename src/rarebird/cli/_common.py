@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
-import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
-import orjson
 
 from rarebird import __version__
+from rarebird.cli._output import (
+    Column,
+    Progress,
+    Rows,
+    echo,
+    emit,
+    input_size,
+    write_json,
+    write_ndjson,
+)
 from rarebird.clock import SYSTEM_CLOCK
 from rarebird.errors import (
     DefinitionError,
@@ -24,12 +33,19 @@ from rarebird.errors import (
 )
 from rarebird.timeutil import parse_time
 
+if TYPE_CHECKING:
+    from rarebird.run.replay import Progress as RunProgress
+    from rarebird.store import Store
+
 P = ParamSpec("P")
 R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK = 0
-EXIT_USAGE = 1  # usage or definition error
-EXIT_INPUT = 2  # input unreadable
+#: a definition, the store or the state cannot be used (names the file and the key)
+EXIT_USAGE = 1
+#: an input or a store that cannot be read (or bad lines with --strict); click's usage errors
+EXIT_INPUT = 2
 
 
 class LazyGroup(click.Group):
@@ -52,6 +68,7 @@ class LazyGroup(click.Group):
         "status": "rarebird.cli.serve",
         "snapshots": "rarebird.cli.serve",
         "ui": "rarebird.cli.ui",
+        "setup": "rarebird.cli.setup",
     }
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
@@ -104,10 +121,10 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except InputError as exc:
-            click.echo(f"rarebird: error: {exc}", err=True)
+            echo(f"rarebird: error: {exc}", err=True)
             sys.exit(EXIT_INPUT)
         except (DefinitionError, QueryError, StateError, StoreError, RarebirdError) as exc:
-            click.echo(f"rarebird: error: {exc}", err=True)
+            echo(f"rarebird: error: {exc}", err=True)
             sys.exit(EXIT_USAGE)
 
     return wrapper
@@ -140,81 +157,114 @@ def _time(ctx: click.Context, param: click.Parameter, text: str) -> datetime:
 
 
 def print_ndjson(docs: Iterable[dict[str, Any]]) -> None:
-    out = sys.stdout.buffer
-    for doc in docs:
-        out.write(orjson.dumps(doc) + b"\n")
-    out.flush()
+    write_ndjson(docs)
 
 
 def print_json(docs: Sequence[dict[str, Any]] | dict[str, Any]) -> None:
-    sys.stdout.buffer.write(orjson.dumps(docs, option=orjson.OPT_INDENT_2) + b"\n")
-    sys.stdout.buffer.flush()
+    write_json(docs)
 
 
 def print_table(
-    headers: Sequence[str], rows: Sequence[Sequence[Any]], *, empty: str = "(none)"
+    headers: Sequence[str | Column], rows: Sequence[Sequence[Any]], *, empty: str = "(none)"
 ) -> None:
-    """A plain aligned table; numbers right-aligned."""
-    if not rows:
-        click.echo(empty)
-        return
-    cells = [[_cell(v) for v in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    numeric = [
-        all(isinstance(row[i], int | float) or row[i] is None for row in rows)
-        for i in range(len(headers))
-    ]
-
-    def fmt(values: Sequence[str], bold: bool = False) -> str:
-        parts = [
-            v.rjust(w) if num else v.ljust(w)
-            for v, w, num in zip(values, widths, numeric, strict=True)
-        ]
-        line = "  ".join(parts).rstrip()
-        return click.style(line, bold=True) if bold else line
-
-    click.echo(fmt(list(headers), bold=True))
-    for row in cells:
-        click.echo(fmt(row))
+    """A table laid out for the terminal (see :mod:`rarebird.cli._output`)."""
+    emit(Rows.of(headers, rows, empty=empty), "table")
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else ""
-    if isinstance(value, float):
-        if value == 0 or 0.01 <= abs(value) < 1e6:
-            return f"{value:.2f}" if abs(value) >= 1 or value == 0 else f"{value:.4f}"
-        return f"{value:.3g}"
-    if isinstance(value, list | tuple):
-        return ", ".join(_cell(v) for v in value)
-    return str(value)
+# ---------------------------------------------------------------------------------------------
+# the store
 
 
-class Progress:
-    """Progress on stderr for long inputs: events read, kept, rate. Silent when not a TTY
-    unless forced; always silent with ``quiet``."""
+DEFAULT_STORE = "rarebird.db"
+STORE_ENV = "RAREBIRD_STORE"
 
-    def __init__(self, *, enabled: bool, interval: float = 1.0) -> None:
-        self.enabled = enabled
-        self.interval = interval
-        self.start = time.monotonic()
-        self.last = self.start
-        self.shown = False
+store_option = click.option(
+    "--store",
+    "store_path",
+    default=DEFAULT_STORE,
+    show_default=True,
+    envvar=STORE_ENV,
+    show_envvar=True,
+    metavar="PATH",
+    help="SQLite store (results, model state, alerts, exceptions).",
+)
 
-    def update(self, read: int, kept: int, extra: str = "", *, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if now - self.last < self.interval and not force:
-            return
-        self.last = now
-        rate = read / max(now - self.start, 1e-9)
-        msg = f"\r  read {read:,} lines  kept {kept:,} events  {rate:,.0f} lines/s  {extra}"
-        click.echo(msg.ljust(78), err=True, nl=False)
-        self.shown = True
 
-    def done(self) -> None:
-        if self.shown:
-            click.echo("", err=True)
+def open_existing_store(path: str) -> Store:
+    """The store at ``path`` for a command that reads it: a missing file is an error naming the
+    path (exit 2), never a new empty store that would answer "nothing found"."""
+    from rarebird.store import open_store
+
+    if path != ":memory:" and not os.path.exists(path):
+        raise InputError(
+            path,
+            "no such store (give --store PATH or set RAREBIRD_STORE; "
+            "'rarebird job run' or 'rarebird detect' creates one)",
+        )
+    return open_store(path, create=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# options with old spellings
+
+
+class AliasedOption(click.Option):
+    """An option whose second and later names are older spellings: they are accepted, but
+    --help shows only the first."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        names, secondary = self.opts, self.secondary_opts
+        longs = [o for o in names if o.startswith("--")][:1]
+        shorts = [o for o in names if not o.startswith("--")][:1]
+        self.opts = shorts + longs or names[:1]
+        self.secondary_opts = secondary[:1]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts, self.secondary_opts = names, secondary
+
+
+def since_until_options(what: str = "Anomaly time") -> Callable[[F], F]:
+    """``--since`` / ``--until``: the time filter of every command that filters by time
+    (``--start`` / ``--end`` are accepted as older spellings)."""
+    since = click.option(
+        "--since", "--start", "since", cls=AliasedOption, metavar="TIME", callback=time_value,
+        help=f"{what} at or after this (ISO-8601, epoch ms, now-1h, or 7d for seven days ago).",
+    )  # fmt: skip
+    until = click.option(
+        "--until", "--end", "until", cls=AliasedOption, metavar="TIME", callback=time_value,
+        help=f"{what} before this (ISO-8601, epoch ms, now-1h, or 7d for seven days ago).",
+    )  # fmt: skip
+
+    def decorate(func: F) -> F:
+        return since(until(func))
+
+    return decorate
+
+
+# ---------------------------------------------------------------------------------------------
+# progress
+
+
+def reading_progress(
+    inputs: Sequence[str], *, quiet: bool, progress: bool | None
+) -> tuple[Progress, Callable[[RunProgress], None]]:
+    """A progress bar for reading ``inputs`` (on a terminal unless ``--no-progress``; never
+    with ``--quiet``), and the callback the replay reports to."""
+    shown = not quiet and (sys.stderr.isatty() if progress is None else progress)
+    total = None
+    if shown:
+        from rarebird.sources import expand_inputs
+
+        try:
+            total = input_size(expand_inputs(inputs))
+        except RarebirdError:
+            total = None  # the replay reports it
+    meter = Progress(enabled=shown, total_bytes=total)
+
+    def show(p: RunProgress) -> None:
+        meter.update(p.lines, p.kept, p.bytes)
+        if p.final:
+            meter.done()
+
+    return meter, show

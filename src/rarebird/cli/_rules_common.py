@@ -10,36 +10,26 @@ from typing import Any
 import click
 
 from rarebird.alerts.model import Alert
-from rarebird.cli._common import print_json, print_ndjson, print_table
+from rarebird.cli._common import DEFAULT_STORE, open_existing_store, store_option
+from rarebird.cli._output import Column, Rows, echo, emit, format_option
 from rarebird.timeutil import iso
 
-DEFAULT_STORE = "rarebird.db"  # the same default as `job run`
-FORMATS = click.Choice(["table", "json", "ndjson"])
-
-store_option = click.option(
-    "--store",
-    "store_path",
-    default=DEFAULT_STORE,
-    show_default=True,
-    metavar="PATH",
-    help="SQLite store (results, model state, alerts, exceptions).",
-)
+__all__ = ["DEFAULT_STORE", "format_option", "store_option"]
 rule_option = click.option(
     "--rule",
     "rule_path",
     metavar="RULE.toml",
     help="Detection rule (detection-rules TOML or Kibana export); default: the packaged rule.",
 )
-format_option = click.option(
-    "--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format."
-)
 
 
-def open_rule_store(path: str) -> Any:
-    """The store at ``path`` (created when missing)."""
+def open_rule_store(path: str, *, create: bool = False) -> Any:
+    """The store at ``path``; created when missing only for a command that writes something a
+    later run needs (``detect``, exceptions, value lists), otherwise a missing store is an
+    error naming the path."""
     from rarebird.store import open_store
 
-    return open_store(path)
+    return open_store(path) if create else open_existing_store(path)
 
 
 def load_rule(path: str | None) -> Any:
@@ -57,23 +47,30 @@ def rule_identity(
                                  kibana_base_url=kibana_url)  # fmt: skip
 
 
+#: the alert table's columns (``SUMMARY_HEADERS``) as they behave when the terminal is narrow
+_ALERT_COLUMNS = {
+    "alert": Column("alert", "id"), "anomaly time": Column("anomaly time", "time"),
+    "user": Column("user", max_width=32), "host": Column("host", max_width=32),
+    "process": Column("process", ratio=1, drop=3), "score": Column("score", "score"),
+    "severity": Column("severity", drop=2), "anomaly": Column("anomaly", drop=2), "dups": Column("dups", "number", drop=1),
+}  # fmt: skip
+
+
 def print_alerts(alerts: Sequence[Any], fmt: str, *, empty: str = "(no new alerts)") -> None:
+    """Alerts as a table (or csv: the same columns, full ids), or their Kibana documents;
+    beside the score, Elastic's anomaly severity label (critical/major/minor/warning)."""
+    from rarebird.explain import severity
 
-    if fmt == "json":
-        print_json([a.doc for a in alerts])
-    elif fmt == "ndjson":
-        print_ndjson(a.doc for a in alerts)
-    else:
-        # beside the score, Elastic's anomaly severity label (critical/major/minor/warning)
-        from rarebird.explain import severity
-
-        at = SUMMARY_HEADERS.index("score") + 1
-        headers = [*SUMMARY_HEADERS[:at], "anomaly", *SUMMARY_HEADERS[at:]]
-        rows = []
-        for a in alerts:
-            row = summary_row(a)
-            rows.append([*row[:at], severity(a.record_score), *row[at:]])
-        print_table(headers, rows, empty=empty)
+    at = SUMMARY_HEADERS.index("score") + 1
+    headers = [*SUMMARY_HEADERS[:at], "anomaly", *SUMMARY_HEADERS[at:]]
+    rows = []
+    for a in alerts:
+        row = summary_row(a)
+        rows.append([*row[:at], severity(a.record_score), *row[at:]])
+    if fmt == "csv":
+        rows = [[a.id, *row[1:]] for a, row in zip(alerts, rows, strict=True)]
+    columns = [_ALERT_COLUMNS.get(h, Column(h)) for h in headers]
+    emit(Rows.of(columns, rows, empty=empty, docs=[a.doc for a in alerts]), fmt)
 
 
 def open_sinks(specs: Sequence[str], dead_letter: str | None, store_path: str) -> list[Any]:
@@ -94,7 +91,7 @@ def close_sinks(sinks: Sequence[Any]) -> None:
     for sink in sinks:
         sink.close()
         if isinstance(sink, WebhookSink) and sink.dead_letter and sink.pending():
-            click.echo(
+            echo(
                 f"rarebird: {sink.pending()} alert(s) for {sink.url} wait in {sink.dead_letter}; "
                 "the next run sends them first",
                 err=True,

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any, TypeVar
 
 import click
 
-from rarebird.cli._common import handle_errors, main, print_json, time_value
+from rarebird.cli._common import AliasedOption, handle_errors, main, since_until_options
+from rarebird.cli._output import Column, Rows, echo, emit, emit_document, sanitize_lines
 from rarebird.cli._rules_common import format_option, open_rule_store, print_alerts, store_option
 from rarebird.clock import SYSTEM_CLOCK
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @main.group()
@@ -23,22 +28,14 @@ def alerts() -> None:
 @click.option("--user", help="Alerts about this user.name.")
 @click.option("--host", help="Alerts involving this host.name.")
 @click.option("--rule-id", help="Alerts of this rule_id.")
-@click.option(
-    "--since",
-    metavar="TIME",
-    callback=time_value,
-    help="Anomaly time at or after (ISO-8601, epoch ms, now-1h, 7d).",
-)
-@click.option(
-    "--until",
-    metavar="TIME",
-    callback=time_value,
-    help="Anomaly time before (ISO-8601, epoch ms, now-1h, 7d).",
-)
+@since_until_options()
 @click.option("--min-score", type=float, help="record_score at least.")
-@click.option("--severity", type=click.Choice(["low", "medium", "high", "critical"]))
-@click.option("--limit", type=int, default=None, help="At most this many (newest first).")
-@format_option
+@click.option("--severity", type=click.Choice(["low", "medium", "high", "critical"]),
+              help="The rule's severity of the alert.")  # fmt: skip
+@click.option("--sort", type=click.Choice(["time", "score"]), default="time", show_default=True,
+              help="Newest anomaly first, or highest score first.")  # fmt: skip
+@click.option("--limit", type=int, default=None, help="At most this many (in --sort order).")
+@format_option()
 @handle_errors
 def alerts_list(
     store_path: str,
@@ -50,17 +47,18 @@ def alerts_list(
     until: datetime | None,
     min_score: float | None,
     severity: str | None,
+    sort: str,
     limit: int | None,
     fmt: str,
 ) -> None:
-    """Alerts, newest anomaly first."""
+    """Alerts, newest anomaly first (or highest score first with --sort score)."""
     from rarebird.store.alerts import AlertFilter, list_alerts
 
     flt = AlertFilter(
         statuses=statuses, user=user, host=host, rule_id=rule_id,
         since=since,
         until=until,
-        min_score=min_score, severity=severity, limit=limit,
+        min_score=min_score, severity=severity, limit=limit, order=sort,
     )  # fmt: skip
     store = open_rule_store(store_path)
     try:
@@ -73,11 +71,11 @@ def alerts_list(
 @alerts.command("show")
 @store_option
 @click.argument("alert_id")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)  # fmt: skip
+@format_option()
 @handle_errors
 def alerts_show(store_path: str, alert_id: str, fmt: str) -> None:
-    """One alert: its document (json) or a summary with the investigation guide (text)."""
+    """One alert: a summary with the events behind it and the investigation guide (table), or
+    its Kibana document (json, ndjson, csv)."""
     from rarebird.evidence import events_behind
     from rarebird.store.alerts import get_alert
 
@@ -87,9 +85,10 @@ def alerts_show(store_path: str, alert_id: str, fmt: str) -> None:
         events = events_behind(store, alert)
     finally:
         store.close()
-    if fmt == "json":
-        print_json(alert.doc)
-        return
+    emit_document(alert.doc, fmt, lambda: _show(alert, events))
+
+
+def _show(alert: Any, events: list[dict[str, Any]]) -> None:
     d = alert.doc
     rows = [
         ("id", alert.id),
@@ -111,65 +110,104 @@ def alerts_show(store_path: str, alert_id: str, fmt: str) -> None:
                      f"(until {d.get('kibana.alert.suppression.end')})"))  # fmt: skip
     if d.get("kibana.alert.workflow_reason"):
         rows.append(("closed as", d["kibana.alert.workflow_reason"]))
-    width = max(len(k) for k, _ in rows)
-    for k, v in rows:
-        click.echo(f"{k.ljust(width)}  {v}")
+    emit(Rows.of([Column("field", "id"), Column("value", ratio=1)], rows, header=False), "table")
     if events:
-        click.echo("\nEvents behind the anomaly (kept by the job):")
+        echo("\nEvents behind the anomaly (kept by the job):", style="bold")
+        table = []
         for ev in events[:20]:
             proc = ev.get("process", {})
-            parent = proc.get("parent", {}) if isinstance(proc, dict) else {}
-            args = " ".join(proc.get("args", [])) if isinstance(proc, dict) else ""
-            click.echo(f"  {ev.get('@timestamp')}  {ev.get('host', {}).get('name', '-')}  "
-                       f"{args or proc.get('name', '')}  (parent: {parent.get('name', '-')})")  # fmt: skip
+            proc = proc if isinstance(proc, dict) else {}
+            parent = proc.get("parent", {}) if isinstance(proc.get("parent"), dict) else {}
+            host = ev.get("host", {})
+            table.append([ev.get("@timestamp"), host.get("name") if isinstance(host, dict) else None,
+                          " ".join(map(str, proc.get("args") or [])) or proc.get("name"),
+                          parent.get("name")])  # fmt: skip
+        emit(Rows.of([Column("time", "time"), Column("host", max_width=32),
+                      Column("command", ratio=1), Column("parent", max_width=24)], table), "table")  # fmt: skip
+        if len(events) > 20:
+            echo(f"  ({len(events) - 20} more: --format json)")
     note = d.get("kibana.alert.rule.note")
     if note:
-        click.echo("\n" + str(note))
+        click.echo("\n" + sanitize_lines(str(note)))
 
 
-def _workflow(store_path: str, ids: tuple[str, ...], status: str, user: str | None,
+def _workflow(store_path: str, ids: tuple[str, ...], status: str, by: str | None,
               reason: str | None) -> None:  # fmt: skip
     from rarebird.store.alerts import set_workflow_status
 
     store = open_rule_store(store_path)
     try:
         changed = set_workflow_status(store, list(ids), status, now=SYSTEM_CLOCK.now(),
-                                      user=user, reason=reason)  # fmt: skip
+                                      user=by, reason=reason)  # fmt: skip
     finally:
         store.close()
     for a in changed:
-        click.echo(f"{a.id}  {status}")
+        echo(f"{a.id}  {status}")
 
 
-user_option = click.option("--user", help="Who did it (kibana.alert.workflow_user).")
+def _not_user(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        raise click.UsageError(
+            "--user filters alerts by user.name (alerts list); the analyst who changes an alert "
+            "is --by NAME", ctx=ctx,
+        )  # fmt: skip
+
+
+def by_option(func: F) -> F:
+    """``--by``: the analyst (kibana.alert.workflow_user); ``--user`` is refused with a hint,
+    since everywhere else it filters by user.name."""
+    func = click.option("--user", "_user", hidden=True, expose_value=False, callback=_not_user)(
+        func
+    )
+    return click.option("--by", "--analyst", "by", cls=AliasedOption, metavar="NAME",
+                        help="Who did it (kibana.alert.workflow_user).")(func)  # fmt: skip
+
+
+def _reason(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A closing reason: one of Kibana's, or free text; a word that is none of them is most
+    likely a typo (``false_postive``) and is refused with the nearest reason."""
+    import difflib
+
+    from rarebird.alerts.model import CLOSE_REASONS
+
+    if value is None or value in CLOSE_REASONS or " " in value.strip():
+        return value
+    near = difflib.get_close_matches(value, CLOSE_REASONS, n=1)
+    hint = f" (did you mean {near[0]}?)" if near else ""
+    raise click.BadParameter(
+        f"{value!r} is not a closing reason{hint}: one of {', '.join(CLOSE_REASONS)}, or a "
+        "sentence (text with spaces)", ctx=ctx, param=param,
+    )  # fmt: skip
 
 
 @alerts.command("ack")
 @store_option
-@user_option
+@by_option
 @click.argument("ids", nargs=-1, required=True)
 @handle_errors
-def alerts_ack(store_path: str, user: str | None, ids: tuple[str, ...]) -> None:
+def alerts_ack(store_path: str, by: str | None, ids: tuple[str, ...]) -> None:
     """Mark alerts acknowledged (ids or unique prefixes)."""
-    _workflow(store_path, ids, "acknowledged", user, None)
+    _workflow(store_path, ids, "acknowledged", by, None)
 
 
 @alerts.command("close")
 @store_option
-@user_option
-@click.option("--reason", help="false_positive, duplicate, true_positive, benign_positive, other, or text.")  # fmt: skip
+@by_option
+@click.option("--reason", callback=_reason,
+              help="false_positive, duplicate, true_positive, benign_positive, automated_closure, "
+                   "other, or a sentence.")  # fmt: skip
 @click.argument("ids", nargs=-1, required=True)
 @handle_errors
-def alerts_close(store_path: str, user: str | None, reason: str | None, ids: tuple[str, ...]) -> None:  # fmt: skip
+def alerts_close(store_path: str, by: str | None, reason: str | None, ids: tuple[str, ...]) -> None:  # fmt: skip
     """Close alerts (ids or unique prefixes)."""
-    _workflow(store_path, ids, "closed", user, reason)
+    _workflow(store_path, ids, "closed", by, reason)
 
 
 @alerts.command("open")
 @store_option
-@user_option
+@by_option
 @click.argument("ids", nargs=-1, required=True)
 @handle_errors
-def alerts_open(store_path: str, user: str | None, ids: tuple[str, ...]) -> None:
+def alerts_open(store_path: str, by: str | None, ids: tuple[str, ...]) -> None:
     """Mark alerts open again."""
-    _workflow(store_path, ids, "open", user, None)
+    _workflow(store_path, ids, "open", by, None)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime
 
 import click
 
-from rarebird.cli._common import Progress, handle_errors, main, time_ranges
+from rarebird.cli._common import handle_errors, main, reading_progress, time_ranges
+from rarebird.cli._output import echo
 from rarebird.cli._rules_common import (
     close_sinks,
     format_option,
@@ -28,7 +28,7 @@ from rarebird.timeutil import iso
 @store_option
 @definition_options
 @rule_option
-@format_option
+@format_option()
 @input_options
 @click.option("--down", "downtime", multiple=True, metavar="START/END", callback=time_ranges,
               help="Simulate the rule being down (no runs) between two times; repeatable.")  # fmt: skip
@@ -73,27 +73,21 @@ def detect(
     """
     from rarebird.definitions import load_datafeed, load_job
     from rarebird.run.engine import Engine
-    from rarebird.run.replay import Progress as RunProgress
     from rarebird.run.replay import replay_inputs
 
     job = load_job(job_path)
     datafeed = load_datafeed(datafeed_path)
     rule = load_rule(rule_path)
     settings = input_settings(input_format, passwd_file, group_file, host_name, identity, workers)
-    shown = not quiet and (sys.stderr.isatty() if progress is None else progress)
-    meter = Progress(enabled=shown)
-
-    def show(p: RunProgress) -> None:
-        meter.update(p.lines, p.kept, f"{p.bytes / 1e6:,.0f} MB", force=p.final)
-
-    store = open_rule_store(store_path)
+    meter, show = reading_progress(inputs, quiet=quiet, progress=progress)
+    store = open_rule_store(store_path, create=True)
     sinks = open_sinks(outputs, dead_letter, store_path)
     try:
         engine = Engine(store, job, datafeed, rule, sinks=sinks,
                         identity=rule_identity(rule, rule_uuid, space, kibana_url))  # fmt: skip
         summary = replay_inputs(engine, inputs, settings, downtime=downtime, on_progress=show)
-        meter.done()
     finally:
+        meter.done()
         try:
             close_sinks(sinks)
         finally:
@@ -124,4 +118,4 @@ def detect(
     for message, count in report.warnings.items():
         lines.append(f"rarebird: warning: {message}" + (f" ({count} runs)" if count > 1 else ""))
     for line in lines:
-        click.echo(line, err=True)
+        echo(line, err=True)

@@ -10,17 +10,10 @@ from typing import Any
 
 import click
 
-from rarebird.cli._common import (
-    EXIT_USAGE,
-    handle_errors,
-    main,
-    print_json,
-    print_ndjson,
-    print_table,
-    time_value,
-)
+from rarebird.cli._common import EXIT_USAGE, AliasedOption, handle_errors, main, time_value
+from rarebird.cli._output import Column, Rows, echo, emit, escape_json
 from rarebird.cli._rules_common import (
-    FORMATS,
+    format_option,
     load_rule,
     open_rule_store,
     rule_option,
@@ -46,7 +39,7 @@ def _item_rows(items: Sequence[Any]) -> list[list[Any]]:
 @rule_option
 @click.option("--list", "list_id", help="Only this exception list.")
 @click.option("--all", "all_lists", is_flag=True, help="Every list in the store, not only the rule's.")  # fmt: skip
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@format_option()
 @handle_errors
 def exceptions_list(store_path: str, rule_path: str | None, list_id: str | None,
                     all_lists: bool, fmt: str) -> None:  # fmt: skip
@@ -65,13 +58,10 @@ def exceptions_list(store_path: str, rule_path: str | None, list_id: str | None,
         items = load_items(store, ids)
     finally:
         store.close()
-    if fmt == "json":
-        print_json([i.to_elastic() for i in items])
-    elif fmt == "ndjson":
-        print_ndjson(i.to_elastic() for i in items)
-    else:
-        print_table(["item_id", "list", "name", "conditions", "expires"], _item_rows(items),
-                    empty="(no exceptions)")  # fmt: skip
+    columns = [Column("item_id", "id"), Column("list", max_width=40), Column("name", max_width=40),
+               Column("conditions", ratio=1), Column("expires", "time")]  # fmt: skip
+    emit(Rows.of(columns, _item_rows(items), empty="(no exceptions)",
+                 docs=[i.to_elastic() for i in items]), fmt)  # fmt: skip
 
 
 @exceptions.command("add")
@@ -79,7 +69,7 @@ def exceptions_list(store_path: str, rule_path: str | None, list_id: str | None,
 @rule_option
 @click.option("--list", "list_id", help="Exception list [default: the rule's default list].")
 @click.option("--name", help="Item name.")
-@click.option("--description", default="")
+@click.option("--description", default="", help="Item description (Kibana's description).")
 @click.option("--entry", "entries", multiple=True, metavar="'FIELD OP [VALUE]'",
               help="A condition: OP is is, is-not, is-one-of, is-not-one-of (a,b,c), exists, "
                    "does-not-exist, matches, does-not-match (wildcards), in-list, not-in-list "
@@ -107,7 +97,8 @@ def exceptions_list(store_path: str, rule_path: str | None, list_id: str | None,
     callback=time_value,
     help="Stop applying at this time (ISO-8601, epoch ms, now+1d).",
 )
-@click.option("--comment", "comments", multiple=True)
+@click.option("--comment", "comments", multiple=True,
+              help="A comment on the item (why it exists, a ticket); repeatable.")  # fmt: skip
 @click.option(
     "--from-alert", "from_alert", metavar="ID", help="Propose an item from this alert's fields."
 )
@@ -124,18 +115,22 @@ def exceptions_list(store_path: str, rule_path: str | None, list_id: str | None,
 )
 @click.option("--yes", "-y", is_flag=True, help="With --from-alert: save without asking.")
 @click.option("--dry-run", is_flag=True, help="Show the item, do not save it.")
+@click.option("--any-field", is_flag=True,
+              help="Accept a field that is neither an ECS field nor one of the alert's own "
+                   "(a custom field of your events).")  # fmt: skip
 @handle_errors
 def exceptions_add(
     store_path: str, rule_path: str | None, list_id: str | None, name: str | None,
     description: str, entries: tuple[str, ...], windows: tuple[str, ...],
     parents: tuple[str, ...], scripts: tuple[str, ...], expires: datetime | None,
     comments: tuple[str, ...], from_alert: str | None, fields: str, with_parents: bool,
-    yes: bool, dry_run: bool,
+    yes: bool, dry_run: bool, any_field: bool,
 ) -> None:  # fmt: skip
     """Add an exception item to the rule (or to --list)."""
     from rarebird.evidence import propose_from_alert
     from rarebird.rules.exception_items import new_item
     from rarebird.rules.exceptions import AllowList, ScheduleWindow, parse_entries
+    from rarebird.rules.exceptions.fields import check_entries
     from rarebird.store.alerts import get_alert
     from rarebird.store.exceptions import (
         ensure_rule_default_list,
@@ -146,7 +141,7 @@ def exceptions_add(
 
     r = load_rule(rule_path)
     now = SYSTEM_CLOCK.now()
-    store = open_rule_store(store_path)
+    store = open_rule_store(store_path, create=True)
     try:
         target = list_id or ensure_rule_default_list(store, r, now)
         if list_id and not list_exists(store, list_id):
@@ -161,6 +156,7 @@ def exceptions_add(
             value_lists = load_value_lists(store)
             try:
                 parsed = parse_entries(entries, value_lists)
+                check_entries(parsed, value_lists, any_field=any_field)
             except ValueError as exc:
                 raise click.BadParameter(str(exc), param_hint="--entry") from None
             try:
@@ -176,14 +172,14 @@ def exceptions_add(
                 entries=parsed, windows=wins, allow=allow, now=now, comments=comments,
                 expire_time=expires,
             )  # fmt: skip
-        click.echo(f"{item.item_id}  {item.name}: {item.describe()}")
+        echo(f"{item.item_id}  {item.name}: {item.describe()}")
         if dry_run:
             return
         if from_alert and not yes and not click.confirm("Add this exception?", default=False):
-            click.echo("not added", err=True)
+            echo("not added", err=True)
             return
         save_item(store, item)
-        click.echo(f"added to list {target}", err=True)
+        echo(f"added to list {target}", err=True)
     finally:
         store.close()
 
@@ -202,9 +198,9 @@ def exceptions_remove(store_path: str, item_id: str) -> None:
     finally:
         store.close()
     if removed is None:
-        click.echo(f"rarebird: error: no exception item {item_id!r}", err=True)
+        echo(f"rarebird: error: no exception item {item_id!r}", err=True)
         sys.exit(EXIT_USAGE)
-    click.echo(f"removed {removed.item_id}  {removed.name}")
+    echo(f"removed {removed.item_id}  {removed.name}")
 
 
 @exceptions.command("import")
@@ -226,19 +222,19 @@ def exceptions_import(store_path: str, rule_path: str | None, path: str, overwri
         raise RarebirdError(f"{path}: cannot read: {exc.strerror or exc}") from None
     parsed = parse_exceptions_ndjson(text, path)
     r = load_rule(rule_path)
-    store = open_rule_store(store_path)
+    store = open_rule_store(store_path, create=True)
     try:
         summary = import_exceptions(store, parsed, overwrite=overwrite,
                                     attach_rule_id=None if no_attach else r.rule_id)  # fmt: skip
     finally:
         store.close()
-    click.echo(
+    echo(
         f"lists: {summary.lists_created} created, {summary.lists_updated} replaced; items: "
         f"{summary.items_created} created, {summary.items_updated} replaced, "
         f"{summary.items_skipped} already there"
     )
     for err in summary.errors:
-        click.echo(f"rarebird: error: {err}", err=True)
+        echo(f"rarebird: error: {err}", err=True)
     if summary.errors:
         sys.exit(EXIT_USAGE)
 
@@ -247,7 +243,8 @@ def exceptions_import(store_path: str, rule_path: str | None, path: str, overwri
 @store_option
 @rule_option
 @click.option("--list", "list_ids", multiple=True, help="Lists to export [default: the rule's].")
-@click.option("--output", "-o", "out", metavar="FILE", help="Write here [default: stdout].")
+@click.option("--file", "-f", "--output", "-o", "out", cls=AliasedOption, metavar="FILE",
+              help="Write here [default: stdout].")  # fmt: skip
 @click.option(
     "--elastic-only",
     is_flag=True,
@@ -274,6 +271,7 @@ def exceptions_export(store_path: str, rule_path: str | None, list_ids: tuple[st
     if out:
         Path(out).write_text(text, encoding="utf-8")
     else:
-        click.echo(text, nl=False)
+        sys.stdout.buffer.write(escape_json(text.encode()))
+        sys.stdout.buffer.flush()
     for i in left_out:
-        click.echo(f"rarebird: left out {i.item_id} ({i.name}): rarebird-only conditions", err=True)
+        echo(f"rarebird: left out {i.item_id} ({i.name}): rarebird-only conditions", err=True)

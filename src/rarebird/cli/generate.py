@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import click
 
-from rarebird.cli._common import EXIT_USAGE, handle_errors, main
+from rarebird.cli._common import EXIT_USAGE, AliasedOption, handle_errors, main
+from rarebird.clock import SYSTEM_CLOCK
 from rarebird.generate.ecs import write_ecs, write_ecs_file
 from rarebird.generate.fleet import DISCOVERY_NAMES, attack_window
 from rarebird.generate.options import PROFILES, GeneratorOptions, parse_start
@@ -25,16 +29,21 @@ from rarebird.timeutil import iso
     help="fleet: a server fleet with a constructed compromised account (the demo); "
     "bench: N rich documents, fast, for throughput tests.",
 )
-@click.option("--days", type=click.IntRange(min=1), default=14, show_default=True)
-@click.option("--start", default="2026-01-05", show_default=True, help="First day (UTC).")
-@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--days", type=click.IntRange(min=1), default=14, show_default=True,
+              help="Days of telemetry (fleet profile).")  # fmt: skip
+@click.option("--start", default="2026-01-05", show_default=True,
+              help="First day (UTC): a date, or 'today-14d' style (today-Nd) for data ending "
+                   "now.")  # fmt: skip
+@click.option("--seed", type=int, default=7, show_default=True,
+              help="The same seed writes the same bytes.")  # fmt: skip
 @click.option(
     "--events",
     type=click.IntRange(min=0),
     default=None,
     help="How many events (bench profile; default 1,000,000).",
 )
-@click.option("--hosts", type=click.IntRange(min=1), default=6, show_default=True)
+@click.option("--hosts", type=click.IntRange(min=1), default=6, show_default=True,
+              help="Servers in the fleet.")  # fmt: skip
 @click.option(
     "--users", type=click.IntRange(min=0), default=5, show_default=True, help="Human users."
 )
@@ -52,9 +61,8 @@ from rarebird.timeutil import iso
     show_default=True,
     help="ecs: Elastic Defend-like NDJSON; auditd: raw ENRICHED audit records with node=.",
 )
-@click.option(
-    "--output", "-o", required=True, help="File to write ('-' for stdout; '.gz' compresses)."
-)
+@click.option("--file", "-f", "--output", "-o", "output", cls=AliasedOption, required=True,
+              metavar="FILE", help="File to write ('-' for stdout; '.gz' compresses).")  # fmt: skip
 @handle_errors
 def generate(
     profile: str,
@@ -80,7 +88,7 @@ def generate(
         click.echo("rarebird: error: --events applies to --profile bench", err=True)
         sys.exit(EXIT_USAGE)
     try:
-        first_day = parse_start(start)
+        first_day = _start(start)
         options = GeneratorOptions(
             profile=profile,
             days=days,
@@ -94,6 +102,12 @@ def generate(
     except ValueError as exc:
         click.echo(f"rarebird: error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
+    if output != "-":
+        try:
+            Path(output).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            click.echo(f"rarebird: error: {output}: {exc.strerror or exc}", err=True)
+            sys.exit(EXIT_USAGE)
     if fmt == "auditd":
         _write_auditd(options, output)
         return
@@ -141,6 +155,16 @@ def _write_auditd(options: GeneratorOptions, output: str) -> None:
     click.echo(
         f"wrote {log.events:,} exec events ({log.records:,} audit records) to {where}", err=True
     )
+
+
+def _start(text: str) -> datetime:
+    """``--start``: a date or time (:func:`parse_start`), or ``today`` / ``today-Nd``: midnight
+    UTC of today's date, N days back (data that ends around now, for ``serve``)."""
+    m = re.fullmatch(r"today(?:-(\d+)d)?", text.strip())
+    if m is None:
+        return parse_start(text)
+    midnight = SYSTEM_CLOCK.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight - timedelta(days=int(m.group(1) or 0))
 
 
 class _Counter:

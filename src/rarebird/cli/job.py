@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import sys
 from datetime import datetime
 from typing import Any
@@ -9,37 +11,25 @@ from typing import Any
 import click
 
 from rarebird.cli._common import (
+    DEFAULT_STORE,
     EXIT_INPUT,
-    Progress,
+    STORE_ENV,
     handle_errors,
     main,
-    print_json,
-    print_ndjson,
-    print_table,
-    time_value,
+    open_existing_store,
+    reading_progress,
+    since_until_options,
+    store_option,
 )
+from rarebird.cli._output import Column, Rows, echo, emit, emit_document, format_option
 from rarebird.definitions import load_datafeed, load_job
 from rarebird.explain import severity
 from rarebird.run.engine import Engine
 from rarebird.run.replay import InputOptions, RunSummary, replay_inputs
-from rarebird.run.replay import Progress as RunProgress
 from rarebird.store import open_store
 from rarebird.store.jobs import load_job as load_stored_job
 from rarebird.store.results import get_record_details, search_results
 from rarebird.timeutil import from_epoch_ms, iso
-
-DEFAULT_STORE = "rarebird.db"
-
-
-def store_option(func: Any) -> Any:
-    return click.option(
-        "--store",
-        "store_path",
-        default=DEFAULT_STORE,
-        show_default=True,
-        metavar="PATH",
-        help="SQLite file holding results, model state and alerts.",
-    )(func)
 
 
 def definition_options(func: Any) -> Any:
@@ -160,17 +150,14 @@ def job_run(
     """
     job_cfg = load_job(job_path, job_id)
     datafeed_cfg = load_datafeed(datafeed_path)
-    shown = not quiet and (sys.stderr.isatty() if progress is None else progress)
-    meter = Progress(enabled=shown)
-
-    def show(p: RunProgress) -> None:
-        meter.update(p.lines, p.kept, f"{p.bytes / 1e6:,.0f} MB", force=p.final)
-
+    meter, show = reading_progress(inputs, quiet=quiet, progress=progress)
     settings = input_settings(input_format, passwd_file, group_file, host_name, identity, workers)
     with open_store(store_path) as store:
         engine = Engine(store, job_cfg, datafeed_cfg, renormalize=renormalize)
-        summary = replay_inputs(engine, inputs, settings, on_progress=show)
-        meter.done()
+        try:
+            summary = replay_inputs(engine, inputs, settings, on_progress=show)
+        finally:
+            meter.done()
         if not quiet:
             _print_summary(summary, store_path, engine)
     if strict and summary.read.skipped_total:
@@ -179,7 +166,6 @@ def job_run(
 
 def _print_summary(summary: RunSummary, store_path: str, engine: Engine) -> None:
     anomaly_job = engine.job
-    echo = click.echo
     for line in summary.inputs:
         echo(f"input   {line}", err=True)
     read = summary.read
@@ -196,7 +182,7 @@ def _print_summary(summary: RunSummary, store_path: str, engine: Engine) -> None
     )
     if read.skipped:
         reasons = ", ".join(f"{n:,} {why}" for why, n in read.skipped.most_common())
-        echo(click.style(f"skipped {read.skipped_total:,} lines: {reasons}", fg="yellow"), err=True)
+        echo(f"skipped {read.skipped_total:,} lines: {reasons}", err=True, style="yellow")
         for issue in read.issues[:10]:
             echo(f"        {issue}", err=True)
         if read.skipped_total > 10:
@@ -212,7 +198,7 @@ def _print_summary(summary: RunSummary, store_path: str, engine: Engine) -> None
             f"{js.new_values_refused:,} new {anomaly_job.by_field} values refused at the memory limit"
         )
     if extra:
-        echo(click.style("job     " + "; ".join(extra), fg="yellow"), err=True)
+        echo("job     " + "; ".join(extra), err=True, style="yellow")
     echo(
         f"job     {anomaly_job.config.job_id}: {summary.report.buckets:,} buckets finalised, "
         f"{summary.report.records:,} anomaly records, {js.total_by_field_count:,} "
@@ -227,17 +213,21 @@ def _print_summary(summary: RunSummary, store_path: str, engine: Engine) -> None
 @store_option
 @definition_options
 @click.option("--job-id", help="Job id (default: the job file's id).")
+@format_option(default="json")
 @handle_errors
 def job_stats(
-    store_path: str, job_path: str | None, datafeed_path: str | None, job_id: str | None
-) -> None:
+    store_path: str, job_path: str | None, datafeed_path: str | None, job_id: str | None,
+    fmt: str,
+) -> None:  # fmt: skip
     """Show the job's counts and model size as Elastic's job statistics do."""
     job_cfg = load_job(job_path, job_id)
     load_datafeed(datafeed_path)  # a bad datafeed file is an error here too
-    with open_store(store_path) as store:
+    with open_existing_store(store_path) as store:
         anomaly_job = load_stored_job(store, job_cfg)
         doc = {"job_id": job_cfg.job_id, **anomaly_job.stats.to_dict()}
-    print_json(doc)
+    emit_document(
+        doc, fmt, lambda: emit(Rows.of(["statistic", "value"], doc.items(), header=False), "table")
+    )
 
 
 _RESULT_COLUMNS: dict[str, list[tuple[str, str]]] = {
@@ -245,13 +235,13 @@ _RESULT_COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("time", "timestamp"),
         ("record_score", "record_score"),
         ("severity", "_severity"),
-        ("initial", "initial_record_score"),
-        ("probability", "probability"),
         ("user", "by_field_value"),
+        ("why", "_why"),
         ("host", "host.name"),
         ("process", "process.name"),
         ("args", "process.args"),
-        ("why", "_why"),
+        ("initial", "initial_record_score"),
+        ("probability", "probability"),
     ],
     "bucket": [
         ("time", "timestamp"),
@@ -287,6 +277,26 @@ def _cell(doc: dict[str, Any], key: str) -> Any:
     return value
 
 
+#: how each column of the results table behaves when the terminal is narrow
+_COLUMN_KINDS: dict[str, Column] = {
+    "time": Column("time", "time"),
+    "record_score": Column("record_score", "score"),
+    "anomaly_score": Column("anomaly_score", "score"),
+    "influencer_score": Column("influencer_score", "score"),
+    "initial": Column("initial", "score", drop=1),
+    "probability": Column("probability", "number", drop=2),
+    "event_count": Column("event_count", "number"),
+    "user": Column("user", max_width=32),
+    "why": Column("why", ratio=3),
+    "host": Column("host", max_width=32, drop=5),
+    "also as": Column("also as", max_width=32, drop=6),
+    "process": Column("process", max_width=24, drop=4),
+    "args": Column("args", ratio=2, drop=3),
+    "influencers": Column("influencers", ratio=1),
+    "value": Column("value", ratio=1),
+}
+
+
 @main.command("results")
 @store_option
 @click.option("--job-id", help="Only this job's results (default: every job in the store).")
@@ -296,29 +306,14 @@ def _cell(doc: dict[str, Any], key: str) -> Any:
     type=click.Choice(["record", "bucket", "influencer"]),
     default="record",
     show_default=True,
+    help="Anomaly records (one per unusual user and bucket), buckets, or influencers.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "ndjson"]),
-    default="table",
-    show_default=True,
-)
-@click.option(
-    "--start",
-    metavar="TIME",
-    callback=time_value,
-    help="Only buckets starting at or after this time (ISO-8601, epoch ms, now-1h, 7d).",
-)
-@click.option(
-    "--end",
-    metavar="TIME",
-    callback=time_value,
-    help="Only buckets starting at or before this time (ISO-8601, epoch ms, now-1h, 7d).",
-)
+@format_option()
+@since_until_options(what="Bucket start")
 @click.option("--user", help="Only this by-field value (records) / influencer value.")
 @click.option("--min-score", type=float, help="Only results scoring at least this (0-100).")
-@click.option("--sort", type=click.Choice(["score", "time"]), default="score", show_default=True)
+@click.option("--sort", type=click.Choice(["score", "time"]), default="score", show_default=True,
+              help="Highest score first, or newest first.")  # fmt: skip
 @click.option(
     "--limit", type=int, default=50, show_default=True, help="At most this many (0: all)."
 )
@@ -329,40 +324,37 @@ def results_cmd(
     job_id: str | None,
     result_type: str,
     fmt: str,
-    start: datetime | None,
-    end: datetime | None,
+    since: datetime | None,
+    until: datetime | None,
     user: str | None,
     min_score: float | None,
     sort: str,
     limit: int,
     include_interim: bool,
 ) -> None:
-    """Show anomaly results (records, buckets or influencers) with Elastic's field names."""
-    with open_store(store_path) as store:
+    """Show anomaly results (records, buckets or influencers) with Elastic's field names.
+
+    json and ndjson print Elastic's result documents as they are; table and csv the columns
+    below them.
+    """
+    with open_existing_store(store_path) as store:
         page = search_results(
             store,
             result_type,
             job_ids=[job_id] if job_id else [],
-            start=start,
-            end=end,
+            start=since,
+            end=until,
             min_score=min_score,
             entity=user,
             include_interim=include_interim,
             order=sort,
             limit=limit or None,
         )
-    docs = [doc for _, doc in page.hits]
-    if fmt == "json":
-        print_json(docs)
-        return
-    if fmt == "ndjson":
-        print_ndjson(docs)
-        return
-    columns = list(_RESULT_COLUMNS[result_type])
-    if result_type == "record":
-        from rarebird.store.views import FleetCache, explain_record
+        docs = [doc for _, doc in page.hits]
+        columns = list(_RESULT_COLUMNS[result_type])
+        if result_type == "record" and fmt in ("table", "csv"):
+            from rarebird.store.views import FleetCache, explain_record
 
-        with open_store(store_path) as store:
             cache = FleetCache()
             for doc_id, doc in page.hits:
                 details = get_record_details(store, doc_id)
@@ -373,16 +365,21 @@ def results_cmd(
                     doc["_identities"] = "; ".join(
                         f"{name}={', '.join(values)}" for name, values in identities.items()
                     )
-        if any("_identities" in doc for doc in docs):
-            columns.insert(6, ("also as", "_identities"))
+            if any("_identities" in doc for doc in docs):
+                columns.insert(5, ("also as", "_identities"))
     rows = [[_cell(doc, key) for _, key in columns] for doc in docs]
-    print_table([title for title, _ in columns], rows, empty=f"(no {result_type} results)")
+    emit(
+        Rows.of([_COLUMN_KINDS.get(title, Column(title)) for title, _ in columns], rows,
+                empty=f"(no {result_type} results)", docs=docs),
+        fmt,
+    )  # fmt: skip
+    if fmt != "table":
+        return
     if result_type == "record" and docs:
         first = docs[0]
-        click.echo(
-            f"(explain one: rarebird triage {first['by_field_value']}@"
-            f"{iso(from_epoch_ms(int(first['timestamp'])))})",
-            err=True,
-        )
+        hint = f"rarebird triage {first['by_field_value']}@{iso(from_epoch_ms(int(first['timestamp'])))}"
+        if store_path != DEFAULT_STORE and os.environ.get(STORE_ENV) != store_path:
+            hint = f"rarebird triage --store {shlex.quote(store_path)} {first['by_field_value']}@{iso(from_epoch_ms(int(first['timestamp'])))}"
+        echo(f"(explain one: {hint})", err=True)
     if page.total > len(docs):
-        click.echo(f"({page.total - len(docs):,} more; use --limit 0 for all)", err=True)
+        echo(f"({page.total - len(docs):,} more; use --limit 0 for all)", err=True)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from rarebird.cli._common import EXIT_USAGE, handle_errors, main, print_table
+from rarebird.cli._common import EXIT_USAGE, handle_errors, main
+from rarebird.cli._output import Column, Rows, echo, emit, format_option
 from rarebird.cli._rules_common import open_rule_store, store_option
 from rarebird.clock import SYSTEM_CLOCK
 
@@ -34,19 +35,20 @@ def value_lists_import(store_path: str, path: str, list_id: str | None, list_typ
 
     values = read_value_list_file(path)
     lid = list_id or Path(path).name
-    store = open_rule_store(store_path)
+    store = open_rule_store(store_path, create=True)
     try:
         save_value_list(store, ValueList(lid, list_type, frozenset(values), name or lid),
                         SYSTEM_CLOCK.now(), replace_values=not append)  # fmt: skip
     finally:
         store.close()
-    click.echo(f"{lid}: {len(set(values))} value(s) ({list_type})")
+    echo(f"{lid}: {len(set(values))} value(s) ({list_type})")
 
 
 @value_lists.command("list")
 @store_option
+@format_option()
 @handle_errors
-def value_lists_list(store_path: str) -> None:
+def value_lists_list(store_path: str, fmt: str) -> None:
     """Value lists in the store."""
     from rarebird.store.exceptions import load_value_lists
 
@@ -55,9 +57,12 @@ def value_lists_list(store_path: str) -> None:
         lists = load_value_lists(store)
     finally:
         store.close()
-    print_table(["id", "type", "values", "name"],
-                [[v.id, v.type, len(v.values), v.name] for v in lists.values()],
-                empty="(no value lists)")  # fmt: skip
+    emit(Rows.of([Column("id", max_width=40), "type", Column("values", "number"),
+                  Column("name", ratio=1)],
+                 [[v.id, v.type, len(v.values), v.name] for v in lists.values()],
+                 empty="(no value lists)",
+                 docs=[{"id": v.id, "type": v.type, "name": v.name, "values": sorted(v.values)}
+                       for v in lists.values()]), fmt)  # fmt: skip
 
 
 @value_lists.command("remove")
@@ -74,6 +79,6 @@ def value_lists_remove(store_path: str, list_id: str) -> None:
     finally:
         store.close()
     if not found:
-        click.echo(f"rarebird: error: no value list {list_id!r}", err=True)
+        echo(f"rarebird: error: no value list {list_id!r}", err=True)
         sys.exit(EXIT_USAGE)
-    click.echo(f"removed {list_id}")
+    echo(f"removed {list_id}")

@@ -7,6 +7,7 @@ from datetime import datetime
 import click
 
 from rarebird.cli._common import handle_errors, main, time_value
+from rarebird.cli._output import echo
 from rarebird.cli._rules_common import (
     close_sinks,
     format_option,
@@ -33,7 +34,7 @@ def rule() -> None:
 @rule_option
 @click.option("--now", metavar="TIME", callback=time_value,
               help="Run as if at this time (ISO-8601, epoch ms, now-1h, 7d) [default: the clock].")  # fmt: skip
-@format_option
+@format_option()
 @with_output_options
 @handle_errors
 def rule_run(
@@ -69,11 +70,11 @@ def rule_run(
             store.close()
     print_alerts(run.new_alerts, fmt)
     ranges = ", ".join(f"[{iso(x.start)}, {iso(x.end)}]" for x in run.ranges)
-    click.echo(
+    echo(
         f"rarebird: rule run at {iso(now)} over {ranges}: {run.found} anomalies over the "
         f"threshold, {len(run.new_alerts)} new alert(s), {run.already_alerted} already alerted, "
         f"{run.suppressed} suppressed, {run.excepted_total} excepted",
         err=True,
     )
     for w in run.warnings:
-        click.echo(f"rarebird: warning: {w}", err=True)
+        echo(f"rarebird: warning: {w}", err=True)

@@ -13,10 +13,17 @@ from typing import Any
 
 import click
 
-from rarebird.cli._common import EXIT_USAGE, handle_errors, main, print_json, print_table
+from rarebird.cli._common import (
+    DEFAULT_STORE,
+    EXIT_USAGE,
+    STORE_ENV,
+    handle_errors,
+    main,
+    open_existing_store,
+    store_option,
+)
+from rarebird.cli._output import Column, Rows, echo, emit, emit_document, format_option
 from rarebird.timeutil import iso, parse_duration
-
-DEFAULT_STORE = "rarebird.db"
 
 
 def _duration(value: str | None, flag: str) -> Any:
@@ -34,8 +41,8 @@ def _duration(value: str | None, flag: str) -> Any:
 @main.command()
 @click.option("--config", "config_path", metavar="FILE",
               help="TOML configuration (see --example-config); flags override it.")  # fmt: skip
-@click.option("--store", "store_path", metavar="PATH",
-              help=f"SQLite store [default: {DEFAULT_STORE}, or the config's].")  # fmt: skip
+@click.option("--store", "store_path", metavar="PATH", envvar=STORE_ENV, show_envvar=True,
+              help=f"SQLite store [default: the config's, or {DEFAULT_STORE}].")  # fmt: skip
 @click.option("--job", "job_path", metavar="JOB.json", help="Anomaly job (Elastic's JSON).")
 @click.option("--datafeed", "datafeed_path", metavar="DATAFEED.json", help="Datafeed (Elastic's JSON).")  # fmt: skip
 @click.option("--rule", "rule_path", metavar="RULE.toml", help="Detection rule.")
@@ -60,7 +67,8 @@ def _duration(value: str | None, flag: str) -> Any:
               help="Also send alerts to ndjson:PATH, es-bulk:PATH, sqlite:PATH, http(s)://URL, "
                    "syslog+udp://HOST:PORT ... Repeatable.")  # fmt: skip
 @click.option("--poll-interval", metavar="DURATION", help="How often inputs are polled [200ms].")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              help="Least severe JSON log line written to stderr [info].")  # fmt: skip
 @click.option("--example-config", is_flag=True, help="Print the documented example config and exit.")  # fmt: skip
 @handle_errors
 def serve(
@@ -172,9 +180,7 @@ def serve(
 
 
 def _open_store(path: str) -> Any:
-    from rarebird.store import open_store
-
-    return open_store(path, create=False)
+    return open_existing_store(path)
 
 
 def _job_id(store: Any, given: str | None) -> str:
@@ -187,22 +193,26 @@ def _job_id(store: Any, given: str | None) -> str:
     if len(ids) == 1:
         return str(ids[0])
     if not ids:
+        # a service that has modelled nothing yet (all its events older than the backfill
+        # window, say) has saved no job, but its own state tells why
+        from rarebird.definitions import load_job
+        from rarebird.store.serve import load_service_state
+
+        default = load_job(None).job_id
+        if load_service_state(store, default) is not None:
+            return default
         raise StoreError(f"{store.path}: the store holds no job")
     raise StoreError(f"{store.path}: the store holds several jobs ({', '.join(ids)}); "
                      "name one with --job-id")  # fmt: skip
 
 
-store_option = click.option("--store", "store_path", default=DEFAULT_STORE, show_default=True,
-                            metavar="PATH", help="SQLite store.")  # fmt: skip
 job_id_option = click.option("--job-id", help="The job (default: the store's only job).")
-format_option = click.option("--format", "fmt", type=click.Choice(["table", "json"]),
-                             default="table", show_default=True)  # fmt: skip
 
 
 @main.command()
 @store_option
 @job_id_option
-@format_option
+@format_option()
 @handle_errors
 def status(store_path: str, job_id: str | None, fmt: str) -> None:
     """What a service keeps: job statistics, datafeed frontier, late data, gaps, snapshots."""
@@ -265,27 +275,53 @@ def status(store_path: str, job_id: str | None, fmt: str) -> None:
         "snapshots": len(snaps),
         "latest_snapshot": snaps[-1].snapshot_id if snaps else None,
         "early_warning": interim,
+        "older_than_backfill": None if serve is None or not serve.older_than_backfill else {
+            "events": serve.older_than_backfill,
+            "backfill_from": ms(serve.backfill_from_ms),
+            "newest": ms(serve.older_newest_ms),
+        },
     }  # fmt: skip
-    if fmt == "json":
-        print_json(doc)
-        return
-    click.echo(f"job {jid}")
-    for key, value in {**doc["data_counts"], **doc["model_size_stats"]}.items():
-        click.echo(f"  {key:34} {value}")
+    emit_document(doc, fmt, lambda: _status_table(doc))
+
+
+def _value(value: Any) -> str:
+    """A status value as a person reads it: no Python reprs."""
+    if value is None:
+        return "-"
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value)) if value else "-"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def _status_table(doc: dict[str, Any]) -> None:
+    echo(f"job {doc['job_id']}", style="bold")
+    pairs: list[tuple[str, Any]] = [*doc["data_counts"].items(), *doc["model_size_stats"].items()]
     if doc["service"]:
-        for key, value in doc["service"].items():
-            click.echo(f"  {key:34} {value}")
-    click.echo(f"  {'snapshots':34} {doc['snapshots']} (latest {doc['latest_snapshot']})")
-    if interim:
-        click.echo(f"  {'early warning alerts':34} " + ", ".join(f"{k} {v}" for k, v in sorted(interim.items())))  # fmt: skip
-    click.echo("\nLate events (missed due to ingest latency), by source and bucket:")
-    print_table(("source", "bucket", "events", "last seen"),
-                [(r["source"], r["bucket"], r["count"], r["last_seen"]) for r in doc["late"]],
-                empty="  (none)")  # fmt: skip
-    click.echo("\nGaps (sources that went quiet):")
-    print_table(("source", "quiet from", "until"),
-                [(g["source"], g["quiet_from"], g["until"] or "(still quiet)") for g in doc["gaps"]],
-                empty="  (none)")  # fmt: skip
+        pairs.extend(doc["service"].items())
+    latest = doc["latest_snapshot"]
+    pairs.append(("snapshots", f"{doc['snapshots']:,}" + (f" (latest {latest})" if latest else "")))
+    if doc["early_warning"]:
+        pairs.append(("early warning alerts",
+                      ", ".join(f"{k} {v}" for k, v in sorted(doc["early_warning"].items()))))  # fmt: skip
+    emit(Rows.of([Column("field", "id"), Column("value", ratio=1)],
+                 [(k, _value(v)) for k, v in pairs], header=False), "table")  # fmt: skip
+    old = doc["older_than_backfill"]
+    if old:
+        echo(f"\nNot modelled: {old['events']:,} events older than the backfill window (from "
+             f"{old['backfill_from']}; the newest of them at {old['newest']}). For older history "
+             "use a larger --backfill-max-age on a new store, or 'rarebird detect' over the "
+             "files.", style="yellow")  # fmt: skip
+    echo("\nLate events (missed due to ingest latency), by source and bucket:", style="bold")
+    emit(Rows.of(["source", Column("bucket", "time"), Column("events", "number"),
+                  Column("last seen", "time")],
+                 [(r["source"], r["bucket"], r["count"], r["last_seen"]) for r in doc["late"]],
+                 empty="  (none)"), "table")  # fmt: skip
+    echo("\nGaps (sources that went quiet):", style="bold")
+    emit(Rows.of(["source", Column("quiet from", "time"), Column("until", "time")],
+                 [(g["source"], g["quiet_from"], g["until"] or "(still quiet)")
+                  for g in doc["gaps"]], empty="  (none)"), "table")  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -300,7 +336,7 @@ def snapshots() -> None:
 @snapshots.command("list")
 @store_option
 @job_id_option
-@format_option
+@format_option()
 @handle_errors
 def snapshots_list(store_path: str, job_id: str | None, fmt: str) -> None:
     """Snapshots, oldest first (Elastic's get-model-snapshots fields with --format json)."""
@@ -311,16 +347,14 @@ def snapshots_list(store_path: str, job_id: str | None, fmt: str) -> None:
         found = list_snapshots(store, _job_id(store, job_id))
     finally:
         store.close()
-    if fmt == "json":
-        print_json([s.to_doc() for s in found])
-        return
-    print_table(
-        ("snapshot_id", "timestamp", "latest record", "users", "memory", "description"),
+    emit(Rows.of(
+        ("snapshot_id", Column("timestamp", "time"), Column("latest record", "time"),
+         Column("users", "number"), "memory", Column("description", ratio=1)),
         [(s.snapshot_id, iso(s.timestamp),
           iso(s.latest_record_time) if s.latest_record_time else "", s.by_field_count,
           s.memory_status, s.description) for s in found],
-        empty="(no snapshots)",
-    )  # fmt: skip
+        empty="(no snapshots)", docs=[s.to_doc() for s in found],
+    ), fmt)  # fmt: skip
 
 
 @snapshots.command("revert")
@@ -356,8 +390,8 @@ def snapshots_revert(
     finally:
         store.close()
     where = f" (model as of {iso(out.model_time)})" if out.model_time else ""
-    click.echo(f"rarebird: job {jid} reverted to snapshot {snapshot_id}{where}")
+    echo(f"rarebird: job {jid} reverted to snapshot {snapshot_id}{where}")
     if delete_intervening_results:
-        click.echo(f"rarebird: deleted {out.deleted_results} result(s), {out.deleted_events} kept "
+        echo(f"rarebird: deleted {out.deleted_results} result(s), {out.deleted_events} kept "
                    f"event(s), {out.deleted_rule_runs} rule run(s); inputs "
                    f"{'rewound to the snapshot' if out.rewound_inputs else 'unchanged'}")  # fmt: skip

@@ -6,8 +6,7 @@ import os
 
 import click
 
-from rarebird.cli._common import handle_errors, main
-from rarebird.cli.job import store_option
+from rarebird.cli._common import handle_errors, main, store_option
 from rarebird.errors import RarebirdError
 
 
@@ -15,7 +14,8 @@ from rarebird.errors import RarebirdError
 @store_option
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; beyond loopback needs RAREBIRD_UI_TOKEN.")  # fmt: skip
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (0: any free port).")  # fmt: skip
 @click.option("--rule", "rule_path", metavar="RULE.toml",
               help="The rule exceptions are added to [default: the packaged rule].")  # fmt: skip
 @handle_errors

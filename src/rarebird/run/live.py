@@ -176,6 +176,9 @@ class LiveEngine(Engine):
             ts_ms = to_epoch_ms(event.timestamp)
             if oldest is not None and ts_ms < oldest:
                 old += 1
+                newest_old = self.state.older_newest_ms
+                if newest_old is None or ts_ms > newest_old:
+                    self.state.older_newest_ms = ts_ms
                 continue
             if frontier is not None and ts_ms < frontier:
                 late += 1
@@ -186,6 +189,7 @@ class LiveEngine(Engine):
             if live:
                 self.early.note(entry.event, ts_ms)
         self.state.seq = self.pending.next_seq
+        self.state.older_than_backfill += old
         return IngestOutcome(received, kept, not_matched, late, old)
 
     # --- the frontier and the rule ------------------------------------------------------

@@ -9,7 +9,9 @@ import orjson
 
 from rarebird.errors import StateError
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+#: versions this rarebird reads (version 1 lacks the older-than-backfill counts: zero)
+READS_VERSIONS = (1, 2)
 
 
 @dataclass
@@ -32,6 +34,10 @@ class EngineState:
     rule_uuid: str = ""
     #: input positions, by source name (each follower's own JSON state)
     sources: dict[str, Any] = field(default_factory=dict)
+    #: events the datafeed matched but that were older than ``backfill_from_ms`` (not modelled)
+    older_than_backfill: int = 0
+    #: the newest of those (epoch ms)
+    older_newest_ms: int | None = None
 
     def to_doc(self) -> dict[str, Any]:
         return {"version": STATE_VERSION, **asdict(self)}
@@ -43,10 +49,10 @@ class EngineState:
     def from_doc(cls, doc: dict[str, Any]) -> EngineState:
         doc = dict(doc)
         version = doc.pop("version", None)
-        if version != STATE_VERSION:
+        if version not in READS_VERSIONS:
             raise StateError(
                 f"the service state is version {version}; this rarebird reads "
-                f"version {STATE_VERSION}"
+                f"versions {', '.join(map(str, READS_VERSIONS))}"
             )
         return cls(**doc)
 

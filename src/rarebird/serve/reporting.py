@@ -131,3 +131,26 @@ def engine_status(
             for label, since in quiet.items()
         },
     }  # fmt: skip
+
+
+def older_than_backfill(engine: LiveEngine, since_start: int) -> dict[str, Any] | None:
+    """Why a first start may model nothing: events older than the backfill window (which starts
+    ``backfill.max_age`` before the first start, as Elastic's datafeed looks back) are not
+    modelled. What to log and show, or None when there were none."""
+    state = engine.state
+    if not state.older_than_backfill or state.backfill_from_ms is None:
+        return None
+    newest = state.older_newest_ms
+    return {
+        "events": state.older_than_backfill,
+        "since_start": since_start,
+        "backfill_from": iso(from_epoch_ms(state.backfill_from_ms)),
+        "newest": None if newest is None else iso(from_epoch_ms(newest)),
+        "message": (
+            f"{state.older_than_backfill:,} events matched the datafeed but are older than the "
+            f"backfill window (from {iso(from_epoch_ms(state.backfill_from_ms))}, "
+            "backfill.max_age before the first start) and were not modelled; for older history "
+            "use a larger --backfill-max-age on a new store, or 'rarebird detect' / "
+            "'rarebird job run' over the files"
+        ),
+    }

@@ -56,6 +56,7 @@ from rarebird.serve.reporting import (
     count_parsed,
     engine_metrics,
     engine_status,
+    older_than_backfill,
     report_turn,
 )
 from rarebird.sinks import Sink, open_sink
@@ -108,6 +109,7 @@ class Service:
         self._catchup_total = 0
         self._catchup_read = 0
         self._catchup_kept = 0
+        self._older_at_start = 0
         self._last_progress = 0.0
         self._outbox_retry_at = 0.0
         #: bytes read from one file per turn while catching up
@@ -137,6 +139,7 @@ class Service:
                 log=self.log,
             )  # fmt: skip
             engine = self.engine
+            self._older_at_start = engine.state.older_than_backfill
             for fc in cfg.follow:
                 saved = engine.state.sources.get(fc.label)
                 backfill = engine.first_start and self.config.backfill.enabled
@@ -363,6 +366,11 @@ class Service:
             self.log("info", "caught_up", seconds=round(mono - self._catchup_started, 3),
                      bytes_read=self._catchup_read, events_kept=self._catchup_kept,
                      buckets=engine.job.stats.bucket_count, frontier=engine.frontier)  # fmt: skip
+        old = older_than_backfill(engine, engine.state.older_than_backfill - self._older_at_start)
+        if old is not None and old["since_start"]:
+            self.log("warning", "older_than_backfill", events=old["since_start"],
+                     backfill_from=old["backfill_from"], newest=old["newest"],
+                     message=old["message"])  # fmt: skip
         self.log("info", "live", frontier=engine.frontier, next_rule_run=engine.next_run)
 
     def _after_commit(self, report: StepReport, interim: list[Alert], mono: float) -> None:

@@ -132,10 +132,12 @@ class AlertFilter:
     min_score: float | None = None
     severity: str | None = None
     limit: int | None = None
+    #: ``time`` (newest anomaly first) or ``score`` (highest record_score first)
+    order: str = "time"
 
 
 def list_alerts(store: Store, flt: AlertFilter = AlertFilter()) -> list[Alert]:
-    """Alerts, newest anomaly first."""
+    """Alerts, newest anomaly first (or highest score first)."""
     where: list[str] = []
     args: list[Any] = []
     if flt.statuses:
@@ -165,7 +167,10 @@ def list_alerts(store: Store, flt: AlertFilter = AlertFilter()) -> list[Alert]:
     sql = "SELECT doc, revision FROM alerts"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY original_time_ms DESC, record_score DESC, id ASC"
+    if flt.order == "score":
+        sql += " ORDER BY record_score DESC, original_time_ms DESC, id ASC"
+    else:
+        sql += " ORDER BY original_time_ms DESC, record_score DESC, id ASC"
     if flt.limit is not None:
         sql += f" LIMIT {int(flt.limit)}"
     return [_from_row(d, r) for d, r in store.execute(sql, args)]
