@@ -141,7 +141,10 @@ def _workflow(store_path: str, ids: tuple[str, ...], status: str, user: str | No
         click.echo(f"{a.id}  {status}")
 
 
-user_option = click.option("--user", help="Who did it (kibana.alert.workflow_user).")
+user_option = click.option(
+    "--user",
+    help="Who did it (rarebird.workflow.analyst; Kibana's workflow_user holds a profile id, left null).",
+)
 
 
 @alerts.command("ack")

@@ -201,7 +201,7 @@ def load_rule(path: str | None = None) -> RuleConfig:
             ) from None
         if not isinstance(doc, dict):
             raise DefinitionError(path, None, "expected a rule object")
-        return rule_from_dict(doc, {}, path)
+        return rule_from_dict(doc, None, path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

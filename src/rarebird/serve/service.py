@@ -127,7 +127,8 @@ class Service:
             self.store = open_store(cfg.store)
             identity = RuleIdentity.for_rule(
                 rule, rule_uuid=cfg.alerts.rule_uuid, space_id=cfg.alerts.space,
-                kibana_base_url=cfg.alerts.kibana_url,
+                kibana_base_url=cfg.alerts.kibana_url, anomaly_index=cfg.alerts.anomaly_index,
+                kibana_version=cfg.alerts.kibana_version,
             )  # fmt: skip
             self.sinks = [self._open_sink(spec) for spec in cfg.alerts.outputs]
             self.engine = LiveEngine(
