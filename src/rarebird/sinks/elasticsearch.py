@@ -34,7 +34,13 @@ import orjson
 from rarebird.alerts import Alert
 from rarebird.sinks.base import SinkError
 from rarebird.sinks.kibana_bulk import Action, create_action, update_action
-from rarebird.sources.es_client import ElasticError, ElasticTarget, describe_error, make_client
+from rarebird.sources.es_client import (
+    ElasticError,
+    ElasticTarget,
+    describe_error,
+    make_client,
+    printable,
+)
 
 #: how many rejected items a SinkError quotes
 QUOTED = 5
@@ -211,4 +217,4 @@ def _rejection(op: str, alert_id: str, status: int, error: Any) -> str:
                      "Security app's Alerts page in that space once")  # fmt: skip
     else:
         what = str(error)
-    return f"{op} {alert_id[:12]} HTTP {status} {what}"
+    return f"{op} {alert_id[:12]} HTTP {status} {printable(what)}"

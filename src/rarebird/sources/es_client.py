@@ -199,6 +199,17 @@ def make_client(target: ElasticTarget, *, request_timeout: float = 30.0) -> Any:
     return Elasticsearch(target.url, **kwargs)
 
 
+def printable(text: object, limit: int = 300) -> str:
+    r"""Server-supplied text made safe to show: control characters escaped, length bounded (an
+    error reason may echo a document's values, which an attacker may have written).
+
+    >>> printable("no such index [x\x1b[31m]")
+    'no such index [x\\x1b[31m]'
+    """
+    out = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in str(text))
+    return out if len(out) <= limit else out[:limit] + "..."
+
+
 def describe_error(exc: BaseException) -> str:
     """A one-line account of a client error: the status, Elasticsearch's error type and reason
     (``index_not_found_exception``, ``security_exception`` ...) or the connection problem."""
@@ -209,8 +220,8 @@ def describe_error(exc: BaseException) -> str:
         root = (err.get("root_cause") or [err])[0]
         kind = root.get("type") or err.get("type") or "error"
         reason = root.get("reason") or err.get("reason") or ""
-        return f"HTTP {status}: {kind}: {reason}".rstrip(": ")
+        return printable(f"HTTP {status}: {kind}: {reason}".rstrip(": "))
     if status:
-        return f"HTTP {status}: {exc}"
+        return printable(f"HTTP {status}: {exc}")
     message = getattr(exc, "message", None) or str(exc)
-    return f"{type(exc).__name__}: {message}"
+    return printable(f"{type(exc).__name__}: {message}")
