@@ -73,13 +73,20 @@ def test_the_alert_document_field_by_field() -> None:
         "threat": THREAT,
         "to": "now",
         "references": [],
-        "version": 1,
+        # the packaged rule is Elastic's prebuilt rule: the version, integrations and origin of
+        # the published asset (..._105.json), as Kibana's installed copy carries them
+        "version": 105,
         "exceptions_list": [],
-        "immutable": False,
+        "immutable": True,
+        "rule_source": {"type": "external", "is_customized": False},
+        "related_integrations": [
+            {"package": "auditd_manager", "version": "^1.0.0"},
+            {"package": "endpoint", "version": "^8.2.0"},
+        ],
+        "required_fields": [],
+        "setup": "",
         "type": "machine_learning",
         "note": "## Guide",
-        "related_integrations": [],
-        "required_fields": [],
     }
     assert alert.doc == {
         # the anomaly record, as stored in .ml-anomalies-*
@@ -138,7 +145,7 @@ def test_the_alert_document_field_by_field() -> None:
         "kibana.alert.rule.exceptions_list": [],
         "kibana.alert.rule.false_positives": ["Admins."],
         "kibana.alert.rule.from": "now-45m",
-        "kibana.alert.rule.immutable": False,
+        "kibana.alert.rule.immutable": True,
         "kibana.alert.rule.interval": "15m",
         "kibana.alert.rule.indices": [],
         "kibana.alert.rule.license": "Elastic License v2",
@@ -156,7 +163,7 @@ def test_the_alert_document_field_by_field() -> None:
         "kibana.alert.rule.updated_at": "2026-07-27T00:00:00.000Z",
         "kibana.alert.rule.updated_by": "rarebird",
         "kibana.alert.rule.uuid": rule_uuid,
-        "kibana.alert.rule.version": 1,
+        "kibana.alert.rule.version": 105,
         "kibana.alert.uuid": alert_id,
         "kibana.alert.workflow_tags": [],
         "kibana.alert.workflow_assignee_ids": [],
@@ -169,11 +176,12 @@ def test_the_alert_document_field_by_field() -> None:
         "kibana.alert.rule.rule_type_id": "siem.mlRule",
         "kibana.alert.rule.revision": 0,
         "kibana.alert.rule.execution.uuid": alert.execution_uuid,
+        "kibana.alert.rule.execution.timestamp": "2026-03-02T12:30:00.000Z",
         "kibana.alert.start": "2026-03-02T12:30:00.000Z",
         "kibana.alert.last_detected": "2026-03-02T12:30:00.000Z",
-        "kibana.alert.action_group": "default",
-        "kibana.alert.flapping": False,
-        "kibana.alert.instance.id": alert_id,
+        "kibana.version": "9.1.0",
+        # no kibana.alert.instance.id, action_group or flapping: Kibana's persistence wrapper
+        # sets none of them on a security alert (instance.id only with suppression)
     }
 
 
@@ -303,7 +311,9 @@ def test_workflow_ack_close_reopen(stored: Store) -> None:
     got = get_alert(stored, alice.id)
     assert got.workflow_status == "acknowledged"
     assert got.doc["kibana.alert.workflow_status_updated_at"] == "2026-03-02T13:40:00.000Z"
-    assert got.doc["kibana.alert.workflow_user"] == "ann"
+    # a free-text name is rarebird's; Kibana's workflow_user holds a profile id or null
+    assert got.doc["rarebird.workflow.analyst"] == "ann"
+    assert got.doc["kibana.alert.workflow_user"] is None
     set_workflow_status(stored, [alice.id], "closed", now=at(110), reason="false_positive")
     got = get_alert(stored, alice.id)
     assert (got.workflow_status, got.doc["kibana.alert.workflow_reason"]) == (

@@ -255,8 +255,9 @@ def test_detect_command_prints_new_alerts_and_sends_them(tmp_path: Path, events_
     assert "1 new alert(s), 0 suppressed, 0 excepted" in res.stderr
     lines = bulk.read_text().splitlines()
     assert json.loads(lines[0]) == {
-        "create": {"_index": ".alerts-security.alerts-default", "_id": docs[0]["kibana.alert.uuid"]}
-    }
+        "create": {"_index": ".alerts-security.alerts-default", "_id": docs[0]["kibana.alert.uuid"],
+                   "require_alias": True}
+    }  # fmt: skip
     # again over the same data: the job sees it all as old (out of order), nothing is new
     again = runner.invoke(main, ["detect", "--store", str(store), str(events_file)])
     assert again.exit_code == 0, again.output

@@ -78,13 +78,35 @@ def test_es_bulk_body(tmp_path: Path) -> None:
     sink.write([revised(a, 3)])
     sink.close()
     lines = [json.loads(x) for x in path.read_text().splitlines()]
-    assert lines[0] == {"create": {"_index": ".alerts-security.alerts-default", "_id": a.id}}
+    alias = ".alerts-security.alerts-default"
+    # new alerts: create, never into a plain index Kibana's alias could then not take
+    assert lines[0] == {"create": {"_index": alias, "_id": a.id, "require_alias": True}}
     assert lines[1] == a.doc
-    assert lines[2] == {"create": {"_index": ".alerts-security.alerts-default", "_id": b.id}}
-    assert lines[4] == {"index": {"_index": ".alerts-security.alerts-default", "_id": a.id}}
-    assert lines[5]["kibana.alert.suppression.docs_count"] == 3
+    assert lines[2] == {"create": {"_index": alias, "_id": b.id, "require_alias": True}}
+    # a changed alert: a partial update of what changed, not a full replace
+    assert lines[4] == {"update": {"_index": alias, "_id": a.id, "require_alias": True}}
+    assert lines[5] == {"doc": {"kibana.alert.suppression.docs_count": 3}}
     assert len(lines) == 6
     assert path.read_text().endswith("\n")  # _bulk needs the final newline
+
+
+def test_es_bulk_writes_each_alert_into_its_spaces_alias_and_leaves_the_workflow_alone(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "bulk.ndjson"
+    r = rule()
+    rec = record(at(0), "eve", 70)
+    alert = build_alert(rec, rec.doc_id, r, RuleIdentity.for_rule(r, space_id="secops"), at(15))
+    acked = alert.with_workflow_status("acknowledged", now=at(20), user="ann")
+    sink = open_sink(f"es-bulk:{path}")
+    sink.write([alert])
+    sink.write([acked])  # rarebird's own ack: Kibana's workflow fields are not sent
+    sink.close()
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    assert lines[0] == {"create": {"_index": ".alerts-security.alerts-secops", "_id": alert.id,
+                                   "require_alias": True}}  # fmt: skip
+    assert lines[1]["kibana.space_ids"] == ["secops"]
+    assert len(lines) == 2
 
 
 def test_sqlite_sink_into_another_store(tmp_path: Path) -> None:

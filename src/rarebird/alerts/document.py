@@ -10,6 +10,23 @@ the anomaly's bucket start. The reason text is Kibana's ``buildReasonMessageUtil
 Severity and risk score come from the rule, or from its ``severity_mapping`` /
 ``risk_score_mapping`` (``build_severity_from_mapping.ts``, ``build_risk_score_from_mapping.ts``).
 The rule's investigation guide travels as ``kibana.alert.rule.note``.
+
+Around the security fields, the rule registry's persistence wrapper adds the common alert fields
+and ``kibana.version``, ``kibana.alert.rule.execution.timestamp``, ``kibana.alert.start`` and
+``kibana.alert.last_detected`` (``x-pack/platform/plugins/shared/rule_registry/server/utils/
+create_persistence_rule_type_wrapper.ts`` ``augmentAlerts``, ``get_common_alert_fields.ts``).
+It does *not* set ``kibana.alert.instance.id``, ``action_group`` or ``flapping`` for a security
+alert (the alerting framework's own alerts client does, for other rule types): only suppression
+sets ``kibana.alert.instance.id``. Kibana writes the wall-clock time into
+``execution.timestamp``; rarebird writes the run's time, so that a replay and a restarted
+service write the same bytes.
+
+**Updates.** Kibana never re-indexes a security alert: it sends a partial ``update`` of the
+fields it changes (suppression: ``docs_count``, ``suppression.end``, ``last_detected``) to the
+concrete index the alert is in. :func:`update_document` is what rarebird sends for a changed
+alert: the fields rarebird may change after creation (the anomaly record re-scored, the reason,
+severity and risk score that follow from it, suppression counts, ``rarebird.*``), never the
+analyst's workflow fields nor the rule's.
 """
 
 from __future__ import annotations
@@ -20,6 +37,7 @@ from datetime import datetime
 from typing import Any
 
 from rarebird.alerts.model import (
+    ANALYST_FIELD,
     DEFAULT_SPACE,
     ML_RULE_TYPE_ID,
     ML_RULE_TYPE_NAME,
@@ -32,7 +50,7 @@ from rarebird.alerts.model import (
 from rarebird.definitions.rule import RuleConfig
 from rarebird.documents import field_values, set_path
 from rarebird.results import AnomalyRecord
-from rarebird.timeutil import format_duration, from_epoch_ms, iso, parse_timestamp
+from rarebird.timeutil import format_duration, from_epoch_ms, iso
 
 _SEVERITY_ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
@@ -140,24 +158,63 @@ def risk_score_from_mapping(rule: RuleConfig, doc: Mapping[str, Any]) -> int | f
     return int(best) if best == int(best) else best
 
 
-def _date_or_empty(value: Any) -> str:
-    if not value:
-        return ""
-    try:
-        return iso(parse_timestamp(str(value).replace("/", "-")))
-    except ValueError:
-        return ""
-
-
 def rule_parameters(rule: RuleConfig) -> dict[str, Any]:
-    """``kibana.alert.rule.parameters``: the rule's parameters in snake case."""
+    """``kibana.alert.rule.parameters``: the rule's parameters in snake case, as
+    ``commonParamsCamelToSnake`` writes them (``immutable``, ``rule_source``,
+    ``related_integrations``, ``required_fields``, ``setup`` always present)."""
     params = rule.parameters()
     threshold = params.get("anomaly_threshold")
     if isinstance(threshold, float) and threshold.is_integer():
         params["anomaly_threshold"] = int(threshold)  # Kibana's schema: an integer
-    params.setdefault("related_integrations", [])
-    params.setdefault("required_fields", [])
     return params
+
+
+#: fields of the analyst's workflow: Kibana's, never sent in an update
+WORKFLOW_FIELDS = (
+    "kibana.alert.workflow_status", "kibana.alert.workflow_status_updated_at",
+    "kibana.alert.workflow_user", "kibana.alert.workflow_reason", "kibana.alert.workflow_tags",
+    "kibana.alert.workflow_assignee_ids", ANALYST_FIELD,
+)  # fmt: skip
+#: ``kibana.*`` fields rarebird may change after an alert was created
+_MUTABLE_KIBANA = frozenset(
+    {
+        "kibana.alert.reason", "kibana.alert.severity", "kibana.alert.risk_score",
+        "kibana.alert.last_detected", "kibana.alert.suppression.docs_count",
+        "kibana.alert.suppression.start", "kibana.alert.suppression.end",
+    }
+)  # fmt: skip
+
+
+def is_mutable_field(name: str) -> bool:
+    """Whether rarebird may change the top-level field ``name`` of an alert after creating it.
+
+    >>> [is_mutable_field(n) for n in ("record_score", "user", "kibana.alert.rule.name",
+    ...  "kibana.alert.workflow_status", "kibana.alert.suppression.end", "@timestamp")]
+    [True, True, False, False, True, False]
+    """
+    if name in WORKFLOW_FIELDS or name in ("@timestamp", "event.kind"):
+        return False
+    if name.startswith("kibana."):
+        return name in _MUTABLE_KIBANA
+    return True
+
+
+def update_document(
+    doc: Mapping[str, Any], previous: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The partial document of an ``update`` for a changed alert: its mutable fields (see
+    :func:`is_mutable_field`), only those that differ from ``previous`` when it is known.
+
+    >>> update_document({"record_score": 80, "kibana.alert.workflow_status": "closed",
+    ...                  "kibana.alert.suppression.docs_count": 3},
+    ...                 {"record_score": 80, "kibana.alert.suppression.docs_count": 2})
+    {'kibana.alert.suppression.docs_count': 3}
+    """
+    return {
+        name: value
+        for name, value in doc.items()
+        if is_mutable_field(name) and (previous is None or previous.get(name) != value)
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +255,6 @@ def build_alert(
     risk = risk_score_from_mapping(rule, source)
     now = iso(executed_at)
     execution_uuid = execution_uuid or execution_uuid_for(identity, executed_at)
-    meta = rule.metadata or {}
     fields: dict[str, Any] = {
         "@timestamp": now,
         "kibana.space_ids": [identity.space_id],
@@ -217,14 +273,14 @@ def build_alert(
         "kibana.alert.rule.parameters": rule_parameters(rule),
         "kibana.alert.rule.actions": [],
         "kibana.alert.rule.author": list(rule.author),
-        "kibana.alert.rule.created_at": _date_or_empty(meta.get("creation_date")),
-        "kibana.alert.rule.created_by": "rarebird",
+        "kibana.alert.rule.created_at": rule.created_at,
+        "kibana.alert.rule.created_by": rule.created_by or "rarebird",
         "kibana.alert.rule.description": rule.description,
         "kibana.alert.rule.enabled": rule.enabled,
         "kibana.alert.rule.exceptions_list": rule.parameters()["exceptions_list"],
         "kibana.alert.rule.false_positives": list(rule.false_positives),
         "kibana.alert.rule.from": rule.from_,
-        "kibana.alert.rule.immutable": False,
+        "kibana.alert.rule.immutable": rule.immutable,
         "kibana.alert.rule.interval": _format_interval(rule),
         "kibana.alert.rule.indices": [],
         "kibana.alert.rule.license": rule.license,
@@ -239,8 +295,8 @@ def build_alert(
         "kibana.alert.rule.threat": list(rule.threat),
         "kibana.alert.rule.to": rule.to,
         "kibana.alert.rule.type": "machine_learning",
-        "kibana.alert.rule.updated_at": _date_or_empty(meta.get("updated_date")),
-        "kibana.alert.rule.updated_by": "rarebird",
+        "kibana.alert.rule.updated_at": rule.updated_at,
+        "kibana.alert.rule.updated_by": rule.updated_by or "rarebird",
         "kibana.alert.rule.uuid": identity.rule_uuid,
         "kibana.alert.rule.version": rule.version,
         "kibana.alert.uuid": alert_id,
@@ -250,18 +306,21 @@ def build_alert(
         "kibana.alert.rule.severity": rule.severity,
         "kibana.alert.intended_timestamp": now,
         "kibana.alert.rule.execution.type": "scheduled",
-        # added by the alerting framework (alerts client) around the security fields
+        # added by the rule registry's persistence wrapper around the security fields
         "kibana.alert.rule.category": ML_RULE_TYPE_NAME,
         "kibana.alert.rule.producer": SERVER_APP_ID,
         "kibana.alert.rule.rule_type_id": ML_RULE_TYPE_ID,
-        "kibana.alert.rule.revision": 0,
+        "kibana.alert.rule.revision": rule.revision,
         "kibana.alert.rule.execution.uuid": execution_uuid,
+        "kibana.alert.rule.execution.timestamp": now,
         "kibana.alert.start": now,
         "kibana.alert.last_detected": now,
-        "kibana.alert.action_group": "default",
-        "kibana.alert.flapping": False,
-        "kibana.alert.instance.id": alert_id,
+        "kibana.version": identity.kibana_version,
     }
+    # a date field never carries "": absent when the rule's dates are unknown
+    for key in ("kibana.alert.rule.created_at", "kibana.alert.rule.updated_at"):
+        if fields[key] is None:
+            del fields[key]
     if identity.kibana_base_url:
         base = identity.kibana_base_url.rstrip("/")
         space = "" if identity.space_id == DEFAULT_SPACE else f"/s/{identity.space_id}"

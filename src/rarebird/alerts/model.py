@@ -6,12 +6,16 @@ not ask for versions, so ``_version`` is the string ``"undefined"``. rarebird's 
 (:class:`RuleIdentity`): index ``.ml-anomalies-shared`` (the shared results index every
 module job writes to), space ``default``, and a rule uuid derived from the rule's ``rule_id``
 (uuid5 in :data:`RULE_UUID_NAMESPACE`) -- or the real saved-object id of a Kibana rule, which
-makes rarebird's alert ids equal to that Kibana's. One anomaly record gives at most one alert per
-rule, however many overlapping runs see it.
+makes rarebird's alert ids equal to that Kibana's (``--rule-uuid``, the ``id`` of the rule in
+Kibana's rule export or its URL; with ``--space`` and ``--anomaly-index`` as that Kibana's). One
+anomaly record gives at most one alert per rule, however many overlapping runs see it.
 
 **The workflow** is Kibana's: ``open`` -> ``acknowledged`` -> ``closed`` (and back), kept in
-``kibana.alert.workflow_status`` with ``workflow_status_updated_at``, ``workflow_user`` and, when
-closing, ``workflow_reason`` (:meth:`Alert.with_workflow_status`).
+``kibana.alert.workflow_status`` with ``workflow_status_updated_at`` and, when closing,
+``workflow_reason`` (:meth:`Alert.with_workflow_status`). ``kibana.alert.workflow_user`` is a
+Kibana user *profile id* (a keyword in the alerts-as-data field map) or null: rarebird writes a
+profile id only when one is given, and keeps the free-text name of whoever changed the status
+in its own field, ``rarebird.workflow.analyst``.
 """
 
 from __future__ import annotations
@@ -29,7 +33,14 @@ from rarebird.timeutil import iso, parse_timestamp
 
 ANOMALY_INDEX = ".ml-anomalies-shared"
 ALERTS_INDEX = ".alerts-security.alerts-default"
+#: the alias (or data stream) Kibana writes a space's security alerts to
+ALERTS_INDEX_PREFIX = ".alerts-security.alerts-"
 DEFAULT_SPACE = "default"
+#: ``kibana.version`` written into alerts unless configured: the version of the Kibana that
+#: reads them matters to its alert migrations, so set the real one (``--kibana-version``)
+DEFAULT_KIBANA_VERSION = "9.1.0"
+#: rarebird's own field for the free-text name of whoever changed an alert's workflow status
+ANALYST_FIELD = "rarebird.workflow.analyst"
 #: uuid5 namespace for rule uuids derived from ``rule_id``
 RULE_UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://rarebird.invalid/rule")
 #: Kibana's rule-type facts for ML rules (``create_ml_alert_type.ts``)
@@ -56,6 +67,8 @@ class RuleIdentity:
     anomaly_index: str = ANOMALY_INDEX
     #: Kibana's public base URL; when set, alerts carry ``kibana.alert.url`` as Kibana's do
     kibana_base_url: str | None = None
+    #: ``kibana.version`` of the alerts (the persistence wrapper writes its own version)
+    kibana_version: str = DEFAULT_KIBANA_VERSION
 
     @classmethod
     def for_rule(cls, rule: RuleConfig, **overrides: Any) -> RuleIdentity:
@@ -66,7 +79,16 @@ class RuleIdentity:
 
     @property
     def alerts_index(self) -> str:
-        return f".alerts-security.alerts-{self.space_id}"
+        return alerts_index_for(self.space_id)
+
+
+def alerts_index_for(space_id: str) -> str:
+    """The alias Kibana writes and reads a space's security alerts under.
+
+    >>> alerts_index_for("secops")
+    '.alerts-security.alerts-secops'
+    """
+    return ALERTS_INDEX_PREFIX + space_id
 
 
 def rule_uuid_for(rule_id: str) -> str:
@@ -154,17 +176,39 @@ class Alert:
     def values(self, path: str) -> list[str]:
         return [str(v) for v in self.get(path)]
 
+    @property
+    def space_id(self) -> str:
+        """The Kibana space the alert belongs to (``kibana.space_ids``)."""
+        spaces = self.doc.get("kibana.space_ids") or [DEFAULT_SPACE]
+        return str(spaces[0])
+
+    @property
+    def alerts_index(self) -> str:
+        """The alias of the space's alerts index, where Kibana looks for this alert."""
+        return alerts_index_for(self.space_id)
+
     def with_workflow_status(
-        self, status: str, *, now: datetime, user: str | None = None, reason: str | None = None
+        self,
+        status: str,
+        *,
+        now: datetime,
+        user: str | None = None,
+        reason: str | None = None,
+        profile_uid: str | None = None,
     ) -> Alert:
-        """This alert after Kibana's "mark as open / acknowledged / closed"."""
+        """This alert after Kibana's "mark as open / acknowledged / closed". ``user`` is a
+        free-text name (kept in ``rarebird.workflow.analyst``); ``profile_uid`` a Kibana user
+        profile id, the only thing ``kibana.alert.workflow_user`` holds (null without one)."""
         if status not in WORKFLOW_STATUSES:
             raise AlertLookupError(f"unknown workflow status {status!r}")
         doc = dict(self.doc)
         doc["kibana.alert.workflow_status"] = status
         doc["kibana.alert.workflow_status_updated_at"] = iso(now)
+        doc["kibana.alert.workflow_user"] = profile_uid or None
         if user:
-            doc["kibana.alert.workflow_user"] = user
+            doc[ANALYST_FIELD] = user
+        else:
+            doc.pop(ANALYST_FIELD, None)
         if status == "closed" and reason:
             doc["kibana.alert.workflow_reason"] = reason
         elif status != "closed":

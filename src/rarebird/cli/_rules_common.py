@@ -39,12 +39,18 @@ def load_rule(path: str | None) -> Any:
 
 
 def rule_identity(
-    rule: Any, rule_uuid: str | None, space: str | None, kibana_url: str | None
+    rule: Any,
+    rule_uuid: str | None,
+    space: str | None,
+    kibana_url: str | None,
+    anomaly_index: str | None = None,
+    kibana_version: str | None = None,
 ) -> Any:
     from rarebird.alerts import RuleIdentity
 
     return RuleIdentity.for_rule(rule, rule_uuid=rule_uuid, space_id=space,
-                                 kibana_base_url=kibana_url)  # fmt: skip
+                                 kibana_base_url=kibana_url, anomaly_index=anomaly_index,
+                                 kibana_version=kibana_version)  # fmt: skip
 
 
 #: the alert table's columns (``SUMMARY_HEADERS``) as they behave when the terminal is narrow
@@ -101,14 +107,21 @@ def close_sinks(sinks: Sequence[Any]) -> None:
 output_options = [
     click.option("--output", "outputs", multiple=True, metavar="SPEC",
                  help="Also send alerts to: ndjson:PATH|-, es-bulk:PATH, sqlite:PATH, "
-                      "http(s)://URL (webhook), syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT. "
-                      "Repeatable."),
+                      "http(s)://URL (webhook), syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT, "
+                      "elasticsearch+https://HOST:9200 (docs/ELASTIC.md). Repeatable."),
     click.option("--dead-letter", metavar="PATH",
                  help="Webhook dead-letter file [default: next to the store]."),
     click.option("--rule-uuid", metavar="UUID",
-                 help="Kibana rule id to derive alert ids from (to match a Kibana's ids)."),
-    click.option("--space", metavar="ID", help="Kibana space [default: default]."),
+                 help="Kibana rule id (the 'id' of its export) to derive alert ids from: with "
+                      "--space and --anomaly-index as that Kibana's, the ids are Kibana's own."),
+    click.option("--space", metavar="ID",
+                 help="Kibana space; alerts go to .alerts-security.alerts-ID [default: default]."),
+    click.option("--anomaly-index", metavar="INDEX",
+                 help="Index the anomaly records are in, as Kibana's ML rule reads them "
+                      "(kibana.alert.ancestors, alert ids) [default: .ml-anomalies-shared]."),
     click.option("--kibana-url", metavar="URL", help="Kibana base URL, for kibana.alert.url."),
+    click.option("--kibana-version", metavar="VERSION",
+                 help="kibana.version written into alerts [default: 9.1.0]."),
 ]  # fmt: skip
 
 

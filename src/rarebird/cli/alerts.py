@@ -160,7 +160,7 @@ def by_option(func: F) -> F:
         func
     )
     return click.option("--by", "--analyst", "by", cls=AliasedOption, metavar="NAME",
-                        help="Who did it (kibana.alert.workflow_user).")(func)  # fmt: skip
+                        help="Who did it (rarebird.workflow.analyst; Kibana's workflow_user holds a profile id, left null).")(func)  # fmt: skip
 
 
 def _reason(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

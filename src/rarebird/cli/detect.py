@@ -60,7 +60,9 @@ def detect(
     dead_letter: str | None,
     rule_uuid: str | None,
     space: str | None,
+    anomaly_index: str | None,
     kibana_url: str | None,
+    kibana_version: str | None,
     inputs: tuple[str, ...],
 ) -> None:
     """Run the job and the rule together over historical events; print the new alerts.
@@ -84,7 +86,7 @@ def detect(
     sinks = open_sinks(outputs, dead_letter, store_path)
     try:
         engine = Engine(store, job, datafeed, rule, sinks=sinks,
-                        identity=rule_identity(rule, rule_uuid, space, kibana_url))  # fmt: skip
+                        identity=rule_identity(rule, rule_uuid, space, kibana_url, anomaly_index, kibana_version))  # fmt: skip
         summary = replay_inputs(engine, inputs, settings, downtime=downtime, on_progress=show)
     finally:
         meter.done()

@@ -46,7 +46,9 @@ def rule_run(
     dead_letter: str | None,
     rule_uuid: str | None,
     space: str | None,
+    anomaly_index: str | None,
     kibana_url: str | None,
+    kibana_version: str | None,
 ) -> None:
     """Run the rule once (with Kibana's catch-up after missed runs); print the new alerts."""
     from rarebird.rules.executor import RuleExecutor
@@ -58,7 +60,7 @@ def rule_run(
     sinks = open_sinks(outputs, dead_letter, store_path)
     try:
         executor = RuleExecutor(SqliteRuleStore(store), r,
-                                identity=rule_identity(r, rule_uuid, space, kibana_url))  # fmt: skip
+                                identity=rule_identity(r, rule_uuid, space, kibana_url, anomaly_index, kibana_version))  # fmt: skip
         run = executor.run(now)
         changed = [*run.new_alerts, *run.updated_alerts]
         for sink in sinks if changed else ():

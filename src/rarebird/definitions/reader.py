@@ -240,9 +240,9 @@ class Reader:
 
 
 def relative_to_file(config_path: str, value: str) -> str:
-    """A path from a configuration file, relative to the file's folder (URLs and absolute paths
-    as they are)."""
-    if not config_path or os.path.isabs(value) or value.startswith(("http://", "https://")):
+    """A path from a configuration file, relative to the file's folder (URLs -- ``https://``,
+    ``es+https://`` ... -- and absolute paths as they are)."""
+    if not config_path or os.path.isabs(value) or "://" in value:
         return value
     return str(Path(config_path).resolve().parent / value)
 

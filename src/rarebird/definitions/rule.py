@@ -1,4 +1,17 @@
-"""Detection rule definitions: Elastic detection-rules TOML, or a Kibana rule export (JSON)."""
+"""Detection rule definitions: Elastic detection-rules TOML, or a Kibana rule export (JSON).
+
+**Where a rule comes from** decides the metadata Kibana shows with its alerts. A rule Kibana
+installed from Elastic's prebuilt rules package is ``immutable: true`` with ``rule_source:
+{type: "external", is_customized: false}`` (Kibana 8.16+, prebuilt rules customization RFC,
+``x-pack/solutions/security/plugins/security_solution/docs/rfcs/detection_response/
+prebuilt_rules_customization.md``); a rule created in Kibana is ``immutable: false``,
+``rule_source: {type: "internal"}``. A detection-rules TOML has no ``version``,
+``related_integrations`` nor ``required_fields`` (detection-rules computes them when it builds
+the Fleet package): for Elastic's rules rarebird ships them (``data/prebuilt_rules.json``, from
+the published asset), so the packaged rule's alerts carry what the installed prebuilt rule's do.
+A Kibana export (``--rule rules_export.ndjson``) carries everything itself: its ``version``,
+``immutable``, ``rule_source``, dates, authors and ``revision`` are taken as they are.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +22,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from rarebird.definitions._common import packaged_path
+from rarebird.definitions._common import packaged_path, read_json_file
 from rarebird.definitions.reader import Reader
 from rarebird.errors import DefinitionError
-from rarebird.timeutil import parse_date_math_offset, parse_duration
+from rarebird.timeutil import iso, parse_date_math_offset, parse_duration, parse_timestamp
 
 DEFAULT_RULE_FILE = "discovery_ml_linux_system_network_connection_discovery.toml"
+PREBUILT_RULES_FILE = "prebuilt_rules.json"
 EA_RULE_FILE = "discovery_ml_linux_system_network_connection_discovery_ea.toml"
 
 #: Kibana's default when a rule does not set max_signals
@@ -95,6 +109,28 @@ class RuleConfig:
     risk_score_mapping: tuple[dict[str, Any], ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+    related_integrations: tuple[dict[str, Any], ...] = ()
+    required_fields: tuple[dict[str, Any], ...] = ()
+    #: Kibana's ``immutable`` (deprecated but still written): a prebuilt rule
+    immutable: bool = False
+    #: ``rule_source.type``: ``external`` (prebuilt) or ``internal`` (made in Kibana)
+    rule_source_type: str = "internal"
+    #: ``rule_source.is_customized`` of an external rule
+    is_customized: bool = False
+    #: the rule saved object's dates and authors, when known (a Kibana export; for a TOML the
+    #: dates come from its metadata); ISO 8601 UTC
+    created_at: str | None = None
+    updated_at: str | None = None
+    created_by: str | None = None
+    updated_by: str | None = None
+    #: the rule saved object's revision (``kibana.alert.rule.revision``)
+    revision: int = 0
+
+    def rule_source(self) -> dict[str, Any]:
+        """``rule_source`` as Kibana returns it (snake case)."""
+        if self.rule_source_type == "external":
+            return {"type": "external", "is_customized": self.is_customized}
+        return {"type": "internal"}
 
     def parameters(self) -> dict[str, Any]:
         """The rule's parameters as Kibana stores them (``kibana.alert.rule.parameters``)."""
@@ -125,13 +161,15 @@ class RuleConfig:
                 }
                 for e in self.exceptions_list
             ],  # fmt: skip
-            "immutable": False,
+            "immutable": self.immutable,
+            "rule_source": self.rule_source(),
+            "related_integrations": list(self.related_integrations),
+            "required_fields": list(self.required_fields),
+            "setup": self.setup,
             "type": "machine_learning",
         }
         if self.note:
             params["note"] = self.note
-        if self.setup:
-            params["setup"] = self.setup
         if self.alert_suppression is not None:
             sup: dict[str, Any] = {
                 "group_by": list(self.alert_suppression.group_by),
@@ -163,7 +201,7 @@ def load_rule(path: str | None = None) -> RuleConfig:
             ) from None
         if not isinstance(doc, dict):
             raise DefinitionError(path, None, "expected a rule object")
-        return rule_from_dict(doc, {}, path)
+        return rule_from_dict(doc, None, path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -176,12 +214,40 @@ def load_rule(path: str | None = None) -> RuleConfig:
     rule = data.get("rule")
     if not isinstance(rule, dict):
         raise DefinitionError(path, "rule", "a [rule] table is required")
-    return rule_from_dict(rule, dict(meta.data), path)
+    return rule_from_dict(rule, dict(meta.data), path, prebuilt=_prebuilt(rule.get("rule_id")))
+
+
+def _prebuilt(rule_id: object) -> dict[str, Any] | None:
+    """What the published prebuilt rule asset adds to a detection-rules TOML of ``rule_id``
+    (None for a rule that is not one of Elastic's prebuilt rules rarebird knows)."""
+    if not isinstance(rule_id, str):
+        return None
+    table = read_json_file(packaged_path(PREBUILT_RULES_FILE))
+    entry = table.get(rule_id)
+    return entry if isinstance(entry, dict) else None
+
+
+def _toml_date(value: object) -> str | None:
+    """A detection-rules metadata date (``2020/09/03``) as ISO 8601 UTC; None when absent or
+    not a date (an empty string would be rejected by the alerts index's date mapping)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return iso(parse_timestamp(value.strip().replace("/", "-")))
+    except ValueError:
+        return None
 
 
 def rule_from_dict(
-    doc: dict[str, Any], metadata: dict[str, Any] | None = None, path: str = "<rule>"
+    doc: dict[str, Any],
+    metadata: dict[str, Any] | None = None,
+    path: str = "<rule>",
+    *,
+    prebuilt: dict[str, Any] | None = None,
 ) -> RuleConfig:
+    """A rule from its fields: a TOML's ``[rule]`` table with its ``[metadata]`` (``prebuilt``:
+    the packaged asset metadata of an Elastic prebuilt rule), or one rule of a Kibana export
+    (``metadata`` None)."""
     r = Reader(path, doc, "rule.")
     r.check_keys(_RULE_KEYS)
     rtype = r.string("type", "machine_learning")
@@ -255,6 +321,7 @@ def rule_from_dict(
             raise sup.fail("missing_fields_strategy", "expected 'suppress' or 'doNotSuppress'")
         suppression = AlertSuppression(group_by, duration, strategy)
     fps = r.str_list("false_positives")
+    origin = _origin(r, metadata, prebuilt)
     return RuleConfig(
         rule_id=r.req_string("rule_id"),
         name=r.req_string("name"),
@@ -276,7 +343,7 @@ def rule_from_dict(
         references=r.str_list("references"),
         author=r.str_list("author"),
         license=r.string("license", "") or "",
-        version=r.integer("version", 1) or 1,
+        version=r.integer("version", None) or (prebuilt or {}).get("version") or 1,
         enabled=r.flag("enabled", True),
         exceptions_list=tuple(exceptions),
         alert_suppression=suppression,
@@ -284,4 +351,64 @@ def rule_from_dict(
         risk_score_mapping=tuple(r.raw("risk_score_mapping") or ()),
         metadata=dict(metadata or {}),
         source=path,
+        **origin,
     )
+
+
+def _dict_list(r: Reader, key: str) -> tuple[dict[str, Any], ...] | None:
+    raw = r.raw(key)
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(isinstance(x, dict) for x in raw):
+        raise r.fail(key, "expected a list of objects")
+    return tuple(raw)
+
+
+def _export_date(r: Reader, key: str) -> str | None:
+    value = r.string(key)
+    if value is None or not value.strip():
+        return None
+    try:
+        return iso(parse_timestamp(value))
+    except ValueError:
+        raise r.fail(key, f"not a date: {value!r}") from None
+
+
+def _origin(
+    r: Reader, metadata: dict[str, Any] | None, prebuilt: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The RuleConfig fields that say where the rule comes from (see the module docstring)."""
+    integrations = _dict_list(r, "related_integrations")
+    required = _dict_list(r, "required_fields")
+    out: dict[str, Any] = {
+        "related_integrations": integrations
+        if integrations is not None
+        else tuple((prebuilt or {}).get("related_integrations") or ()),
+        "required_fields": required
+        if required is not None
+        else tuple((prebuilt or {}).get("required_fields") or ()),
+    }
+    source = r.obj("rule_source")
+    if source is not None:  # a Kibana 8.16+ export
+        kind = source.string("type", "internal") or "internal"
+        if kind not in ("internal", "external"):
+            raise source.fail("type", "expected 'internal' or 'external'")
+        out["rule_source_type"] = kind
+        out["is_customized"] = source.flag("is_customized", False)
+        out["immutable"] = r.flag("immutable", kind == "external")
+    elif r.raw("immutable") is not None:  # an older export: immutable alone says it
+        out["immutable"] = r.flag("immutable", False)
+        out["rule_source_type"] = "external" if out["immutable"] else "internal"
+    elif prebuilt is not None:
+        out["immutable"] = True
+        out["rule_source_type"] = "external"
+    if metadata is not None:
+        out["created_at"] = _toml_date(metadata.get("creation_date"))
+        out["updated_at"] = _toml_date(metadata.get("updated_date"))
+    else:
+        out["created_at"] = _export_date(r, "created_at")
+        out["updated_at"] = _export_date(r, "updated_at")
+        out["created_by"] = r.string("created_by")
+        out["updated_by"] = r.string("updated_by")
+        out["revision"] = r.integer("revision", 0) or 0
+    return out

@@ -142,6 +142,10 @@ class AlertsConfig:
     rule_uuid: str | None = None
     space: str | None = None
     kibana_url: str | None = None
+    #: the anomaly index Kibana's ML rule reads records from (``kibana.alert.ancestors``)
+    anomaly_index: str | None = None
+    #: ``kibana.version`` written into alerts
+    kibana_version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,8 +190,9 @@ _HTTP = frozenset({"listen", "token", "token_file", "token_env", "max_body_bytes
 _BACKFILL = frozenset({"enabled", "max_age", "alerts"})
 _SNAPSHOTS = frozenset({"interval", "retention_days", "daily_retention_after_days"})
 _ALERTS = frozenset(
-    {"alert_on_interim", "outputs", "dead_letter", "rule_uuid", "space", "kibana_url"}
-)
+    {"alert_on_interim", "outputs", "dead_letter", "rule_uuid", "space", "kibana_url",
+     "anomaly_index", "kibana_version"}
+)  # fmt: skip
 _SERVICE = frozenset({"poll_interval", "quiet_after", "rotate_grace"})
 
 
@@ -323,6 +328,8 @@ def _alerts(t: Reader) -> AlertsConfig:
         rule_uuid=t.string("rule_uuid"),
         space=t.string("space"),
         kibana_url=t.string("kibana_url"),
+        anomaly_index=t.string("anomaly_index"),
+        kibana_version=t.string("kibana_version"),
     )
 
 

@@ -94,7 +94,13 @@ def open_inputs(
 ) -> list[OpenedSource]:
     """Expand files / folders / globs / ``-`` and open each in its format."""
     opts = options.source_options(job, datafeed)
-    return [open_source(path, options.format, opts) for path in expand_inputs(specs)]
+    # -- Elasticsearch inputs (es+https://HOST:9200/INDEX-PATTERN): searched, not files -------
+    from rarebird.run.elastic_inputs import open_elastic, split_specs
+
+    elastic, specs = split_specs(specs)
+    searched = [open_elastic(spec, job, datafeed, opts) for spec in elastic]
+    # -- end of Elasticsearch inputs ------------------------------------------------------------
+    return searched + [open_source(path, options.format, opts) for path in expand_inputs(specs)]
 
 
 def replay_inputs(

@@ -46,6 +46,7 @@ from rarebird.definitions import load_datafeed, load_job, load_rule
 from rarebird.definitions.service import ServeConfig
 from rarebird.errors import InputError, RarebirdError
 from rarebird.run.live import LiveEngine, StepReport, frontier_target
+from rarebird.serve.elastic_input import is_elastic_spec, open_elastic_input, start_for
 from rarebird.serve.ingest import Batch, IngestServer
 from rarebird.serve.inputs import Activity, FollowedInput, open_input
 from rarebird.serve.lock import ServeLock
@@ -129,7 +130,8 @@ class Service:
             self.store = open_store(cfg.store)
             identity = RuleIdentity.for_rule(
                 rule, rule_uuid=cfg.alerts.rule_uuid, space_id=cfg.alerts.space,
-                kibana_base_url=cfg.alerts.kibana_url,
+                kibana_base_url=cfg.alerts.kibana_url, anomaly_index=cfg.alerts.anomaly_index,
+                kibana_version=cfg.alerts.kibana_version,
             )  # fmt: skip
             self.sinks = [self._open_sink(spec) for spec in cfg.alerts.outputs]
             self.engine = LiveEngine(
@@ -143,6 +145,16 @@ class Service:
             for fc in cfg.follow:
                 saved = engine.state.sources.get(fc.label)
                 backfill = engine.first_start and self.config.backfill.enabled
+                # -- an Elasticsearch index pattern (es+https://...): searched, not tailed -----
+                if is_elastic_spec(fc.path):
+                    start = start_for(to_epoch_ms(self.clock.now()), engine.qd_ms,
+                                      engine.state.backfill_from_ms, backfill)  # fmt: skip
+                    self.inputs[fc.label] = open_elastic_input(
+                        fc, job, datafeed, saved, start_ms=start, clock=self.clock, log=self.log
+                    )
+                    self.activity[fc.label] = Activity(self.clock.monotonic())
+                    continue
+                # -- end of Elasticsearch inputs ------------------------------------------------
                 self.inputs[fc.label] = open_input(
                     fc, datafeed.query.prefilter, saved, backfill=backfill,
                     rotate_grace=self.config.rotate_grace, log=self.log,

@@ -4,8 +4,12 @@
 ``sqlite:PATH``                the alerts table of another rarebird store (the run's own store
                                always has them)
 ``ndjson:PATH`` / ``ndjson:-`` one alert document per line, appended to a file, or stdout
-``es-bulk:PATH``               an Elasticsearch ``_bulk`` body (``create`` new alerts, ``index``
-                               changed ones) for ``.alerts-security.alerts-default``
+``es-bulk:PATH``               an Elasticsearch ``_bulk`` body: ``create`` (``require_alias``) new
+                               alerts, partial ``update`` of changed ones, in each alert's space's
+                               ``.alerts-security.alerts-<space>``
+``elasticsearch+https://HOST``  the same actions sent to a live cluster with the official client
+(or ``es+https://HOST``)       (:mod:`rarebird.sinks.elasticsearch`; credentials from the
+                               environment or a config file, never the command line)
 ``http://...`` / ``https://``  webhook: one JSON POST per alert, retries, dead-letter file
 ``syslog+udp://HOST:PORT``     RFC 5424 over UDP (RFC 5426)
 ``syslog+tcp://HOST:PORT``     RFC 5424 over TCP with octet-counting framing (RFC 6587)
@@ -17,11 +21,14 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from rarebird.sinks.base import Sink, SinkError
+from rarebird.sinks.elasticsearch import ElasticsearchSink
 from rarebird.sinks.files import EsBulkSink, NdjsonSink, SqliteSink
 from rarebird.sinks.syslog import SyslogSink
 from rarebird.sinks.webhook import WebhookSink
+from rarebird.sources.es_client import ElasticError, is_elastic_spec, parse_target
 
 __all__ = [
+    "ElasticsearchSink",
     "EsBulkSink",
     "NdjsonSink",
     "Sink",
@@ -38,6 +45,11 @@ def open_sink(spec: str, *, dead_letter: str | None = None, hostname: str | None
     dead-letter file; ``hostname`` the syslog HOSTNAME field."""
     if spec.startswith(("http://", "https://")):
         return WebhookSink(spec, dead_letter=dead_letter)
+    if is_elastic_spec(spec):
+        try:
+            return ElasticsearchSink(parse_target(spec))
+        except ElasticError as exc:
+            raise SinkError(str(exc)) from None
     if spec.startswith(("syslog+udp://", "syslog+tcp://")):
         parts = urlsplit(spec)
         if not parts.hostname or not parts.port:
@@ -48,7 +60,8 @@ def open_sink(spec: str, *, dead_letter: str | None = None, hostname: str | None
     if not sep or not target:
         raise SinkError(
             f"unknown output {spec!r} (expected ndjson:PATH, ndjson:-, es-bulk:PATH, sqlite:PATH, "
-            "http(s)://URL, syslog+udp://HOST:PORT or syslog+tcp://HOST:PORT)"
+            "http(s)://URL, elasticsearch+https://HOST:9200, syslog+udp://HOST:PORT or "
+            "syslog+tcp://HOST:PORT)"
         )
     if kind == "ndjson":
         return NdjsonSink(target)

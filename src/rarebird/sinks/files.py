@@ -10,8 +10,8 @@ from typing import IO
 import orjson
 
 from rarebird.alerts import Alert
-from rarebird.alerts.model import ALERTS_INDEX
 from rarebird.sinks.base import SinkError
+from rarebird.sinks.kibana_bulk import create_action, update_action
 from rarebird.store.alerts import insert_alerts, update_alerts
 from rarebird.store.sqlite import Store, open_store
 
@@ -92,13 +92,18 @@ class NdjsonSink:
 
 
 class EsBulkSink:
-    """An Elasticsearch ``_bulk`` request body: ``create`` for new alerts (so a re-send is a
-    harmless 409, as Kibana's own writes), ``index`` (replace) for changed ones. Load it with
+    """An Elasticsearch ``_bulk`` request body with the actions the live ``elasticsearch``
+    output sends (:mod:`rarebird.sinks.kibana_bulk`): ``create`` with ``require_alias`` into the
+    alert's space's alias for new alerts, a partial ``update`` of the fields rarebird changed
+    for changed ones (to the alias: a file cannot know the concrete index, so an update reaches
+    an alert only until the alias rolls over). Load it with
     ``curl -H 'Content-Type: application/x-ndjson' --data-binary @FILE ES/_bulk``."""
 
-    def __init__(self, path: str, *, index: str = ALERTS_INDEX) -> None:
+    def __init__(self, path: str, *, data_streams: bool = False) -> None:
         self._file = _AppendFile(path)
-        self.index = index
+        self.data_streams = data_streams
+        #: the last document written per alert id (this process), to send only what changed
+        self._sent: dict[str, dict[str, object]] = {}
 
     @property
     def name(self) -> str:
@@ -107,9 +112,16 @@ class EsBulkSink:
     def write(self, alerts: Sequence[Alert]) -> None:
         lines: list[bytes] = []
         for a in alerts:
-            action = "create" if a.revision == 0 else "index"
-            lines.append(orjson.dumps({action: {"_index": self.index, "_id": a.id}}))
-            lines.append(orjson.dumps(a.doc))
+            if a.revision == 0:
+                pair = create_action(a, data_streams=self.data_streams)
+            else:
+                found = update_action(a, None, self._sent.get(a.id))
+                if found is None:
+                    continue
+                pair = found
+            lines.append(orjson.dumps(pair[0]))
+            lines.append(orjson.dumps(pair[1]))
+            self._sent[a.id] = dict(a.doc)
         self._file.write_lines(lines)
 
     def close(self) -> None:
