@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from rarebird.definitions import DatafeedConfig
 from rarebird.errors import ReadStats
@@ -74,31 +74,6 @@ class Datafeed:
                 self.not_matched += 1
 
 
-def as_login_identity(event: ProcessEvent) -> ProcessEvent:
-    """The event with the login user (``user.audit.*``, the person behind ``sudo``) as
-    ``user.*`` and the account in ``process.real_user.*``, as ``--identity login`` asks.
-    Sources that apply the choice themselves (raw auditd) are left as they are; so is an event
-    without a login user."""
-    audit = event.user_audit_name
-    if (
-        audit is None
-        or audit in UNSET_NAMES
-        or audit == event.user_name
-        or "process.real_user.name" in event.extra
-    ):
-        return event
-    extra = dict(event.extra)
-    if event.user_name is not None:
-        extra["process.real_user.name"] = (event.user_name,)
-    if event.user_id is not None:
-        extra["process.real_user.id"] = (event.user_id,)
-    return replace(event, user_name=audit, user_id=event.user_audit_id, extra=extra)
-
-
-#: Login names that mean "no login session".
-UNSET_NAMES = frozenset({"unset", "-1", "4294967295"})
-
-
 def open_inputs(specs: Sequence[str], fmt: str, options: SourceOptions) -> list[OpenedSource]:
     """Expand files / folders / globs / ``-`` and open each in its format."""
     return [open_source(path, fmt, options) for path in expand_inputs(specs)]
@@ -130,11 +105,9 @@ def replay(
         max_line_bytes=base.max_line_bytes,
         extra=base.extra,
     )
-    sources = open_inputs(specs, input_format, opts)
+    sources = open_inputs(specs, input_format, opts)  # the sources apply opts.identity
     merged_source = merge_by_time(sources)
     merged: Iterator[ProcessEvent] = iter(merged_source)
-    if opts.identity == "login":
-        merged = map(as_login_identity, merged)
     feed = Datafeed(datafeed)
     start = time.monotonic()
     last_report = start

@@ -54,9 +54,8 @@ from rarebird.serve.follow import FileFollower, FolderFollower, Follower, Stream
 from rarebird.serve.ingest import Batch, IngestServer
 from rarebird.serve.log import JsonLog
 from rarebird.serve.metrics import ServeMetrics
-from rarebird.serve.parse import ChunkParser, ParsedChunk
 from rarebird.sinks import Sink, open_sink
-from rarebird.sources import SourceOptions, load_builtin_formats
+from rarebird.sources import ChunkParser, ParsedChunk, SourceOptions, load_builtin_formats
 from rarebird.store import Store, open_store
 from rarebird.timeutil import from_epoch_ms, iso, to_epoch_ms, to_epoch_s
 
