@@ -21,7 +21,7 @@ from rarebird.definitions import load_datafeed, load_job
 from rarebird.job import AnomalyJob
 from rarebird.pipeline import Progress as RunProgress
 from rarebird.pipeline import RunSummary, replay
-from rarebird.sources import SourceOptions
+from rarebird.sources import IDENTITIES, SourceOptions, format_names
 from rarebird.store import open_store
 from rarebird.store.results import get_record_details, search_results
 from rarebird.timeutil import from_epoch_ms, iso, parse_timestamp
@@ -65,10 +65,10 @@ def input_options(func: Any) -> Any:
     )(func)
     func = click.option(
         "--identity",
-        type=click.Choice(["user", "login"]),
+        type=click.Choice(IDENTITIES),
         default="user",
         show_default=True,
-        help="Model user.name as Elastic does, or the login user behind sudo (raw auditd).",
+        help="Model user.name as Elastic does, or the login user behind sudo (user.audit.*).",
     )(func)
     func = click.option("--host-name", metavar="NAME", help="host.name for inputs that lack one.")(
         func
@@ -81,10 +81,11 @@ def input_options(func: Any) -> Any:
     )(func)
     return click.option(
         "--input-format",
+        type=click.Choice(("auto", *format_names())),
         default="auto",
         show_default=True,
         metavar="FORMAT",
-        help="auto (sniffed from the first lines), ecs, auditd, laurel, sysmon or osquery.",
+        help=f"auto (sniffed from the first lines), {', '.join(format_names())}.",
     )(func)
 
 

@@ -21,6 +21,7 @@ from rarebird.cli._common import (
 )
 from rarebird.clock import SYSTEM_CLOCK
 from rarebird.errors import RarebirdError
+from rarebird.sources import format_names
 from rarebird.timeutil import iso, parse_timestamp
 
 DEFAULT_STORE = "rarebird.db"  # the same default as `job run`
@@ -138,7 +139,8 @@ def with_output_options(func: Any) -> Any:
 @click.option("--datafeed", "datafeed_path", metavar="DATAFEED.json", help="Datafeed (Elastic's JSON).")  # fmt: skip
 @rule_option
 @format_option
-@click.option("--input-format", default="auto", show_default=True, help="Input format, or auto.")
+@click.option("--input-format", type=click.Choice(("auto", *format_names())), default="auto",
+              show_default=True, metavar="FORMAT", help="Input format, or auto.")  # fmt: skip
 @click.option("--down", "downtime", multiple=True, metavar="START/END",
               help="Simulate the rule being down (no runs) between two times; repeatable.")  # fmt: skip
 @click.option("--quiet", "-q", is_flag=True, help="No summary on stderr.")
