@@ -174,8 +174,8 @@ def serve(
 
 
 def _open_store(path: str) -> Any:
-    import rarebird.rules.executor  # noqa: F401  (registers the rule and alert tables)
-    import rarebird.serve.snapshots  # noqa: F401  (registers the snapshot tables)
+    import rarebird.rules.executor  # registers the rule and alert tables
+    import rarebird.serve.snapshots  # registers the snapshot tables
     import rarebird.serve.state  # noqa: F401  (registers the service tables)
     from rarebird.store import open_store
 
