@@ -78,7 +78,7 @@ def laurel_event(
     add_group_fields(extra, gid, gname, egid, egname)
     parent = sysc.get("PPID") if isinstance(sysc.get("PPID"), dict) else doc.get("PARENT_INFO")
     parent_exe = as_text(parent.get("exe")) if isinstance(parent, dict) else None
-    argv: list[Any] = _member(doc, "EXECVE", "ARGV") or []
+    argv = _member(doc, "EXECVE", "ARGV")
     title = _member(doc, "PROCTITLE", "ARGV")
     cwd = _member(doc, "CWD", "cwd")
     key = sysc.get("key")
@@ -119,11 +119,11 @@ def laurel_event(
     )
 
 
-def _id(value: Any) -> str | None:
+def _id(value: object) -> str | None:
     return as_text(value)
 
 
-def _member(doc: JsonObject, record: str, key: str) -> Any:
+def _member(doc: JsonObject, record: str, key: str) -> object:
     """``doc[record][key]`` when ``doc[record]`` is an object, else None."""
     rec = doc.get(record)
     return rec.get(key) if isinstance(rec, dict) else None

@@ -11,7 +11,6 @@ keyword text and integers of ECS.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import orjson
 
@@ -148,7 +147,7 @@ def json_object(line: bytes, fmt: str) -> JsonObject:
     return obj
 
 
-def as_text(value: Any) -> str | None:
+def as_text(value: object) -> str | None:
     """A JSON scalar as keyword text; None for null / empty."""
     if value is None or value == "" or isinstance(value, dict | list):
         return None
@@ -159,7 +158,7 @@ def as_text(value: Any) -> str | None:
     return str(value)
 
 
-def as_int(value: Any) -> int | None:
+def as_int(value: object) -> int | None:
     """A JSON scalar as an integer (``0x`` hex included); None when it is not one."""
     text = as_text(value)
     if text is None:

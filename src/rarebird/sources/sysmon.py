@@ -203,7 +203,7 @@ class SysmonSource(LineSource):
     def _one(
         self,
         event_id: str | None,
-        data: Any,
+        data: object,
         computer: str | None,
         created: str | None,
         where: SourceLocation,

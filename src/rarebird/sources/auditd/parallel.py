@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import orjson
 
@@ -27,7 +27,7 @@ from rarebird.errors import InputError, InputIssue, ReadStats
 from rarebird.events import ProcessEvent, SourceLocation
 from rarebird.sources.auditd.fast import FastScan, exe_needle, fast_scan_for
 from rarebird.sources.auditd.scan import HISTORY
-from rarebird.sources.base import FieldCondition, Prefilter, SourceOptions
+from rarebird.sources.base import FieldCondition, JsonObject, Prefilter, SourceOptions
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SKIP = frozenset({"timestamp", "origin", "extra"})
@@ -155,6 +155,16 @@ def _run(
                 proc.wait()
 
 
+class StatsDoc(TypedDict):
+    """A worker's :class:`~rarebird.errors.ReadStats` as JSON (issues as line, reason, detail)."""
+
+    lines: int
+    bytes: int
+    prefiltered: int
+    skipped: dict[str, int]
+    issues: list[tuple[int, str, str]]
+
+
 def encode_event(event: ProcessEvent) -> bytes:
     """One event as a JSON object (typed attributes that are set, time in microseconds)."""
     doc: dict[str, Any] = {}
@@ -173,7 +183,7 @@ def encode_event(event: ProcessEvent) -> bytes:
     return orjson.dumps(doc)
 
 
-def decode_event(doc: dict[str, Any], line_offset: int = 0) -> ProcessEvent:
+def decode_event(doc: JsonObject, line_offset: int = 0) -> ProcessEvent:
     """The inverse of :func:`encode_event`, adding ``line_offset`` to the origin's line."""
     kwargs: dict[str, Any] = {}
     for key, value in doc.items():
@@ -189,18 +199,17 @@ def decode_event(doc: dict[str, Any], line_offset: int = 0) -> ProcessEvent:
 
 
 def encode_stats(stats: ReadStats) -> bytes:
-    return orjson.dumps(
-        {
-            "lines": stats.lines,
-            "bytes": stats.bytes,
-            "prefiltered": stats.prefiltered,
-            "skipped": dict(stats.skipped),
-            "issues": [[i.location.line, i.reason, i.detail] for i in stats.issues],
-        }
-    )
+    doc: StatsDoc = {
+        "lines": stats.lines,
+        "bytes": stats.bytes,
+        "prefiltered": stats.prefiltered,
+        "skipped": dict(stats.skipped),
+        "issues": [(i.location.line, i.reason, i.detail) for i in stats.issues],
+    }
+    return orjson.dumps(doc)
 
 
-def merge_stats(stats: ReadStats, doc: dict[str, Any], path: str, line_offset: int) -> None:
+def merge_stats(stats: ReadStats, doc: StatsDoc, path: str, line_offset: int) -> None:
     stats.lines += doc["lines"]
     stats.bytes += doc["bytes"]
     stats.prefiltered += doc["prefiltered"]

@@ -44,7 +44,6 @@ import os
 import stat
 import zlib
 from collections.abc import Generator, Iterator
-from typing import Any
 
 import orjson
 
@@ -136,7 +135,7 @@ class EcsSource:
 
     # -- one parsed record (a line, or a record of a document stream) --
 
-    def _emit(self, data: Any, line: int) -> Iterator[ProcessEvent]:
+    def _emit(self, data: bytes | memoryview, line: int) -> Iterator[ProcessEvent]:
         stats = self._stats
         location = SourceLocation(self._path, line)
         if len(data) > self.options.max_line_bytes:
