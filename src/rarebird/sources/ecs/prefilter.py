@@ -17,6 +17,7 @@ import ctypes
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -97,8 +98,10 @@ class ByteCondition:
         return any(isinstance(v, str) and v in values for v in found)
 
 
+@lru_cache(maxsize=32)
 def byte_conditions(prefilter: Prefilter) -> tuple[ByteCondition, ...]:
-    """The prefilter's conditions that can be tested on raw bytes."""
+    """The prefilter's conditions that can be tested on raw bytes (built once per prefilter:
+    ``serve`` opens a reader for every chunk)."""
     out: list[ByteCondition] = []
     for cond in prefilter.conditions:
         if any(_could_be_non_string(v) for v in cond.values):
