@@ -41,13 +41,13 @@ Modules
 from __future__ import annotations
 
 from rarebird.sources.ecs.documents import (
+    PREFILTERED,
     DocumentError,
     documents_in,
     event_from_document,
     flatten_document,
     keyword,
 )
-from rarebird.sources.ecs.lane import PREFILTERED
 from rarebird.sources.ecs.layout import detect_layout, sniff_ecs
 from rarebird.sources.ecs.prefilter import ByteCondition, byte_conditions
 from rarebird.sources.ecs.reader import EcsSource, open_ecs

@@ -13,12 +13,15 @@ holds.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from rarebird.events import ARRAY_FIELDS, FIELD_ATTRS, INT_FIELDS, ProcessEvent, SourceLocation
 from rarebird.sources.base import JsonObject
 from rarebird.timeutil import parse_timestamp
+
+#: What a reader's quick lane returns for a document failing the prefilter's exact check.
+PREFILTERED = ProcessEvent(timestamp=datetime(1970, 1, 1, tzinfo=UTC))
 
 
 class DocumentError(Exception):

@@ -33,17 +33,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
 from rarebird.events import ARRAY_FIELDS, FIELD_ATTRS, INT_FIELDS, ProcessEvent, SourceLocation
-from rarebird.sources.ecs.documents import int_value, keyword, shared_single, timestamp_of
+from rarebird.sources.ecs.documents import (
+    PREFILTERED,
+    int_value,
+    keyword,
+    shared_single,
+    timestamp_of,
+)
 from rarebird.sources.ecs.prefilter import ByteCondition
-
-#: What :meth:`StructLane.event` returns for a document failing the prefilter's exact check.
-PREFILTERED = ProcessEvent(timestamp=datetime(1970, 1, 1, tzinfo=UTC))
 
 #: A key holding a dot (the closing quote of a string followed by a colon, with a dot and no
 #: quote or backslash before it since the opening quote).

@@ -44,14 +44,20 @@ import os
 import stat
 import zlib
 from collections.abc import Generator, Iterator
+from typing import TYPE_CHECKING
 
 import orjson
 
 from rarebird.errors import ReadStats
 from rarebird.events import ProcessEvent, SourceLocation
 from rarebird.sources.base import SourceOptions
-from rarebird.sources.ecs.documents import DocumentError, Wanted, documents_in, event_from_document
-from rarebird.sources.ecs.lane import PREFILTERED, StructLane
+from rarebird.sources.ecs.documents import (
+    PREFILTERED,
+    DocumentError,
+    Wanted,
+    documents_in,
+    event_from_document,
+)
 from rarebird.sources.ecs.layout import detect_layout, stream_records
 from rarebird.sources.ecs.prefilter import (
     STRSTR,
@@ -63,6 +69,9 @@ from rarebird.sources.ecs.prefilter import (
 )
 from rarebird.sources.inputs import open_binary
 from rarebird.sources.sniff import UTF8_BOM
+
+if TYPE_CHECKING:
+    from rarebird.sources.ecs.lane import StructLane
 
 #: Bytes read per chunk in fast mode (the buffer grows for longer lines, up to max_line_bytes).
 CHUNK_BYTES = 8 * 1024 * 1024
@@ -101,6 +110,9 @@ class EcsSource:
             and self.conditions
             and all(c.field in self.wanted.names for c in self.conditions)
         ):
+            # imported here: msgspec is needed only when the caller names its fields
+            from rarebird.sources.ecs.lane import StructLane
+
             self.lane = StructLane(self.wanted.names, self.conditions)
         #: whether the prefilter can skip lines at all (some condition testable on bytes)
         self.filtering = bool(self.conditions)
