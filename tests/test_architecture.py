@@ -3,7 +3,7 @@
 - the stages are layers, and a module imports only from its own layer or lower ones;
 - the core never imports the edges (``cli``, ``web``);
 - every SQL statement is in ``rarebird.store``, and nothing else imports ``sqlite3``;
-- no import cycles between modules.
+- (no import cycles, no private names across modules, no long modules: tests/test_layout.py).
 """
 
 from __future__ import annotations
@@ -130,40 +130,6 @@ def test_sql_lives_in_the_store_only() -> None:
             if SQL.search(line) or re.search(r"^\s*(import sqlite3|from sqlite3)", line):
                 wrong.append(f"{path.relative_to(SRC)}:{number}: {line.strip()}")
     assert wrong == []
-
-
-def test_no_import_cycles() -> None:
-    graph: dict[str, set[str]] = {}
-    for module, path in modules():
-        graph[module] = {t for _, t in imports(path, module) if t != module}
-    cycles = []
-    state: dict[str, int] = {}
-
-    def visit(node: str, stack: list[str]) -> None:
-        state[node] = 1
-        for nxt in sorted(graph.get(node, ())):
-            if nxt not in graph:
-                continue
-            if state.get(nxt) == 1:
-                cycles.append(" -> ".join([*stack[stack.index(nxt) :], nxt]))
-            elif nxt not in state:
-                visit(nxt, [*stack, nxt])
-        state[node] = 2
-
-    for module in sorted(graph):
-        if module not in state:
-            visit(module, [module])
-    # a package's __init__ re-exporting its own modules is not a cycle worth reporting
-    real = [c for c in cycles if not _init_reexport(c)]
-    assert real == []
-
-
-def _init_reexport(cycle: str) -> bool:
-    nodes = cycle.split(" -> ")
-    return any(
-        a != b and (b.startswith(a + ".") or a.startswith(b + "."))
-        for a, b in zip(nodes, nodes[1:], strict=False)
-    )
 
 
 @pytest.mark.parametrize("module", ["rarebird.store.sqlite"])

@@ -125,8 +125,9 @@ def test_login_identity_models_the_person_behind_sudo_and_keeps_both(tmp_path: P
     lines = list(SUDO_SS)
     lines[0] += "\x1d" + ENRICHMENT
     path = write(tmp_path / "a.log", lines)
-    [as_user], _ = read(path, SourceOptions(identity="user"))
-    [as_login], _ = read(path, SourceOptions(identity="login"))
+    # the login identity is applied by the sources layer (open_source), to every format alike
+    [as_user] = open_source(str(path), "auditd", SourceOptions(identity="user"))
+    [as_login] = open_source(str(path), "auditd", SourceOptions(identity="login"))
     assert (as_user.user_name, as_user.user_id, as_user.user_audit_name) == ("root", "0", "alice")
     assert (as_login.user_name, as_login.user_id, as_login.user_audit_name) == (
         "alice",
@@ -143,7 +144,9 @@ def test_login_identity_keeps_the_real_user_when_there_is_no_login_session(tmp_p
         for x in SUDO_SS
     ]
     lines[0] += "\x1d" + ENRICHMENT.replace('AUID="alice"', 'AUID="unset"')
-    [ev], _ = read(write(tmp_path / "a.log", lines), SourceOptions(identity="login"))
+    [ev] = open_source(
+        str(write(tmp_path / "a.log", lines)), "auditd", SourceOptions(identity="login")
+    )
     assert (ev.user_name, ev.user_id, ev.user_audit_id, ev.user_audit_name) == (
         "root",
         "0",

@@ -22,10 +22,9 @@ from rarebird.generate.auditd import AuditLogOptions, audit_lines, tricky_audit_
 from rarebird.generate.options import GeneratorOptions
 from rarebird.generate.scenarios import generate_events
 from rarebird.sources import FieldCondition, Prefilter, SourceOptions
-from rarebird.sources import auditd as auditd_module
 from rarebird.sources.auditd import AuditdSource
-from rarebird.sources.auditd_fast import exe_needle
-from rarebird.sources.auditd_scan import prefilter_holds
+from rarebird.sources.auditd import source as auditd_module
+from rarebird.sources.auditd.fast import exe_needle
 
 FEED = load_datafeed().query.prefilter
 START = datetime(2026, 1, 5, tzinfo=UTC)
@@ -49,7 +48,7 @@ def run(path: Path, prefilter: Prefilter, scan: str, workers: int = 1) -> list[P
 
 def assert_same(path: Path, prefilter: Prefilter = FEED) -> list[ProcessEvent]:
     everything = run(path, Prefilter(), "full")
-    expected = [e for e in everything if prefilter_holds(e, prefilter)]
+    expected = [e for e in everything if prefilter.holds(e)]
     assert run(path, prefilter, "full") == expected
     assert run(path, prefilter, "fast") == expected
     return expected

@@ -29,8 +29,8 @@ import pytest
 from rarebird.events import ProcessEvent
 from rarebird.sources import SourceOptions
 from rarebird.sources.auditd import AuditdSource
-from rarebird.sources.auditd_events import RawRecord, build_event
-from rarebird.sources.auditd_records import parse_header
+from rarebird.sources.auditd.events import RawRecord, build_event
+from rarebird.sources.auditd.records import parse_header
 from tests.conftest import shared_path
 
 pytestmark = pytest.mark.corpora

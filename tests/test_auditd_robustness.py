@@ -15,10 +15,10 @@ from rarebird.events import ProcessEvent, SourceLocation
 from rarebird.generate.auditd import AuditLogOptions, audit_lines, write_audit_log
 from rarebird.generate.options import GeneratorOptions
 from rarebird.generate.scenarios import generate_events
-from rarebird.sources import Prefilter, SourceOptions, auditd_fast
+from rarebird.sources import Prefilter, SourceOptions
 from rarebird.sources.auditd import AuditdSource
-from rarebird.sources.auditd_records import parse_header
-from rarebird.sources.auditd_scan import prefilter_holds
+from rarebird.sources.auditd import fast as auditd_fast
+from rarebird.sources.auditd.records import parse_header
 
 NOT_A_RECORD = "auditd: not an audit record"
 FEED = load_datafeed().query.prefilter
@@ -44,7 +44,7 @@ def parse(path: Path, scan: str = "full") -> tuple[list[ProcessEvent], AuditdSou
 
 def discovery(events: list[ProcessEvent]) -> list[ProcessEvent]:
     """What the fast path must keep out of a full parse."""
-    return [e for e in events if prefilter_holds(e, FEED)]
+    return [e for e in events if FEED.holds(e)]
 
 
 def by_sequence(events: list[ProcessEvent]) -> dict[str, ProcessEvent]:

@@ -241,8 +241,7 @@ def test_a_fifo_is_read_as_writers_come_and_go(tmp_path: Path) -> None:
 def test_raw_auditd_followed_in_small_chunks_gives_the_events_of_a_whole_file_read(
     tmp_path: Path,
 ) -> None:
-    from rarebird.serve.parse import ChunkParser
-    from rarebird.sources import SourceOptions, load_builtin_formats, open_source
+    from rarebird.sources import ChunkParser, SourceOptions, load_builtin_formats, open_source
     from tests.conftest import shared_path
 
     load_builtin_formats()

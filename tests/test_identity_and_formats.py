@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -83,3 +88,66 @@ def test_login_identity_models_the_person_behind_sudo_and_results_show_both(tmp_
     assert "process.real_user.name=root" in table
     why = run("triage", "--store", str(login), "mallory@2026-03-14T00:05:00Z").stdout
     assert "also as: process.real_user.name root" in why
+
+
+# --- the login identity is applied by the sources layer, the same on every path ---------------
+
+SUDO_ECS = (
+    b'{"@timestamp": "2026-03-02T10:00:00Z", "event": {"category": ["process"], '
+    b'"type": ["start"]}, "process": {"name": "ss", "args": ["ss", "-tunap"]}, '
+    b'"user": {"name": "root", "id": "0", "audit": {"name": "mallory", "id": "1001"}}, '
+    b'"host": {"name": "web-1", "os": {"type": "linux"}}}\n'
+)
+_AUDIT = "audit(1772445600.000:42):"
+SUDO_AUDIT = (
+    f"type=SYSCALL msg={_AUDIT} arch=c000003e syscall=59 success=yes exit=0 ppid=1 pid=2 "
+    'auid=1001 uid=0 gid=0 euid=0 ses=3 tty=pts0 comm="ss" exe="/usr/bin/ss" key=(null)'
+    '\x1dARCH=x86_64 SYSCALL=execve AUID="mallory" UID="root" GID="root" EUID="root"\n'
+    f'type=EXECVE msg={_AUDIT} argc=2 a0="ss" a1="-tunap"\n'
+    f"type=EOE msg={_AUDIT} \n"
+).encode()
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    path: str
+    data: bytes
+    first_line: int = 1
+
+
+@pytest.mark.parametrize(("fmt", "data"), [("ecs", SUDO_ECS), ("auditd", SUDO_AUDIT)])
+def test_file_reading_and_the_chunk_parser_give_the_same_login_identity(
+    tmp_path: Path, fmt: str, data: bytes
+) -> None:
+    from rarebird.definitions.datafeed import load_datafeed
+    from rarebird.sources import ChunkParser, SourceOptions, open_source
+
+    path = tmp_path / "events.log"
+    path.write_bytes(data)
+    prefilter = load_datafeed().query.prefilter
+    for identity, user, real in (("user", "root", ()), ("login", "mallory", ("root",))):
+        options = SourceOptions(prefilter=prefilter, identity=identity)
+        [read] = open_source(str(path), "auto", options)
+        parser = ChunkParser("auto", "events.log", options)
+        [parsed] = parser.parse(_Chunk(str(path), data)).events
+        assert parser.format == fmt
+        assert read == parsed
+        assert (read.user_name, read.user_audit_name) == (user, "mallory")
+        assert read.get("process.real_user.name") == real
+    # `job run --identity login` models (and keeps, for triage) the same person
+    store = tmp_path / "login.db"
+    proc = run("job", "run", "--quiet", "--identity", "login", "--store", str(store), str(path))
+    assert proc.returncode == 0, proc.stderr
+    with closing(sqlite3.connect(store)) as conn:
+        assert conn.execute("SELECT user_name FROM events").fetchall() == [("mallory",)]
+
+
+def test_a_prefilter_on_user_name_keeps_the_person_behind_sudo(tmp_path: Path) -> None:
+    from rarebird.sources import FieldCondition, Prefilter, SourceOptions, open_source
+
+    path = tmp_path / "events.ndjson"
+    path.write_bytes(SUDO_ECS)
+    wanted = Prefilter((FieldCondition("user.name", frozenset({"mallory"})),))
+    assert list(open_source(str(path), "ecs", SourceOptions(prefilter=wanted))) == []
+    [ev] = open_source(str(path), "ecs", SourceOptions(prefilter=wanted, identity="login"))
+    assert ev.user_name == "mallory"

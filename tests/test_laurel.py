@@ -105,8 +105,8 @@ def test_login_identity_and_names_from_a_passwd_file(tmp_path: Path) -> None:
     )
     path = write(tmp_path / "laurel.log", [doc])
     [as_user] = LaurelSource(str(path), SourceOptions(passwd=str(tmp_path / "passwd")))
-    [as_login] = LaurelSource(
-        str(path), SourceOptions(passwd=str(tmp_path / "passwd"), identity="login")
+    [as_login] = open_source(
+        str(path), "laurel", SourceOptions(passwd=str(tmp_path / "passwd"), identity="login")
     )
     [no_names] = LaurelSource(str(path), SourceOptions())
     assert (as_user.user_name, as_user.user_audit_name) == ("root", "alice")

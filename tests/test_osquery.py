@@ -135,7 +135,7 @@ def test_batches_snapshots_removed_rows_and_other_syscalls(tmp_path: Path) -> No
 
 def test_login_identity(tmp_path: Path) -> None:
     path = write(tmp_path / "r.log", [line(row())])
-    [ev] = OsquerySource(str(path), SourceOptions(identity="login"))
+    [ev] = open_source(str(path), "osquery", SourceOptions(identity="login"))
     assert (ev.user_id, ev.user_name, ev.get("process.real_user.id")) == ("1000", None, ("0",))
 
 

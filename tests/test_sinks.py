@@ -150,7 +150,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:  # http.server's naming
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 status = receiver.script.pop(0) if receiver.script else 200
                 receiver.statuses.append(status)

@@ -177,7 +177,8 @@ def test_identity_login_uses_the_logon_id(tmp_path: Path) -> None:
     (tmp_path / "passwd").write_text("alice:x:1001:1001::/home/alice:/bin/sh\n")
     path = tmp_path / "syslog"
     path.write_text(syslog(event_xml(user="root")) + "\n")
-    [ev] = SysmonSource(str(path), SourceOptions(identity="login", passwd=str(tmp_path / "passwd")))
+    options = SourceOptions(identity="login", passwd=str(tmp_path / "passwd"))
+    [ev] = open_source(str(path), "sysmon", options)
     assert (ev.user_name, ev.user_id, ev.user_audit_name) == ("alice", "1001", "alice")
     assert ev.get("process.real_user.name") == ("root",)
 

@@ -26,6 +26,7 @@ from rarebird.definitions import load_datafeed, load_job
 from rarebird.explain import severity
 from rarebird.run.engine import Engine
 from rarebird.run.replay import InputOptions, RunSummary, replay_inputs
+from rarebird.sources import IDENTITIES, format_names
 from rarebird.store import open_store
 from rarebird.store.jobs import load_job as load_stored_job
 from rarebird.store.results import get_record_details, search_results
@@ -57,10 +58,10 @@ def input_options(func: Any) -> Any:
     )(func)
     func = click.option(
         "--identity",
-        type=click.Choice(["user", "login"]),
+        type=click.Choice(IDENTITIES),
         default="user",
         show_default=True,
-        help="Model user.name as Elastic does, or the login user behind sudo (raw auditd).",
+        help="Model user.name as Elastic does, or the login user behind sudo (user.audit.*).",
     )(func)
     func = click.option("--host-name", metavar="NAME", help="host.name for inputs that lack one.")(
         func
@@ -73,10 +74,11 @@ def input_options(func: Any) -> Any:
     )(func)
     return click.option(
         "--input-format",
+        type=click.Choice(("auto", *format_names())),
         default="auto",
         show_default=True,
         metavar="FORMAT",
-        help="auto (sniffed from the first lines), ecs, auditd, laurel, sysmon or osquery.",
+        help=f"auto (sniffed from the first lines), {', '.join(format_names())}.",
     )(func)
 
 

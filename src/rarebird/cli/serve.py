@@ -23,6 +23,7 @@ from rarebird.cli._common import (
     store_option,
 )
 from rarebird.cli._output import Column, Rows, echo, emit, emit_document, format_option
+from rarebird.sources import format_names
 from rarebird.timeutil import iso, parse_duration
 
 
@@ -49,8 +50,9 @@ def _duration(value: str | None, flag: str) -> Any:
 @click.option("--follow", "follows", multiple=True, metavar="PATH",
               help="Follow a file (by name, across rotation), a folder of logs, - (stdin) or a "
                    "FIFO. Repeatable; replaces the config's inputs.")  # fmt: skip
-@click.option("--input-format", metavar="FORMAT",
-              help="Format of the followed inputs: auto (default), ecs, auditd, ...")  # fmt: skip
+@click.option("--input-format", metavar="FORMAT", type=click.Choice(("auto", *format_names())),
+              help="Format of the followed inputs: auto (default), "
+                   f"{', '.join(format_names())}.")  # fmt: skip
 @click.option("--pattern", metavar="GLOB", help="For followed folders: file names to read [*].")
 @click.option("--host-name", metavar="NAME", help="host.name for inputs that lack one.")
 @click.option("--listen", metavar="HOST:PORT", help="Serve /healthz, /metrics and POST /ingest.")

@@ -12,6 +12,7 @@ from rarebird.errors import InputError
 from rarebird.sources.base import SourceOptions
 from rarebird.sources.elasticsearch import ElasticsearchSource, SearchPlan
 from rarebird.sources.es_client import ElasticError, is_elastic_spec, parse_target
+from rarebird.sources.identity import reader_options, with_identity
 from rarebird.sources.inputs import OpenedSource
 
 #: the format name an Elasticsearch input is described with
@@ -40,4 +41,5 @@ def open_elastic(
         plan = search_plan(job, datafeed, options)
     except ElasticError as exc:
         raise InputError(spec.split("?", 1)[0], str(exc)) from None
-    return OpenedSource(ElasticsearchSource(target, plan, options), FORMAT, None)
+    source = ElasticsearchSource(target, plan, reader_options(options))
+    return OpenedSource(with_identity(source, options.identity), FORMAT, None)

@@ -18,7 +18,6 @@ from rarebird.events import ProcessEvent
 from rarebird.rules.executor import RuleRun
 from rarebird.run.engine import Engine, ReplayReport
 from rarebird.sources import SourceOptions, expand_inputs, merge_by_time, open_source
-from rarebird.sources.identity import as_login_identity
 from rarebird.sources.inputs import OpenedSource
 
 
@@ -117,8 +116,6 @@ def replay_inputs(
     sources = open_inputs(specs, options, engine.config, engine.datafeed)
     merged_source = merge_by_time(sources)
     events: Iterator[ProcessEvent] = iter(merged_source)
-    if options.identity == "login":
-        events = map(as_login_identity, events)
     clock = engine.clock
     start = clock.monotonic()
 

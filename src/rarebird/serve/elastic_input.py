@@ -15,7 +15,7 @@ from rarebird.run.elastic_inputs import search_plan
 from rarebird.run.replay import InputOptions
 from rarebird.serve.follow.elastic import ElasticFollower
 from rarebird.serve.inputs import FollowedInput
-from rarebird.serve.parse import ChunkParser
+from rarebird.sources import ChunkParser
 from rarebird.sources.elasticsearch import ElasticSearcher
 from rarebird.sources.es_client import ElasticError, is_elastic_spec, parse_target
 from rarebird.timeutil import parse_duration

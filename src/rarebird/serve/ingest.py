@@ -194,7 +194,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "rarebird"
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # the service logs what matters
 
     # -- answers --------------------------------------------------------------------------
@@ -218,7 +218,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- GET -----------------------------------------------------------------------------
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/healthz":
             status, doc = self.owner.health()
@@ -235,7 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- POST ------------------------------------------------------------------------------
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         path = self.path.split("?", 1)[0]
         if path != "/ingest":
             self._discard_body()

@@ -11,8 +11,7 @@ from typing import Any
 
 from rarebird.definitions.service import FollowConfig
 from rarebird.serve.follow import FileFollower, FolderFollower, Follower, StreamFollower
-from rarebird.serve.parse import ChunkParser
-from rarebird.sources import Prefilter, SourceOptions
+from rarebird.sources import ChunkParser, Prefilter, SourceOptions
 
 
 @dataclass

@@ -11,7 +11,7 @@ from rarebird.alerts.model import Alert
 from rarebird.datafeed.feed import IngestOutcome
 from rarebird.run.live import LiveEngine, StepReport
 from rarebird.serve.metrics import ServeMetrics
-from rarebird.serve.parse import ParsedChunk
+from rarebird.sources import ParsedChunk
 from rarebird.timeutil import from_epoch_ms, iso, to_epoch_s
 
 LogFn = Callable[..., None]

@@ -1,73 +1,81 @@
-"""Stage 1: sources. Registry of input formats; see :mod:`rarebird.sources.base` for the contract.
+"""Stage 1: sources, bytes to typed :class:`~rarebird.events.ProcessEvent`.
 
-Each built-in format lives in ``rarebird.sources.<name>`` and registers itself with
-:func:`~rarebird.sources.inputs.register_format` when imported. :data:`BUILTIN_FORMATS` is the
-one list of those modules; :func:`load_builtin_formats` imports them (a module that does not
-exist yet is skipped quietly). Registration order is the tie-break order of ``--format auto``.
+- :mod:`.base`: the contract (:class:`Source`, :class:`SourceOptions`, :class:`Prefilter`);
+- :mod:`.registry`: the one table of input formats, each imported on first use, and
+  :func:`open_format`, through which every input is opened (the login identity is applied
+  there, :mod:`.identity`);
+- :mod:`.inputs`: which files to read, opening them (gzip, pipes), :func:`open_source`
+  (``auto`` sniffs, :mod:`.sniff`), several inputs merged into one time order;
+- :mod:`.chunks`: :class:`ChunkParser`, chunks of followed bytes to events (``serve``);
+- the formats: :mod:`.ecs`, :mod:`.auditd`, :mod:`.laurel`, :mod:`.sysmon`, :mod:`.osquery`
+  (the last three read by :mod:`.lines`) and :mod:`.columnar` (``csv``).
+
+This package re-exports the small public surface; the formats' own names live in their
+modules (``rarebird.sources.ecs.event_from_document``...).
 """
 
 from __future__ import annotations
 
-import importlib
-
 from rarebird.sources.base import (
+    IDENTITIES,
     KEEP_ALL,
     FieldCondition,
+    Framer,
     Prefilter,
+    Sniffer,
     Source,
     SourceFactory,
     SourceOptions,
 )
+from rarebird.sources.chunks import ChunkParser, ParsedChunk
+from rarebird.sources.identity import as_login_identity
 from rarebird.sources.inputs import (
     STDIN,
-    InputFormat,
     MergedSource,
     OpenedSource,
     expand_inputs,
     merge_by_time,
     open_binary,
     open_source,
+)
+from rarebird.sources.registry import (
+    BUILTIN,
+    BUILTIN_FORMATS,
+    FormatSpec,
+    InputFormat,
+    format_names,
+    load_builtin_formats,
+    open_format,
     register_format,
     registered_formats,
 )
 
-#: Modules under ``rarebird.sources`` that register a format when imported, in this order.
-BUILTIN_FORMATS: tuple[str, ...] = ("ecs", "auditd", "laurel", "sysmon", "osquery", "columnar")
-
-_loaded = False
-
-
-def load_builtin_formats() -> None:
-    """Import every built-in format module once; skip those that do not exist (yet)."""
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for name in BUILTIN_FORMATS:
-        module = f"{__name__}.{name}"
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise  # the module exists but something it needs does not: a real error
-
-
 __all__ = [
+    "BUILTIN",
     "BUILTIN_FORMATS",
+    "IDENTITIES",
     "KEEP_ALL",
     "STDIN",
+    "ChunkParser",
     "FieldCondition",
+    "FormatSpec",
+    "Framer",
     "InputFormat",
     "MergedSource",
     "OpenedSource",
+    "ParsedChunk",
     "Prefilter",
+    "Sniffer",
     "Source",
     "SourceFactory",
     "SourceOptions",
+    "as_login_identity",
     "expand_inputs",
+    "format_names",
     "load_builtin_formats",
     "merge_by_time",
     "open_binary",
+    "open_format",
     "open_source",
     "register_format",
     "registered_formats",

@@ -9,9 +9,9 @@ skipping a record the datafeed would keep is a bug.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from rarebird.errors import ReadStats
 from rarebird.events import ProcessEvent
@@ -42,8 +42,21 @@ class Prefilter:
                 return cond
         return None
 
+    def holds(self, event: ProcessEvent) -> bool:
+        """True when the parsed event satisfies every condition, exactly (keyword semantics)."""
+        return all(any(v in cond.values for v in event.get(cond.field)) for cond in self.conditions)
+
+    def without(self, fields: frozenset[str]) -> Prefilter:
+        """The prefilter less its conditions on ``fields`` (still a superset of the matches)."""
+        kept = tuple(c for c in self.conditions if c.field not in fields)
+        return self if len(kept) == len(self.conditions) else Prefilter(kept)
+
 
 KEEP_ALL = Prefilter()
+
+#: Values of :attr:`SourceOptions.identity`: Elastic's ``user.name`` (the real user), or the
+#: login user behind ``sudo`` (see :mod:`rarebird.sources.identity`).
+IDENTITIES = ("user", "login")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +70,9 @@ class SourceOptions:
     passwd: str | None = None
     #: group(5) file used to resolve numeric gids (raw auditd)
     group: str | None = None
-    #: "user" (Elastic's user.name, the default) or "login" (the audit/login user behind sudo)
+    #: "user" (Elastic's user.name, the default) or "login" (the audit/login user behind sudo);
+    #: applied by the sources layer (:func:`~rarebird.sources.registry.open_format`) to every
+    #: format alike, never by a format's reader
     identity: str = "user"
     #: lines longer than this are reported and skipped
     max_line_bytes: int = 16 * 1024 * 1024
@@ -65,6 +80,10 @@ class SourceOptions:
     #: influencers); None keeps every field. Sources may skip the rest while parsing.
     fields: frozenset[str] | None = None
     extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.identity not in IDENTITIES:
+            raise ValueError(f"unknown identity {self.identity!r} (expected one of {IDENTITIES})")
 
 
 class Source(Protocol):
@@ -85,3 +104,20 @@ class Source(Protocol):
 
 class SourceFactory(Protocol):
     def __call__(self, path: str, options: SourceOptions) -> Source: ...
+
+
+#: ``sniffer(first_bytes) -> confidence`` in ``[0, 1]``: how sure a format is that an input
+#: starting with these (decompressed) bytes is written in it.
+Sniffer = Callable[[bytes], float]
+
+#: ``framer(data, final, idle) -> n``: how many leading bytes of ``data`` are complete records
+#: that can be parsed on their own (``final``: the input has ended; ``idle``: nothing was
+#: written for a while, so a last event that looks unfinished is complete after all).
+Framer = Callable[[bytes, bool, bool], int]
+
+#: A JSON object as orjson parses it. Documents are walked with ``type(value) is ...`` checks
+#: (the fast idiom for what orjson returns), so their values stay ``Any`` rather than a
+#: recursive JSON union that every access would have to narrow; whatever a document holds is
+#: checked where it is read, and turned into typed :class:`~rarebird.events.ProcessEvent`
+#: attributes there.
+JsonObject = dict[str, Any]

@@ -24,7 +24,7 @@ from typing import IO, Any, cast
 from rarebird.errors import ReadStats
 from rarebird.events import ARRAY_FIELDS, FIELD_ATTRS, INT_FIELDS, ProcessEvent, SourceLocation
 from rarebird.sources.base import SourceOptions
-from rarebird.sources.inputs import open_binary, register_format
+from rarebird.sources.inputs import open_binary
 from rarebird.sources.sniff import first_lines
 from rarebird.timeutil import from_epoch_ms, from_epoch_s, parse_timestamp
 
@@ -132,6 +132,3 @@ def sniff_csv(head: bytes) -> float:
 def open_csv(path: str, options: SourceOptions) -> CsvSource:
     """The :class:`~rarebird.sources.base.SourceFactory` of the ``csv`` format."""
     return CsvSource(path, options)
-
-
-register_format("csv", open_csv, sniff_csv)

@@ -40,7 +40,8 @@ from rarebird.clock import SYSTEM_CLOCK, Clock
 from rarebird.errors import InputError, ReadStats
 from rarebird.events import ProcessEvent, SourceLocation
 from rarebird.sources.base import SourceOptions
-from rarebird.sources.ecs import DocumentError, Wanted, event_from_document
+from rarebird.sources.ecs import DocumentError, event_from_document
+from rarebird.sources.ecs.documents import Wanted
 from rarebird.sources.es_client import ElasticError, ElasticTarget, describe_error, make_client
 from rarebird.timeutil import iso, parse_time, to_epoch_ms
 

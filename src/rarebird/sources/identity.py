@@ -12,21 +12,25 @@ Identity (``--identity``): Elastic's ``user.name`` is the real uid. After ``sudo
 ``identity="login"`` the login user becomes ``user.name`` (and ``user.id``), so a team can model
 the human behind sudo; the real user moves to ``process.real_user.*`` so both stay visible. An
 event without a login user (daemons, ``auid`` unset) keeps its real user.
+
+Every format's reader maps the record as Elastic does (``user.*`` the real user,
+``user.audit.*`` the login user); :func:`as_login_identity` then applies the login identity to
+the events of every format, on every path (:func:`~rarebird.sources.registry.open_format`,
+which both file reading and the chunk parser of ``serve`` go through).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from rarebird.errors import InputError
+from rarebird.errors import InputError, ReadStats
 from rarebird.events import ProcessEvent
+from rarebird.sources.base import Source, SourceOptions
 
-IDENTITIES = ("user", "login")
-
-#: ids that mean "not set" (auid/ses of processes started outside a login session)
+#: ids (and names) that mean "not set" (auid/ses of processes started outside a login session)
 UNSET_IDS = frozenset({"4294967295", "-1", "unset"})
 
 
@@ -97,66 +101,84 @@ def resolved_name(enriched: str | None, ident: str | None, table: Mapping[str, s
     return table.get(ident)
 
 
-@dataclass(frozen=True, slots=True)
-class Person:
-    """The identity fields of one event, before the identity choice."""
-
-    user_id: str | None
-    user_name: str | None
-    audit_id: str | None
-    audit_name: str | None
+#: Fields :func:`as_login_identity` rewrites: a prefilter condition on them cannot be tested
+#: on the record as written.
+LOGIN_FIELDS = frozenset({"user.name", "user.id", "process.real_user.name", "process.real_user.id"})
 
 
-def choose_identity(
-    person: Person, identity: str
-) -> tuple[str | None, str | None, dict[str, tuple[str, ...]]]:
-    """``(user.id, user.name, extra fields)`` for the chosen identity.
-
-    >>> p = Person("0", "root", "1000", "alice")
-    >>> choose_identity(p, "user")
-    ('0', 'root', {})
-    >>> choose_identity(p, "login")
-    ('1000', 'alice', {'process.real_user.id': ('0',), 'process.real_user.name': ('root',)})
-    """
-    if identity == "user" or person.audit_id is None or person.audit_id in UNSET_IDS:
-        return person.user_id, person.user_name, {}
-    if identity != "login":
-        raise ValueError(f"unknown identity {identity!r} (expected one of {IDENTITIES})")
-    extra: dict[str, tuple[str, ...]] = {}
-    if person.user_id is not None:
-        extra["process.real_user.id"] = (person.user_id,)
-    if person.user_name is not None:
-        extra["process.real_user.name"] = (person.user_name,)
-    return person.audit_id, person.audit_name, extra
-
-
-def check_identity(identity: str) -> str:
-    """Validate ``SourceOptions.identity``."""
-    if identity not in IDENTITIES:
-        raise ValueError(f"unknown identity {identity!r} (expected one of {IDENTITIES})")
-    return identity
+def has_login_session(event: ProcessEvent) -> bool:
+    """True when the event names a login user: a login id that is set, or (without an id) a
+    login name that is set. Daemons and processes started outside a login have neither."""
+    if event.user_audit_id is not None:
+        return event.user_audit_id not in UNSET_IDS
+    return event.user_audit_name is not None and event.user_audit_name not in UNSET_IDS
 
 
 def as_login_identity(event: ProcessEvent) -> ProcessEvent:
-    """The event with the login user (``user.audit.*``, the person behind ``sudo``) as
-    ``user.*`` and the account in ``process.real_user.*``, as ``--identity login`` asks.
-    Sources that apply the choice themselves (raw auditd) are left as they are; so is an event
-    without a login user."""
-    audit = event.user_audit_name
+    """The event as ``identity="login"`` models it: the login user (``user.audit.*``) as
+    ``user.*``, the account (``user.*``) in ``process.real_user.*``.
+
+    The one place the login identity is applied, to every format alike. An event without a
+    login session keeps its real user; so does one that already names a real user (a document
+    written with the login identity). A login user whose name is unknown (an id that no
+    passwd file names) gives an event without ``user.name``, which the job counts as missing
+    its by-field rather than model as the account.
+
+    >>> from datetime import UTC, datetime
+    >>> ev = ProcessEvent(timestamp=datetime(2026, 1, 5, tzinfo=UTC), user_name="root",
+    ...                   user_id="0", user_audit_name="alice", user_audit_id="1000")
+    >>> login = as_login_identity(ev)
+    >>> login.user_name, login.user_id, login.get("process.real_user.name")
+    ('alice', '1000', ('root',))
+    """
+    extra = event.extra
     if (
-        audit is None
-        or audit in UNSET_NAMES
-        or audit == event.user_name
-        or "process.real_user.name" in event.extra
+        not has_login_session(event)
+        or "process.real_user.name" in extra
+        or "process.real_user.id" in extra
     ):
         return event
-    extra = dict(event.extra)
-    if event.user_name is not None:
-        extra["process.real_user.name"] = (event.user_name,)
+    moved = dict(extra)
     if event.user_id is not None:
-        extra["process.real_user.id"] = (event.user_id,)
-    return replace(event, user_name=audit, user_id=event.user_audit_id, extra=extra)
+        moved["process.real_user.id"] = (event.user_id,)
+    if event.user_name is not None:
+        moved["process.real_user.name"] = (event.user_name,)
+    name = event.user_audit_name
+    return replace(
+        event,
+        user_id=event.user_audit_id,
+        user_name=None if name in UNSET_IDS else name,
+        extra=moved,
+    )
 
 
-#: Login names that mean "no login session".
-UNSET_NAMES = frozenset({"unset", "-1", "4294967295"})
+def reader_options(options: SourceOptions) -> SourceOptions:
+    """The options a format's reader gets: with the login identity, the prefilter's conditions
+    on the fields it rewrites are dropped (the reader sees the record as written, and must not
+    skip a record whose login user is wanted)."""
+    if options.identity == "user":
+        return options
+    return replace(options, prefilter=options.prefilter.without(LOGIN_FIELDS))
+
+
+def with_identity(source: Source, identity: str) -> Source:
+    """``source`` with ``identity`` applied to every event it yields."""
+    return source if identity == "user" else LoginIdentitySource(source)
+
+
+class LoginIdentitySource:
+    """A source whose events are given the login identity (:func:`as_login_identity`)."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    @property
+    def stats(self) -> ReadStats:
+        return self.source.stats
+
+    def __iter__(self) -> Iterator[ProcessEvent]:
+        return map(as_login_identity, self.source)

@@ -11,11 +11,8 @@
   works on stdin and FIFOs too. Nothing is ever seeked: the first bytes that
   :func:`read_head` looks at on a pipe are peeked, not consumed, so sniffing the format and then
   reading the input work on stdin.
-- A registry of formats: :func:`register_format` (``name``, a
-  :class:`~rarebird.sources.base.SourceFactory`, a sniffer ``bytes -> confidence``). Built-in
-  formats register themselves when their module is imported; the modules are listed in
-  :data:`rarebird.sources.BUILTIN_FORMATS`. :func:`open_source` opens an input in a named
-  format, or ``auto``: it sniffs the first lines (after gunzip) and records what it chose
+- :func:`open_source` opens an input in a named format (:mod:`rarebird.sources.registry`), or
+  ``auto``: it sniffs the first lines (after gunzip) and records what it chose
   (:meth:`OpenedSource.describe` -> ``"file X: ecs (auto)"``).
 - :func:`merge_by_time` merges several inputs (say one file per host) into one time order, as
   a datafeed's sorted search delivers them: a heap merge on ``@timestamp``, ties kept in input
@@ -33,21 +30,14 @@ import stat
 import sys
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
-from rarebird.errors import InputError, RarebirdError, ReadStats
+from rarebird.errors import InputError, ReadStats
 from rarebird.events import ProcessEvent
-from rarebird.sources.base import Source, SourceFactory, SourceOptions
-from rarebird.sources.sniff import (
-    SNIFF_BYTES,
-    Detection,
-    Sniffer,
-    detect_format,
-    gunzip_head,
-    is_gzip,
-)
+from rarebird.sources.base import Source, SourceOptions
+from rarebird.sources.registry import detect, format_names, open_format, undetected_format
+from rarebird.sources.sniff import SNIFF_BYTES, Detection, gunzip_head, is_gzip
 
 #: The spec that means standard input.
 STDIN = "-"
@@ -202,7 +192,7 @@ def _open_raw(path: str) -> io.BufferedReader:
     if is_pipe(path):
         return _pipe_stream(path)
     try:
-        return open(path, "rb")  # noqa: SIM115  (the caller owns and closes the stream)
+        return open(path, "rb")  # the caller owns and closes the stream
     except IsADirectoryError:
         raise InputError(path, "is a folder") from None
     except OSError as exc:
@@ -291,42 +281,7 @@ def read_head(path: str, size: int = SNIFF_BYTES) -> bytes:
             return gunzip_head(head, size)
 
 
-# --- the format registry -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class InputFormat:
-    """A registered input format."""
-
-    name: str
-    factory: SourceFactory
-    sniffer: Sniffer
-
-
-_FORMATS: dict[str, InputFormat] = {}
-
-
-def register_format(name: str, factory: SourceFactory, sniffer: Sniffer) -> None:
-    """Register (or replace) an input format under ``name``."""
-    if not name or name == "auto":
-        raise ValueError(f"invalid format name {name!r}")
-    _FORMATS[name] = InputFormat(name, factory, sniffer)
-
-
-#: Order of the built-in formats for ``auto``'s ties and empty inputs, whatever the order in
-#: which their modules happened to be imported.
-BUILTIN_ORDER = ("ecs", "auditd", "laurel", "sysmon", "osquery", "csv")
-
-
-def registered_formats() -> dict[str, InputFormat]:
-    """Every known format, built-ins loaded: the built-ins in :data:`BUILTIN_ORDER`, then the
-    others in registration order."""
-    from rarebird.sources import load_builtin_formats
-
-    load_builtin_formats()
-    rank = {name: i for i, name in enumerate(BUILTIN_ORDER)}
-    names = sorted(_FORMATS, key=lambda n: (rank.get(n, len(rank)), list(_FORMATS).index(n)))
-    return {name: _FORMATS[name] for name in names}
+# --- one input in its format ---------------------------------------------------------------------
 
 
 class OpenedSource:
@@ -359,31 +314,23 @@ class OpenedSource:
 
 
 def open_source(path: str, fmt: str = "auto", options: SourceOptions | None = None) -> OpenedSource:
-    """Open one input as a Source, in format ``fmt`` or the one sniffed (``auto``).
+    """Open one input as a Source, in format ``fmt`` or the one sniffed (``auto``), with the
+    identity of ``options`` applied (:func:`~rarebird.sources.registry.open_format`).
 
-    An empty input is given to the first registered format (it yields nothing either way).
+    An empty input is given to the first format (it yields nothing either way).
     """
-    formats = registered_formats()
     options = options or SourceOptions()
     detection: Detection | None = None
     if fmt == "auto":
         head = read_head(path)
         if not head.strip():
-            first = next(iter(formats), None)
-            if first is None:
-                raise RarebirdError("no input format is registered")
-            detection = Detection(first, 0.0)
+            detection = Detection(format_names()[0], 0.0)
         else:
-            detection = detect_format(head, {n: f.sniffer for n, f in formats.items()})
+            detection = detect(head)
             if detection is None:
-                known = ", ".join(formats)
-                raise InputError(
-                    path, f"cannot tell the input format; name one with --format ({known})"
-                )
+                raise InputError(path, undetected_format())
         fmt = detection.format
-    elif fmt not in formats:
-        raise RarebirdError(f"unknown input format {fmt!r} (known: {', '.join(formats)})")
-    return OpenedSource(formats[fmt].factory(path, options), fmt, detection)
+    return OpenedSource(open_format(fmt, path, options), fmt, detection)
 
 
 # --- several inputs, one time order ------------------------------------------------------------

@@ -18,7 +18,7 @@ with ``--passwd``/``--group`` (osquery writes ids only); ``@timestamp`` from the
 ``--host-name``); the query's ``name`` as ``osquery.name``.
 
 :class:`SourceOptions` fields read: ``prefilter``, ``host_name``, ``passwd``, ``group``,
-``identity``, ``max_line_bytes``.
+``max_line_bytes``.
 """
 
 from __future__ import annotations
@@ -29,11 +29,10 @@ from typing import Any
 import orjson
 
 from rarebird.events import ProcessEvent, SourceLocation
-from rarebird.sources.base import SourceOptions
-from rarebird.sources.identity import Person, choose_identity, resolved_name
-from rarebird.sources.inputs import register_format
-from rarebird.sources.laurel import LineError, LineSource, as_int, as_text, basename, json_object
-from rarebird.sources.sniff import first_lines
+from rarebird.sources.base import JsonObject, SourceOptions
+from rarebird.sources.identity import resolved_name
+from rarebird.sources.lines import LineError, LineSource, as_int, as_text, basename, json_object
+from rarebird.sources.sniff import json_lines_score
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EXEC_SYSCALLS = frozenset({"execve", "execveat", "exec"})
@@ -66,7 +65,7 @@ class OsquerySource(LineSource):
         return events
 
     def row_event(
-        self, doc: dict[str, Any], row: dict[str, Any], where: SourceLocation
+        self, doc: JsonObject, row: JsonObject, where: SourceLocation
     ) -> ProcessEvent | None:
         path = as_text(row.get("path"))
         pid = as_int(row.get("pid"))
@@ -81,13 +80,7 @@ class OsquerySource(LineSource):
         auid = as_text(row.get("auid"))
         if auid in _UNSET:
             auid = None
-        person = Person(
-            user_id=uid,
-            user_name=resolved_name(None, uid, users),
-            audit_id=auid,
-            audit_name=resolved_name(None, auid, users),
-        )
-        user_id, user_name, extra = choose_identity(person, self.options.identity)
+        extra: dict[str, tuple[str, ...]] = {}
         name = as_text(doc.get("name"))
         if name is not None:
             extra["osquery.name"] = (name,)
@@ -102,10 +95,10 @@ class OsquerySource(LineSource):
             event_type=("start",),
             event_action="executed",
             event_module="osquery",
-            user_id=user_id,
-            user_name=user_name,
+            user_id=uid,
+            user_name=resolved_name(None, uid, users),
             user_audit_id=auid,
-            user_audit_name=person.audit_name,
+            user_audit_name=resolved_name(None, auid, users),
             user_effective_id=euid,
             user_effective_name=resolved_name(None, euid, users),
             group_id=gid,
@@ -124,7 +117,7 @@ class OsquerySource(LineSource):
         )
 
 
-def _args(row: dict[str, Any], cmdline: str | None) -> tuple[str, ...]:
+def _args(row: JsonObject, cmdline: str | None) -> tuple[str, ...]:
     raw = row.get("json_cmdline")
     if isinstance(raw, str) and raw.startswith("["):
         try:
@@ -138,25 +131,9 @@ def _args(row: dict[str, Any], cmdline: str | None) -> tuple[str, ...]:
 
 def sniff_osquery(head: bytes) -> float:
     """Confidence that ``head`` starts an osquery results log."""
-    lines = first_lines(head, 5)
-    hits = 0
-    for line in lines:
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        if (
-            isinstance(obj, dict)
-            and "hostIdentifier" in obj
-            and any(k in obj for k in ("columns", "diffResults", "snapshot"))
-        ):
-            hits += 1
-    return 0.95 * hits / len(lines) if lines else 0.0
+    return json_lines_score(head, "hostIdentifier", ("columns", "diffResults", "snapshot"))
 
 
 def open_osquery(path: str, options: SourceOptions) -> OsquerySource:
     """The :class:`~rarebird.sources.base.SourceFactory` of the ``osquery`` format."""
     return OsquerySource(path, options)
-
-
-register_format("osquery", open_osquery, sniff_osquery)

@@ -1,23 +1,27 @@
 """Recognising an input before reading it: compression magic bytes and the first lines of text.
 
-A format registers a *sniffer*, ``sniffer(first_bytes) -> confidence`` in ``[0, 1]``, that looks
-at the first bytes of the input (already decompressed). :func:`detect_format` asks every
-registered sniffer and keeps the most confident; ties go to the format registered first.
+Each format has a *sniffer* (:data:`~rarebird.sources.base.Sniffer`), ``sniffer(first_bytes)
+-> confidence`` in ``[0, 1]``, that looks at the first bytes of the input (already
+decompressed). :func:`detect_format` asks every sniffer and keeps the most confident; ties go
+to the format listed first (the order of :mod:`rarebird.sources.registry`). The helpers here
+are shared by the sniffers of the formats.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+import orjson
+
+from rarebird.sources.base import Sniffer
 
 #: How much of an input the sniffers see (after decompression).
 SNIFF_BYTES = 64 * 1024
 
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = b"\xef\xbb\xbf"
-
-Sniffer = Callable[[bytes], float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,25 @@ def first_lines(head: bytes, count: int = 5) -> list[bytes]:
         parts = parts[:-1]  # cut short
     lines = [p.strip() for p in parts if p.strip()]
     return lines[:count]
+
+
+def json_lines_score(head: bytes, key: str, any_of: tuple[str, ...]) -> float:
+    """0.95 times the share of the first lines that are JSON objects holding ``key`` and at
+    least one of ``any_of`` (one event per line, as Laurel and osquery write them).
+
+    >>> json_lines_score(b'{"ID": "1.2:3", "SYSCALL": {}}\\nnot json\\n', "ID", ("SYSCALL",))
+    0.475
+    """
+    lines = first_lines(head, 5)
+    hits = 0
+    for line in lines:
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(obj, dict) and key in obj and any(k in obj for k in any_of):
+            hits += 1
+    return 0.95 * hits / len(lines) if lines else 0.0
 
 
 def detect_format(head: bytes, sniffers: Mapping[str, Sniffer]) -> Detection | None:

@@ -23,7 +23,7 @@ from ``Image`` only after a backslash, and sets ``user.name`` only from ``DOMAIN
 Linux data the discovery job would see neither the command nor the user.
 
 :class:`SourceOptions` fields read: ``prefilter``, ``host_name``, ``passwd``, ``group``,
-``identity``, ``max_line_bytes``.
+``max_line_bytes``.
 """
 
 from __future__ import annotations
@@ -35,11 +35,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rarebird.events import ProcessEvent, SourceLocation
-from rarebird.sources.auditd_scan import prefilter_holds
-from rarebird.sources.base import SourceOptions
-from rarebird.sources.identity import Person, choose_identity, resolved_name
-from rarebird.sources.inputs import open_binary, register_format
-from rarebird.sources.laurel import (
+from rarebird.sources.base import JsonObject, SourceOptions
+from rarebird.sources.identity import resolved_name
+from rarebird.sources.inputs import open_binary
+from rarebird.sources.lines import (
     JSON_ESCAPES,
     XML_ESCAPES,
     LineError,
@@ -117,7 +116,7 @@ class SysmonSource(LineSource):
                 else:
                     where = SourceLocation(self._path, line_no)
                 for event in self._events(text, where):
-                    if prefilter_holds(event, prefilter):
+                    if prefilter.holds(event):
                         stats.events += 1
                         yield event
             if pending.strip():
@@ -204,7 +203,7 @@ class SysmonSource(LineSource):
     def _one(
         self,
         event_id: str | None,
-        data: Any,
+        data: object,
         computer: str | None,
         created: str | None,
         where: SourceLocation,
@@ -235,13 +234,7 @@ class SysmonSource(LineSource):
         users = self.accounts.users
         logon = data.get("LogonId")
         auid = logon if logon is not None and logon.isdigit() and logon not in _UNSET else None
-        person = Person(
-            user_id=None,
-            user_name=data.get("User"),
-            audit_id=auid,
-            audit_name=resolved_name(None, auid, users),
-        )
-        user_id, user_name, extra = choose_identity(person, self.options.identity)
+        extra: dict[str, tuple[str, ...]] = {}
         extra["winlog.event_id"] = ("1",)
         if "LogonId" in data:
             extra["winlog.event_data.LogonId"] = (data["LogonId"],)
@@ -254,10 +247,9 @@ class SysmonSource(LineSource):
             event_type=("start",),
             event_action="Process Create",
             event_module="sysmon",
-            user_id=user_id,
-            user_name=user_name,
+            user_name=data.get("User"),
             user_audit_id=auid,
-            user_audit_name=person.audit_name,
+            user_audit_name=resolved_name(None, auid, users),
             process_name=basename(image),
             process_executable=image,
             process_args=tuple(command.split()) if command else (),
@@ -281,13 +273,13 @@ def _tag(segment: bytes, name: bytes) -> str | None:
     return html.unescape(m.group(1).decode("utf-8", "replace")).strip() if m else None
 
 
-def _data_list(value: Any) -> dict[str, Any]:
+def _data_list(value: Any) -> JsonObject:
     """``[{"@Name": "Image", "#text": "/usr/bin/ss"}, ...]`` (or a dict already) as a dict."""
     if isinstance(value, dict):
         value = [value]
     if not isinstance(value, list):
         return {}
-    out: dict[str, Any] = {}
+    out: JsonObject = {}
     for item in value:
         if isinstance(item, dict):
             key = item.get("@Name") or item.get("Name") or item.get("name")
@@ -296,7 +288,7 @@ def _data_list(value: Any) -> dict[str, Any]:
     return out
 
 
-def _host(doc: dict[str, Any]) -> str | None:
+def _host(doc: JsonObject) -> str | None:
     host = doc.get("host")
     return as_text(host.get("name") or host.get("hostname")) if isinstance(host, dict) else None
 
@@ -333,6 +325,3 @@ def sniff_sysmon(head: bytes) -> float:
 def open_sysmon(path: str, options: SourceOptions) -> SysmonSource:
     """The :class:`~rarebird.sources.base.SourceFactory` of the ``sysmon`` format."""
     return SysmonSource(path, options)
-
-
-register_format("sysmon", open_sysmon, sniff_sysmon)

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from rarebird.run.state import EngineState
 from rarebird.store import views
 from rarebird.timeutil import from_epoch_ms, to_epoch_ms
-from rarebird.web.app import BadRequest, Ctx, NotFound
+from rarebird.web.context import BadRequest, Ctx, NotFound
 from rarebird.web.pages import parse_when
 from rarebird.web.svg import pick_cell, swimlane, timeline
 

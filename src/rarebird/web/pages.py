@@ -17,7 +17,7 @@ from rarebird.store import views
 from rarebird.store.alerts import get_alert, set_workflow_status
 from rarebird.store.exceptions import list_ids_for_rule, load_items, save_item
 from rarebird.timeutil import parse_date_math_offset, parse_duration, parse_timestamp
-from rarebird.web.app import BadRequest, Ctx, NotFound
+from rarebird.web.context import BadRequest, Ctx, NotFound
 from rarebird.web.security import safe_next
 
 PAGE_SIZE = 50

@@ -31,7 +31,7 @@ writing by rarebird itself, so writers may come and go. Nothing read from a pipe
 again: what was read but not yet committed is lost in a crash (files and the HTTP ingest do
 not have this limit).
 
-Followers never parse: see :mod:`rarebird.serve.parse`.
+Followers never parse: see :mod:`rarebird.sources.chunks`.
 
 The package: ``base`` (chunks, framing, the :class:`Follower` protocol), ``positions`` (a tracked
 file and its position), ``files``, ``folders`` and ``streams`` (the three followers).

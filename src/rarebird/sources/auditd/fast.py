@@ -6,7 +6,7 @@ the prefilter's values, in every spelling the parser accepts: quoted (``exe="/us
 upper-case hex (``exe=2F7573722F62696E2F7373``, used when the path has a space or a special
 byte) or unquoted. ``comm`` is not looked at: it is not ``process.name``. Only the events of
 those hits are grouped (by searching for their stamp within ``GAP`` either way, with the
-grouping rule of :mod:`rarebird.sources.auditd_scan`) and fully parsed; the exact prefilter is then applied to the parsed event. So the
+grouping rule of :mod:`rarebird.sources.auditd.scan`) and fully parsed; the exact prefilter is then applied to the parsed event. So the
 fast path keeps exactly the events the full parse keeps: tests compare the two on generated and
 fuzzed logs. Lines of events that cannot match are never looked at, so their defects are not
 reported (the full parse reports them).
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from rarebird.errors import ReadStats
 from rarebird.events import ProcessEvent, SourceLocation
-from rarebird.sources.auditd_events import BuildContext, RawRecord, build_event
-from rarebird.sources.auditd_records import (
+from rarebird.sources.auditd.events import BuildContext, RawRecord, build_context, build_event
+from rarebird.sources.auditd.records import (
     HEADER_LINE_RE,
     HEADER_RE,
     MAX_PREFIX,
@@ -31,19 +31,21 @@ from rarebird.sources.auditd_records import (
     header_from_match,
     parse_header,
 )
-from rarebird.sources.auditd_scan import (
+from rarebird.sources.auditd.scan import (
     CHUNK,
     EOE,
     GAP,
     HISTORY,
     MARGIN,
     MAX_EVENT,
+    MAX_RECORD_LINE,
     NEEDED,
     SYSCALL,
     Window,
     line_text,
 )
-from rarebird.sources.base import Prefilter
+from rarebird.sources.base import Prefilter, SourceOptions
+from rarebird.sources.identity import Accounts, load_accounts
 
 
 def _lookbehinds(alternatives: list[bytes]) -> bytes:
@@ -92,6 +94,32 @@ def exe_needle(prefilter: Prefilter) -> re.Pattern[bytes] | None:
         + b")"
     )
     return re.compile(pattern)
+
+
+def fast_scan_for(
+    path: str,
+    options: SourceOptions,
+    stats: ReadStats,
+    needle: re.Pattern[bytes],
+    *,
+    accounts: Accounts | None = None,
+    start: int = 0,
+    stop: int | None = None,
+) -> FastScan:
+    """The fast pass over ``path`` (or its byte range ``start``..``stop``) that ``options``
+    ask for, counting into ``stats``: the source and its worker processes build it alike."""
+    if accounts is None:
+        accounts = load_accounts(options.passwd, options.group)
+    return FastScan(
+        path=path,
+        stats=stats,
+        ctx=build_context(path, accounts, options.host_name, stats),
+        keep=options.prefilter.holds,
+        needle=needle,
+        max_line=min(options.max_line_bytes, MAX_RECORD_LINE),
+        start=start,
+        stop=stop,
+    )
 
 
 class NeedMore(Exception):

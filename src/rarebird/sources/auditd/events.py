@@ -14,7 +14,8 @@ Auditd Manager run it, for an ``execve``/``execveat`` syscall:
 - ``user.id``/``user.name`` from ``uid``, ``user.audit.*`` from ``auid``, ``user.effective.*``
   from ``euid``, ``group.*`` from ``gid`` (also as Auditbeat's ``user.group.*``),
   ``user.effective.group.*`` from ``egid``; names from the ENRICHED fields, else from the
-  passwd/group files (:mod:`rarebird.sources.identity`). Unset ids (``4294967295``) are left out;
+  passwd/group files (:mod:`rarebird.sources.identity`). Unset ids (``4294967295``) are left out
+  (the login identity, when asked for, is applied afterwards to every format alike);
 - ``host.name`` from ``node=`` or the configured host, ``host.os.type: linux``;
 - ``tags`` from the rule key (several keys are separated by 0x01; ``key="key=x"`` gives ``x``),
   ``auditd.session``, ``auditd.sequence``, ``auditd.result``, ``auditd.data.syscall``/``tty``.
@@ -28,9 +29,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from rarebird.errors import ReadStats
 from rarebird.events import ProcessEvent, SourceLocation
-from rarebird.sources.auditd_records import Header, decode, decode_bytes, fields, is_hex, text
-from rarebird.sources.identity import Accounts, Person, choose_identity, resolved_name
+from rarebird.sources.auditd.records import Header, decode, decode_bytes, fields, is_hex, text
+from rarebird.sources.identity import Accounts, resolved_name
 
 #: audit arch (as logged, lower-case hex) -> (arch name, number of execve, number of execveat)
 _EXEC_NUMBERS: dict[bytes, tuple[str, int, int]] = {
@@ -76,10 +78,20 @@ class BuildContext:
 
     path: str
     accounts: Accounts
-    identity: str
     host_name: str | None
     #: report(line_no, reason, detail): an input problem found while decoding
     report: Callable[[int, str, str], None]
+
+
+def build_context(
+    path: str, accounts: Accounts, host_name: str | None, stats: ReadStats
+) -> BuildContext:
+    """A context that reports input problems to ``stats`` with ``path`` and the line."""
+
+    def report(line: int, reason: str, detail: str) -> None:
+        stats.skip(SourceLocation(path, line), reason, detail)
+
+    return BuildContext(path=path, accounts=accounts, host_name=host_name, report=report)
 
 
 def audit_time(header: Header) -> datetime:
@@ -146,13 +158,7 @@ def build_event(
     users, groups = ctx.accounts.users, ctx.accounts.groups
     uid, auid, euid = _id(f, b"uid"), _id(f, b"auid"), _id(f, b"euid")
     gid, egid = _id(f, b"gid"), _id(f, b"egid")
-    person = Person(
-        user_id=uid,
-        user_name=resolved_name(text(f.get(b"UID")), uid, users),
-        audit_id=auid,
-        audit_name=resolved_name(text(f.get(b"AUID")), auid, users),
-    )
-    user_id, user_name, extra = choose_identity(person, ctx.identity)
+    extra: dict[str, tuple[str, ...]] = {}
     euser = resolved_name(text(f.get(b"EUID")), euid, users)
     gname = resolved_name(text(f.get(b"GID")), gid, groups)
     egname = resolved_name(text(f.get(b"EGID")), egid, groups)
@@ -180,10 +186,10 @@ def build_event(
         event_action="executed" if is_exec else None,
         event_outcome=result,
         event_module="auditd",
-        user_id=user_id,
-        user_name=user_name,
+        user_id=uid,
+        user_name=resolved_name(text(f.get(b"UID")), uid, users),
         user_audit_id=auid,
-        user_audit_name=person.audit_name,
+        user_audit_name=resolved_name(text(f.get(b"AUID")), auid, users),
         user_effective_id=euid,
         user_effective_name=euser,
         group_id=gid,

@@ -1,9 +1,9 @@
 """The quick lane for a plain ECS line: decode only the wanted fields, in C.
 
-A candidate line of the prefiltered NDJSON path (:mod:`.ecs`) is usually a plain, nested
+A candidate line of the prefiltered NDJSON path (:mod:`.reader`) is usually a plain, nested
 Elastic Defend document of a kilobyte or more, of which the job wants some thirty leaves. The
 general path parses the whole line with orjson and walks the wanted subtrees in Python
-(:func:`~rarebird.sources.ecs.flatten_document`); this lane has msgspec decode the line
+(:func:`~rarebird.sources.ecs.documents.flatten_document`); this lane has msgspec decode the line
 straight into nested structs holding only the wanted fields (every other key is skipped by the
 decoder), then fills the event's attributes from their leaves with the same conversion rules,
 and applies the prefilter's exact check to the same values.
@@ -38,21 +38,21 @@ from typing import Any
 import msgspec
 
 from rarebird.events import ARRAY_FIELDS, FIELD_ATTRS, INT_FIELDS, ProcessEvent, SourceLocation
-from rarebird.sources.ecs import (
+from rarebird.sources.ecs.documents import (
     PREFILTERED,
-    ByteCondition,
-    _int,
-    _single,
+    int_value,
     keyword,
+    shared_single,
     timestamp_of,
 )
+from rarebird.sources.ecs.prefilter import ByteCondition
 
 #: A key holding a dot (the closing quote of a string followed by a colon, with a dot and no
 #: quote or backslash before it since the opening quote).
 _DOTTED_KEY = re.compile(rb'\.[^"\\]*"\s*:')
 #: The integers orjson keeps as integers; it makes floats of the others.
 _INT_MIN, _INT_END = -(2**63), 2**64
-#: Top-level keys of the envelopes :func:`~rarebird.sources.ecs.documents_in` unwraps.
+#: Top-level keys of the envelopes :func:`~rarebird.sources.ecs.documents.documents_in` unwraps.
 _ENVELOPE_KEYS = ("_source", "hits")
 
 
@@ -123,7 +123,7 @@ class StructLane:
     def event(self, line: bytes, origin: SourceLocation) -> ProcessEvent | None:
         """The event of a plain document line; ``PREFILTERED`` when the prefilter's exact
         check fails; None when the line must take the general path. Raises
-        :class:`~rarebird.sources.ecs.DocumentError` (``bad @timestamp``)."""
+        :class:`~rarebird.sources.ecs.documents.DocumentError` (``bad @timestamp``)."""
         if not line.isascii() or b"\\" in line or _DOTTED_KEY.search(line) is not None:
             return None
         try:
@@ -187,9 +187,9 @@ def _leaf(
     elif kind == _ARRAY:
         typed[target] = (one,) if values is None else tuple(values)
     elif kind == _INT:
-        typed[target] = _int(one)
+        typed[target] = int_value(one)
     else:
-        extra[name] = _single(one) if values is None else tuple(values)
+        extra[name] = shared_single(one) if values is None else tuple(values)
 
 
 _Fill = Callable[[Any, dict[str, Any], dict[str, tuple[str, ...]], dict[str, Sequence[str]]], None]
@@ -219,9 +219,9 @@ def _compile(plan: _Plan) -> tuple[_Fill, str]:
             elif kind == _ARRAY:
                 lines.append(f"{body}typed[{target!r}] = (v,)")
             elif kind == _INT:
-                lines.append(f"{body}typed[{target!r}] = _int(v)")
+                lines.append(f"{body}typed[{target!r}] = int_value(v)")
             else:
-                lines.append(f"{body}extra[{name!r}] = _single(v)")
+                lines.append(f"{body}extra[{name!r}] = shared_single(v)")
             if kind == _INT:
                 # a JSON integer: its keyword text parses back to itself
                 lines.append(f"{inner}elif type(v) is int and _INT_MIN <= v < _INT_END:")
@@ -240,7 +240,7 @@ def _compile(plan: _Plan) -> tuple[_Fill, str]:
             elif kind == _ARRAY:
                 lines.append(f"{body}typed[{target!r}] = tuple(v)")
             elif kind == _INT:
-                lines.append(f"{body}typed[{target!r}] = _int(v[0])")
+                lines.append(f"{body}typed[{target!r}] = int_value(v[0])")
             else:
                 lines.append(f"{body}extra[{name!r}] = tuple(v)")
             lines.append(f"{inner}else:")
@@ -253,8 +253,8 @@ def _compile(plan: _Plan) -> tuple[_Fill, str]:
     namespace: dict[str, Any] = {
         "_leaf": _leaf,
         "_Back": _Back,
-        "_int": _int,
-        "_single": _single,
+        "int_value": int_value,
+        "shared_single": shared_single,
         "_INT_MIN": _INT_MIN,
         "_INT_END": _INT_END,
     }

@@ -2,38 +2,44 @@
 
 ``--input-format auditd`` (also chosen by ``auto`` when the first lines are audit records).
 Records are grouped into events and exec events are mapped to ECS as Elastic's normaliser does;
-see :mod:`~rarebird.sources.auditd_records` (record syntax, ENRICHED fields, hex),
-:mod:`~rarebird.sources.auditd_scan` (grouping, the full parse),
-:mod:`~rarebird.sources.auditd_fast` (the prefiltered fast path) and
-:mod:`~rarebird.sources.auditd_events` (the ECS mapping).
+see :mod:`~rarebird.sources.auditd.records` (record syntax, ENRICHED fields, hex),
+:mod:`~rarebird.sources.auditd.scan` (grouping, the full parse),
+:mod:`~rarebird.sources.auditd.fast` (the prefiltered fast path) and
+:mod:`~rarebird.sources.auditd.events` (the ECS mapping).
 
 :class:`SourceOptions` fields read: ``prefilter`` (selects the fast path and is applied exactly
 to every parsed event), ``host_name`` (``host.name`` of records without ``node=``), ``passwd``
-and ``group`` (names for numeric ids when the log is not ENRICHED), ``identity`` (``user`` or
-``login``), ``max_line_bytes`` (capped at 4 MiB: kernel records are under 9 KB) and two
-``extra`` keys: ``workers`` (worker processes over byte ranges of one large regular file,
-default 1) and ``scan`` (``full`` forces the full parse, which reads and checks every line).
+and ``group`` (names for numeric ids when the log is not ENRICHED), ``max_line_bytes``
+(capped at 4 MiB: kernel records are under 9 KB) and two ``extra`` keys: ``workers`` (worker
+processes over byte ranges of one large regular file, default 1) and ``scan`` (``full``
+forces the full parse, which reads and checks every line). ``identity`` is applied by the
+sources layer, after this reader (:mod:`rarebird.sources.identity`).
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Iterator
 
 from rarebird.errors import InputError, ReadStats
-from rarebird.events import ProcessEvent, SourceLocation
-from rarebird.sources.auditd_events import BuildContext
-from rarebird.sources.auditd_fast import FastScan, exe_needle
-from rarebird.sources.auditd_records import HEADER_RE
-from rarebird.sources.auditd_scan import MAX_RECORD_LINE, prefilter_holds, scan_full
+from rarebird.events import ProcessEvent
+from rarebird.sources.auditd.events import BuildContext, build_context
+from rarebird.sources.auditd.fast import FastScan, exe_needle, fast_scan_for
+from rarebird.sources.auditd.parallel import scan_parallel
+from rarebird.sources.auditd.records import HEADER_RE
+from rarebird.sources.auditd.scan import MAX_RECORD_LINE, scan_full
 from rarebird.sources.base import SourceOptions
-from rarebird.sources.identity import check_identity, load_accounts
-from rarebird.sources.inputs import open_binary, register_format
+from rarebird.sources.identity import load_accounts
+from rarebird.sources.inputs import open_binary
 from rarebird.sources.sniff import first_lines, is_gzip
 
 #: Below this size a file is read by one process whatever ``workers`` says.
 PARALLEL_MIN_BYTES = 64 * 1024 * 1024
+
+_AUDIT_STAMP = re.compile(rb"msg=audit\(\d+\.\d+:\d+\)")
+_EOE = re.compile(rb"(?:^|\s)type=EOE\s")
 
 
 class AuditdSource:
@@ -43,7 +49,6 @@ class AuditdSource:
         self._path = path
         self._options = options
         self._stats = ReadStats()
-        check_identity(options.identity)
         self._accounts = load_accounts(options.passwd, options.group)
         self._max_line = min(options.max_line_bytes, MAX_RECORD_LINE)
         scan = options.extra.get("scan", "fast")
@@ -70,26 +75,16 @@ class AuditdSource:
         """True when the prefilter lets this source skip events without parsing them."""
         return self._needle is not None
 
-    def context(self, report_offset: int = 0) -> BuildContext:
-        def report(line: int, reason: str, detail: str) -> None:
-            self._stats.skip(SourceLocation(self._path, line + report_offset), reason, detail)
-
-        return BuildContext(
-            path=self._path,
-            accounts=self._accounts,
-            identity=self._options.identity,
-            host_name=self._options.host_name,
-            report=report,
-        )
-
-    def keep(self, event: ProcessEvent) -> bool:
-        return prefilter_holds(event, self._options.prefilter)
+    def context(self) -> BuildContext:
+        """What mapping an event of this input needs; problems are counted in :attr:`stats`."""
+        return build_context(self._path, self._accounts, self._options.host_name, self._stats)
 
     def __iter__(self) -> Iterator[ProcessEvent]:
-        if self._needle is not None and self._workers > 1 and self._parallel_ok():
-            from rarebird.sources.auditd_parallel import scan_parallel
-
-            events = scan_parallel(self, self._path, self._workers, self._needle)
+        needle = self._needle
+        if needle is not None and self._workers > 1 and self._parallel_ok():
+            events = scan_parallel(
+                self._path, self._options, self._stats, self._workers, self.fast_scan
+            )
         else:
             events = self._scan(open_binary(self._path))
         for event in events:
@@ -100,20 +95,25 @@ class AuditdSource:
         with stream:
             if self._needle is None:
                 yield from scan_full(
-                    stream, self._path, self._stats, self.context(), self.keep, self._max_line
+                    stream,
+                    self._path,
+                    self._stats,
+                    self.context(),
+                    self._options.prefilter.holds,
+                    self._max_line,
                 )
             else:
                 yield from self.fast_scan().run(stream)
 
     def fast_scan(self, start: int = 0, stop: int | None = None) -> FastScan:
+        """The fast pass over this input, or over its byte range ``start``..``stop``."""
         assert self._needle is not None
-        return FastScan(
-            path=self._path,
-            stats=self._stats,
-            ctx=self.context(),
-            keep=self.keep,
-            needle=self._needle,
-            max_line=self._max_line,
+        return fast_scan_for(
+            self._path,
+            self._options,
+            self._stats,
+            self._needle,
+            accounts=self._accounts,
             start=start,
             stop=stop,
         )
@@ -144,4 +144,25 @@ def sniff_auditd(head: bytes) -> float:
     return 0.5 * hits / len(lines)
 
 
-register_format("auditd", open_auditd, sniff_auditd)
+def frame_audit(data: bytes, final: bool, idle: bool) -> int:
+    """Complete audit events (the :data:`~rarebird.sources.base.Framer` of ``auditd``): up to
+    an ``EOE`` record, or before the records of the last, maybe unfinished, event (which goes
+    once the input has been idle).
+
+    >>> a = b"type=SYSCALL msg=audit(1.0:7): x\\ntype=EXECVE msg=audit(1.0:7): y\\n"
+    >>> b = b"type=SYSCALL msg=audit(1.0:8): x\\n"
+    >>> frame_audit(a + b, False, False) == len(a), frame_audit(a + b, False, True)
+    (True, 98)
+    """
+    end = len(data) if final else data.rfind(b"\n") + 1
+    if final or idle or end == 0:
+        return end
+    last_start = data.rfind(b"\n", 0, end - 1) + 1
+    last = data[last_start:end]
+    if _EOE.search(last):
+        return end
+    stamp = _AUDIT_STAMP.search(last)
+    if stamp is None:
+        return end
+    first = data.find(stamp.group(0))
+    return data.rfind(b"\n", 0, first) + 1 if first >= 0 else end

@@ -14,7 +14,7 @@ interleave; 64 KiB is hundreds of records. An event is produced at the position 
 **Full parse** (:func:`scan_full`) reads every line, reports every line that is not a record
 (with its file:line) and counts serials that never appear (lost events).
 
-The prefiltered fast path that applies the same rule is :mod:`rarebird.sources.auditd_fast`.
+The prefiltered fast path that applies the same rule is :mod:`rarebird.sources.auditd.fast`.
 """
 
 from __future__ import annotations
@@ -26,9 +26,8 @@ from dataclasses import dataclass, field
 
 from rarebird.errors import ReadStats
 from rarebird.events import ProcessEvent, SourceLocation
-from rarebird.sources.auditd_events import BuildContext, RawRecord, build_event
-from rarebird.sources.auditd_records import parse_header
-from rarebird.sources.base import Prefilter
+from rarebird.sources.auditd.events import BuildContext, RawRecord, build_event
+from rarebird.sources.auditd.records import parse_header
 
 #: Records of one event are at most this many bytes apart (start to start).
 GAP = 64 * 1024
@@ -49,14 +48,6 @@ EOE = b"EOE"
 NEEDED = frozenset({b"SYSCALL", b"EXECVE", b"CWD", b"PROCTITLE"})
 
 Emit = Callable[[ProcessEvent], bool]
-
-
-def prefilter_holds(event: ProcessEvent, prefilter: Prefilter) -> bool:
-    """True when the parsed event satisfies every condition of the prefilter, exactly."""
-    for cond in prefilter.conditions:
-        if not any(v in cond.values for v in event.get(cond.field)):
-            return False
-    return True
 
 
 # --- the input window ---------------------------------------------------------------------------

@@ -1,0 +1,238 @@
+"""Reading one large audit log with several processes: one per byte range.
+
+The file is cut at line boundaries into ``workers`` ranges. This process scans the first range
+while worker processes (:func:`run_worker`, started with ``python -c``) scan the others; each
+range owns the events whose first SYSCALL record starts in it and may read outside it for the
+rest of an event, so the result is exactly the sequential one, in the same order. Workers send
+their events and counts back as JSON lines in a temporary file (no pickle); line numbers are
+relative to the range and fixed up here once the lines of the earlier ranges are known.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypedDict
+
+import orjson
+
+from rarebird.errors import InputError, InputIssue, ReadStats
+from rarebird.events import ProcessEvent, SourceLocation
+from rarebird.sources.auditd.fast import FastScan, exe_needle, fast_scan_for
+from rarebird.sources.auditd.scan import HISTORY
+from rarebird.sources.base import FieldCondition, JsonObject, Prefilter, SourceOptions
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SKIP = frozenset({"timestamp", "origin", "extra"})
+
+#: What a worker process runs: :func:`run_worker` on the JSON spec in ``argv[1]``.
+WORKER_CODE = (
+    "import sys; from rarebird.sources.auditd.parallel import run_worker; run_worker(sys.argv[1])"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSpec:
+    """What one worker process scans, and the source options it needs (as JSON)."""
+
+    path: str
+    start: int
+    stop: int
+    out: str
+    #: the prefilter's conditions as ``[field, [values...]]``
+    prefilter: list[tuple[str, list[str]]]
+    host_name: str | None
+    passwd: str | None
+    group: str | None
+    max_line_bytes: int
+
+    def to_json(self) -> str:
+        return orjson.dumps(dataclasses.asdict(self)).decode()
+
+    @classmethod
+    def from_json(cls, text: str) -> WorkerSpec:
+        doc = orjson.loads(text)
+        doc["prefilter"] = [(f, list(v)) for f, v in doc["prefilter"]]
+        return cls(**doc)
+
+    def options(self) -> SourceOptions:
+        conditions = tuple(FieldCondition(f, frozenset(v)) for f, v in self.prefilter)
+        return SourceOptions(
+            prefilter=Prefilter(conditions),
+            host_name=self.host_name,
+            passwd=self.passwd,
+            group=self.group,
+            max_line_bytes=self.max_line_bytes,
+        )
+
+
+def split_ranges(path: str, parts: int) -> list[tuple[int, int]]:
+    """``parts`` byte ranges of the file, each starting at the beginning of a line."""
+    size = os.path.getsize(path)
+    cuts = [0]
+    with open(path, "rb") as f:
+        for i in range(1, parts):
+            f.seek(size * i // parts)
+            f.readline()
+            pos = f.tell()
+            if pos > cuts[-1] and pos < size:
+                cuts.append(pos)
+    cuts.append(size)
+    return list(zip(cuts, cuts[1:], strict=False))
+
+
+def scan_parallel(
+    path: str,
+    options: SourceOptions,
+    stats: ReadStats,
+    workers: int,
+    scan_range: Callable[[int, int], FastScan],
+) -> Iterator[ProcessEvent]:
+    """The events of ``path``, scanned by ``workers`` processes, in file order.
+
+    This process scans the first range with ``scan_range(start, stop)`` (counting into
+    ``stats``); the counts of the others are added to ``stats`` as their events are taken.
+    """
+    ranges = split_ranges(path, workers)
+    # workers write into files, not pipes: a pipe would fill up and stop a worker while this
+    # process is still busy with the first range
+    with tempfile.TemporaryDirectory(prefix="rarebird-auditd-") as tmp:
+        yield from _run(path, options, stats, ranges, scan_range, Path(tmp))
+
+
+def _run(
+    path: str,
+    options: SourceOptions,
+    stats: ReadStats,
+    ranges: list[tuple[int, int]],
+    scan_range: Callable[[int, int], FastScan],
+    tmp: Path,
+) -> Iterator[ProcessEvent]:
+    procs: list[tuple[subprocess.Popen[bytes], Path, Path]] = []
+    try:
+        for i, (start, stop) in enumerate(ranges[1:], 1):
+            out, err = tmp / f"range-{i}.ndjson", tmp / f"range-{i}.stderr"
+            spec = WorkerSpec(
+                path=path,
+                start=start,
+                stop=stop,
+                out=str(out),
+                prefilter=[(c.field, sorted(c.values)) for c in options.prefilter.conditions],
+                host_name=options.host_name,
+                passwd=options.passwd,
+                group=options.group,
+                max_line_bytes=options.max_line_bytes,
+            )
+            cmd = [sys.executable, "-c", WORKER_CODE, spec.to_json()]
+            with open(err, "wb") as err_file:
+                procs.append((subprocess.Popen(cmd, stderr=err_file), out, err))
+        first_start, first_stop = ranges[0]
+        with open(path, "rb") as f:
+            yield from scan_range(first_start, first_stop).run(f)
+        for proc, out, err in procs:
+            lines_before = stats.lines
+            if proc.wait() != 0:
+                tail = err.read_text(errors="replace").strip().splitlines()[-1:] or ["?"]
+                raise InputError(path, f"worker process failed: {tail[0]}")
+            with open(out, "rb") as rows:
+                last = b""
+                for row in rows:
+                    if last:
+                        yield decode_event(orjson.loads(last), lines_before)
+                    last = row
+            merge_stats(stats, orjson.loads(last), path, lines_before)
+    finally:
+        for proc, _out, _err in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+class StatsDoc(TypedDict):
+    """A worker's :class:`~rarebird.errors.ReadStats` as JSON (issues as line, reason, detail)."""
+
+    lines: int
+    bytes: int
+    prefiltered: int
+    skipped: dict[str, int]
+    issues: list[tuple[int, str, str]]
+
+
+def encode_event(event: ProcessEvent) -> bytes:
+    """One event as a JSON object (typed attributes that are set, time in microseconds)."""
+    doc: dict[str, Any] = {}
+    for f in dataclasses.fields(event):
+        if f.name in _SKIP:
+            continue
+        value = getattr(event, f.name)
+        if value is None or value == ():
+            continue
+        doc[f.name] = list(value) if isinstance(value, tuple) else value
+    delta = event.timestamp - _EPOCH
+    doc["timestamp"] = (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+    doc["extra"] = {k: list(v) for k, v in event.extra.items()}
+    if event.origin is not None:
+        doc["origin"] = [event.origin.path, event.origin.line]
+    return orjson.dumps(doc)
+
+
+def decode_event(doc: JsonObject, line_offset: int = 0) -> ProcessEvent:
+    """The inverse of :func:`encode_event`, adding ``line_offset`` to the origin's line."""
+    kwargs: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key == "timestamp":
+            kwargs[key] = _EPOCH + timedelta(microseconds=value)
+        elif key == "extra":
+            kwargs[key] = {k: tuple(v) for k, v in value.items()}
+        elif key == "origin":
+            kwargs[key] = SourceLocation(value[0], value[1] + line_offset)
+        else:
+            kwargs[key] = tuple(value) if isinstance(value, list) else value
+    return ProcessEvent(**kwargs)
+
+
+def encode_stats(stats: ReadStats) -> bytes:
+    doc: StatsDoc = {
+        "lines": stats.lines,
+        "bytes": stats.bytes,
+        "prefiltered": stats.prefiltered,
+        "skipped": dict(stats.skipped),
+        "issues": [(i.location.line, i.reason, i.detail) for i in stats.issues],
+    }
+    return orjson.dumps(doc)
+
+
+def merge_stats(stats: ReadStats, doc: StatsDoc, path: str, line_offset: int) -> None:
+    stats.lines += doc["lines"]
+    stats.bytes += doc["bytes"]
+    stats.prefiltered += doc["prefiltered"]
+    stats.skipped.update(doc["skipped"])
+    for line, reason, detail in doc["issues"]:
+        if len(stats.issues) < stats.max_issues:
+            stats.issues.append(
+                InputIssue(SourceLocation(path, line + line_offset), reason, detail)
+            )
+
+
+def run_worker(spec_json: str) -> None:
+    """A worker process: scan one range, write its events and then its counts as JSON lines."""
+    spec = WorkerSpec.from_json(spec_json)
+    options = spec.options()
+    needle = exe_needle(options.prefilter)
+    if needle is None:
+        raise ValueError("a worker needs a prefilter the fast path can use")
+    stats = ReadStats()
+    scan = fast_scan_for(spec.path, options, stats, needle, start=spec.start, stop=spec.stop)
+    with open(spec.path, "rb") as f, open(spec.out, "wb") as out:
+        origin = max(0, spec.start - HISTORY)
+        f.seek(origin)
+        for event in scan.run(f, origin=origin):
+            out.write(encode_event(event) + b"\n")
+        out.write(encode_stats(stats) + b"\n")
