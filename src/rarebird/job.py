@@ -463,7 +463,9 @@ class AnomalyJob:
         out = []
         bucket = self.current
         if bucket.index == self.skip_bucket:
-            # the job's first (possibly partial) bucket: neither scored nor learnt
+            # the job's first (possibly partial) bucket: neither scored nor learnt, but its
+            # users get their person ids (which order the engine's results)
+            self.model.register(bucket.order)
             self.skip_bucket = None
             start = bucket.index + 1
             self.stats.last_finalised_bucket_end = float((bucket.index + 1) * self.span)
@@ -479,7 +481,7 @@ class AnomalyJob:
         timestamp = from_epoch_s(bucket.index * self.span)
         self.normalizers.propagate_forward(1.0)
         self.model.learn(bucket.index, bucket.order)
-        values = sorted(bucket.order, key=lambda v: self.model.person_id(v) or 0)
+        values = self.model.result_order(bucket.order)
         leaves = [
             Leaf(
                 score,
