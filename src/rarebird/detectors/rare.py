@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rarebird.detectors.boost_order import unordered_order
 from rarebird.detectors.maths import beta_cdf, beta_quantile
 from rarebird.detectors.normalize import decay_rate_for
 from rarebird.detectors.sortedweights import SortedWeights
@@ -399,34 +400,3 @@ class RareModel:
             model._name_bytes += len(name)
         model.sorted = SortedWeights.from_values([model.weights[p] for p in model.ids.values()])
         return model
-
-
-def _next_prime_bucket_count(n: int) -> int:
-    for size in _BOOST_PRIME_SIZES:
-        if size >= n:
-            return size
-    raise ValueError(f"too many people in one bucket: {n}")
-
-
-_BOOST_PRIME_SIZES = (13, 29, 53, 97, 193, 389, 769, 1543, 3079, 6151, 12289, 24593, 49157,
-                      98317, 196613, 393241, 786433, 1572869, 3145739)  # fmt: skip
-
-
-def unordered_order(keys: Sequence[int]) -> list[int]:
-    """The iteration order of a ``boost::unordered_set<std::size_t>`` (Boost 1.86) after
-    inserting ``keys`` in this order."""
-    buckets: list[list[int]] = []
-    seen: set[int] = set()
-    for key in keys:
-        if key in seen:
-            continue
-        if len(seen) + 1 > len(buckets):
-            count = _next_prime_bucket_count(1 + len(seen) + 1)
-            grown: list[list[int]] = [[] for _ in range(count)]
-            for bucket in buckets:
-                for k in bucket:
-                    grown[k % count].insert(0, k)
-            buckets = grown
-        buckets[key % len(buckets)].insert(0, key)
-        seen.add(key)
-    return [k for bucket in buckets for k in bucket]
