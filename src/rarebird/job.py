@@ -13,9 +13,10 @@
   the prune window are forgotten; results and model state go to the store together;
 - with ``renormalize`` (live detection, ``detect`` and ``serve``), rescores the stored results of
   the last ``max(30 days, 100 buckets)`` when a normaliser's scope maximum jumps by more than
-  10 % or every 6 hours of data, writing only "big" changes, as Elasticsearch's
-  ``ScoresUpdater`` does (``initial_*`` scores never change). A plain replay (``job run``)
-  keeps the engine's initial scores, which is what the oracle of Elastic's engine shows;
+  10 % or (``renormalize_every_s``) every 6 hours of data, writing only "big" changes, as
+  Elasticsearch's ``ScoresUpdater`` does (``initial_*`` scores never change). A plain replay
+  (``job run``) keeps the engine's initial scores, which is what the oracle of Elastic's engine
+  shows; ``job run --renormalize`` renormalises on jumps only, as a datafeed's lookback does;
 - tracks model memory against ``model_memory_limit``: ``ok``, ``soft_limit`` from 60 %,
   ``hard_limit`` at the limit, where new by-field values are refused and counted.
 
@@ -136,9 +137,12 @@ class AnomalyJob:
         *,
         keep_events: bool = True,
         renormalize: bool = False,
+        renormalize_every_s: float | None = RENORMALIZE_INTERVAL_S,
     ) -> None:
         self.config = job
         self.renormalize = renormalize
+        #: data time between periodic renormalisations; None: only when a maximum jumps
+        self.renormalize_every_s = renormalize_every_s
         self.datafeed = datafeed
         self.store = store
         self.keep_events = keep_events
@@ -172,9 +176,11 @@ class AnomalyJob:
         *,
         keep_events: bool = True,
         renormalize: bool = False,
+        renormalize_every_s: float | None = RENORMALIZE_INTERVAL_S,
     ) -> AnomalyJob:
         """Resume the job's state from the store, or start it fresh."""
-        instance = cls(job, datafeed, store, keep_events=keep_events, renormalize=renormalize)
+        instance = cls(job, datafeed, store, keep_events=keep_events, renormalize=renormalize,
+                       renormalize_every_s=renormalize_every_s)  # fmt: skip
         row = store.conn.execute(
             "SELECT version, state FROM job_state WHERE job_id = ?", (job.job_id,)
         ).fetchone()
@@ -514,7 +520,8 @@ class AnomalyJob:
         if self.last_renormalised_s is None:
             self.last_renormalised_s = float(bucket_end)
         self._pending_results.append(results)
-        due = big_change or bucket_end - self.last_renormalised_s >= RENORMALIZE_INTERVAL_S
+        every = self.renormalize_every_s
+        due = big_change or (every is not None and bucket_end - self.last_renormalised_s >= every)
         if due and self.renormalize:
             # as Elasticsearch does on new quantiles: rescore the window with the state as of
             # this bucket (so the outcome does not depend on when results are committed)
@@ -583,7 +590,8 @@ class AnomalyJob:
         window = days * 86400 if days is not None else max(30 * 86400, 100 * self.span)
         norms = self.normalizers
         changed = 0
-        for doc_id, doc in self._window_docs(int((end_s - window) * 1000)).items():
+        # Elasticsearch rescores [t - window, t), t the start of the triggering bucket
+        for doc_id, doc in self._window_docs(int((end_s - self.span - window) * 1000)).items():
             kind = doc["result_type"]
             if kind == "record":
                 key = scope(self.by_field, doc["by_field_value"])

@@ -125,7 +125,7 @@ def job() -> None:
     "--renormalize",
     is_flag=True,
     help="Rescore stored results when the score distribution changes, as Elasticsearch does "
-    "for a running job (default: keep the engine's initial scores).",
+    "during a datafeed's lookback (default: keep the engine's initial scores).",
 )
 @click.argument("inputs", nargs=-1, required=True, metavar="FILES...")
 @handle_errors
@@ -162,7 +162,10 @@ def job_run(
         meter.update(p.lines, p.kept, f"{p.bytes / 1e6:,.0f} MB", force=p.final)
 
     with open_store(store_path) as store:
-        anomaly_job = AnomalyJob.open(store, job_cfg, datafeed_cfg, renormalize=renormalize)
+        # a replay is a datafeed's lookback: the engine's 6-hour quantiles timer runs on the
+        # wall clock and does not fire, so only jumps of a scope's maximum renormalise
+        anomaly_job = AnomalyJob.open(store, job_cfg, datafeed_cfg, renormalize=renormalize,
+                                      renormalize_every_s=None)  # fmt: skip
         summary = replay(
             anomaly_job,
             datafeed_cfg,
