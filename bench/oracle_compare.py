@@ -1,122 +1,96 @@
 """Compare rarebird's scores with Elastic's engine on every shared oracle scenario.
 
 Runs each ``../shared/oracle`` scenario through :class:`rarebird.job.AnomalyJob` in-process and
-prints, per scenario, how many records / buckets / bucket influencers / influencers differ from
-the engine's and the largest |Δscore| of each kind. ``--detail`` lists every difference above
-the tolerance.
+prints, per scenario and result kind (records, buckets, bucket influencers, influencers), how
+many results differ from the engine's by more than the tolerance and the largest |Δscore|.
+With ``--renormalize`` the job renormalises as ``job run --renormalize`` does and is compared
+with what Elasticsearch's renormaliser makes of the engine's results and quantiles documents.
 
-    python bench/oracle_compare.py [--detail] [--tolerance 1.0] [scenario ...]
+    python bench/oracle_compare.py [--detail] [--renormalize] [--tolerance 1.0] [scenario ...]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from rarebird.definitions import load_datafeed, load_job
 from rarebird.job import AnomalyJob
 from rarebird.pipeline import replay
 from rarebird.results import BucketResults
+from rarebird.store import open_store
+from rarebird.store.results import search_results
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+#: the engine-output readers the oracle tests use
+oracle_support = importlib.import_module("tests.oracle_support")
+
 SHARED = Path(os.environ.get("RAREBIRD_SHARED", ROOT.parent / "shared"))
 ORACLE = SHARED / "oracle"
 
-Key = tuple[Any, ...]
+
+def run(name: str, renormalize: bool) -> dict[str, dict[oracle_support.Key, float]]:
+    job_cfg = load_job(str(ORACLE / "job_config.json"))
+    inputs = [str(ORACLE / "inputs" / f"{name}.ndjson")]
+    if not renormalize:
+        out: list[BucketResults] = []
+        job = AnomalyJob(job_cfg, load_datafeed(None))
+        replay(job, load_datafeed(None), inputs, on_results=out.append)
+        return oracle_support.rarebird_scores(
+            [r.to_doc() for res in out for r in res.records],
+            [res.bucket.to_doc() for res in out],
+            [i.to_doc() for res in out for i in res.influencers],
+        )
+    with tempfile.TemporaryDirectory() as tmp, open_store(os.path.join(tmp, "rb.db")) as store:
+        job = AnomalyJob.open(store, job_cfg, load_datafeed(None), renormalize=True,
+                              renormalize_every_s=None)  # fmt: skip
+        replay(job, load_datafeed(None), inputs)
+        docs = {kind: [doc for _, doc in search_results(store, kind, order="time").hits]
+                for kind in ("record", "bucket", "influencer")}  # fmt: skip
+    return oracle_support.rarebird_scores(docs["record"], docs["bucket"], docs["influencer"])
 
 
-def scenarios() -> list[str]:
-    return sorted(p.name.removesuffix(".json") for p in (ORACLE / "outputs").glob("*.json")
-                  if not p.name.endswith(".meta.json"))  # fmt: skip
-
-
-def run(name: str) -> list[BucketResults]:
-    job = AnomalyJob(load_job(str(ORACLE / "job_config.json")), load_datafeed(None))
-    out: list[BucketResults] = []
-    replay(job, load_datafeed(None), [str(ORACLE / "inputs" / f"{name}.ndjson")],
-           on_results=out.append)  # fmt: skip
-    return out
-
-
-def engine(name: str) -> dict[str, dict[Key, float]]:
-    """The engine's scores: records, buckets, bucket influencers, influencers."""
-    raw = json.loads((ORACLE / "outputs" / f"{name}.json").read_text())
-    out: dict[str, dict[Key, float]] = {"record": {}, "bucket": {}, "bucket_influencer": {},
-                                        "influencer": {}}  # fmt: skip
-    for doc in raw:
-        if "records" in doc:
-            for r in doc["records"]:
-                out["record"][(r["timestamp"] // 1000, r["by_field_value"])] = r["record_score"]
-        elif "bucket" in doc:
-            b = doc["bucket"]
-            out["bucket"][(b["timestamp"] // 1000,)] = b["anomaly_score"]
-            for bi in b.get("bucket_influencers", []):
-                key = (b["timestamp"] // 1000, bi["influencer_field_name"])
-                out["bucket_influencer"][key] = bi["anomaly_score"]
-        elif "influencers" in doc:
-            for i in doc["influencers"]:
-                key = (i["timestamp"] // 1000, i["influencer_field_name"],
-                       i["influencer_field_value"])  # fmt: skip
-                out["influencer"][key] = i["influencer_score"]
-    return out
-
-
-def mine(results: list[BucketResults]) -> dict[str, dict[Key, float]]:
-    out: dict[str, dict[Key, float]] = {"record": {}, "bucket": {}, "bucket_influencer": {},
-                                        "influencer": {}}  # fmt: skip
-    for res in results:
-        ts = int(res.bucket.timestamp.timestamp())
-        out["bucket"][(ts,)] = res.bucket.anomaly_score
-        for bi in res.bucket.bucket_influencers:
-            out["bucket_influencer"][(ts, bi.influencer_field_name)] = bi.anomaly_score
-        for r in res.records:
-            out["record"][(ts, r.by_field_value)] = r.record_score
-        for i in res.influencers:
-            out["influencer"][(ts, i.influencer_field_name, i.influencer_field_value)] = (
-                i.influencer_score
-            )
-    return out
-
-
-def compare(name: str, tolerance: float, detail: bool) -> dict[str, float]:
+def compare(name: str, tolerance: float, detail: bool, renormalize: bool) -> None:
     t0 = time.monotonic()
-    got = mine(run(name))
-    want = engine(name)
-    worst: dict[str, float] = {}
-    for kind, expected in want.items():
-        mine_k = got[kind]
-        missing = set(expected) ^ set(mine_k)
-        diffs = sorted(((abs(mine_k[k] - v), k, v, mine_k[k]) for k, v in expected.items()
-                        if k in mine_k), reverse=True)  # fmt: skip
-        worst[kind] = diffs[0][0] if diffs else 0.0
+    got = run(name, renormalize)
+    docs = oracle_support.raw_output(ORACLE, name)
+    want = (oracle_support.elasticsearch_renormalised(docs) if renormalize
+            else oracle_support.engine_scores(docs))  # fmt: skip
+    for kind in oracle_support.KINDS:
+        expected, mine = want[kind], got[kind]
+        unmatched = set(expected) ^ set(mine)
+        diffs = sorted(((abs(mine[k] - v), k, v, mine[k]) for k, v in expected.items()
+                        if k in mine), key=lambda d: -d[0])  # fmt: skip
         over = [d for d in diffs if d[0] > tolerance]
-        print(f"  {kind:18s} n={len(expected):4d} max|Δ|={worst[kind]:6.3f} "
-              f">{tolerance}: {len(over):3d}  set differs: {len(missing)}")  # fmt: skip
+        top = diffs[0][0] if diffs else 0.0
+        print(f"  {kind:18s} n={len(expected):5d} max|Δ|={top:7.4f} >{tolerance}: {len(over):4d}"
+              f"  unmatched: {len(unmatched)}")  # fmt: skip
         if detail:
-            for _d, key, v, m in over:
+            for _, key, v, m in over:
                 print(f"      {key} engine {v:.3f} rarebird {m:.3f} Δ {m - v:+.3f}")
-            for key in sorted(missing, key=str)[:20]:
+            for key in sorted(unmatched, key=str)[:20]:
                 print(f"      only in {'engine' if key in expected else 'rarebird'}: {key}")
     print(f"  ({time.monotonic() - t0:.1f} s)")
-    return worst
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("names", nargs="*")
     parser.add_argument("--detail", action="store_true")
+    parser.add_argument("--renormalize", action="store_true")
     parser.add_argument("--tolerance", type=float, default=1.0)
     args = parser.parse_args(argv)
     if not ORACLE.exists():
         sys.exit(f"{ORACLE} not present")
-    for name in args.names or scenarios():
-        print(name)
-        compare(name, args.tolerance, args.detail)
+    for name in args.names or oracle_support.scenarios(ORACLE):
+        print(name + (" (renormalised)" if args.renormalize else ""))
+        compare(name, args.tolerance, args.detail, args.renormalize)
 
 
 if __name__ == "__main__":
