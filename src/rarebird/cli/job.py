@@ -122,7 +122,7 @@ def job() -> None:
     "--renormalize",
     is_flag=True,
     help="Rescore stored results when the score distribution changes, as Elasticsearch does "
-    "for a running job (default: keep the engine's initial scores).",
+    "during a datafeed's lookback (default: keep the engine's initial scores).",
 )
 @click.argument("inputs", nargs=-1, required=True, metavar="FILES...")
 @handle_errors

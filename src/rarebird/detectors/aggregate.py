@@ -95,15 +95,16 @@ class Normalizers:
         )
 
     def for_influencer(self, name: str) -> ScoreNormalizer:
+        """The influencer field's normaliser, made when a final bucket first needs it."""
         norm = self.influencer.get(name)
         if norm is None:
-            norm = self.influencer[name] = ScoreNormalizer(self.bucket_span_s)
+            norm = self.influencer[name] = _new_and_aged(self.bucket_span_s)
         return norm
 
     def for_influencer_bucket(self, name: str) -> ScoreNormalizer:
         norm = self.influencer_bucket.get(name)
         if norm is None:
-            norm = self.influencer_bucket[name] = ScoreNormalizer(self.bucket_span_s)
+            norm = self.influencer_bucket[name] = _new_and_aged(self.bucket_span_s)
         return norm
 
     def all(self) -> list[ScoreNormalizer]:
@@ -134,6 +135,17 @@ class Normalizers:
             {k: ScoreNormalizer.from_state(v) for k, v in state["influencer"].items()},
             {k: ScoreNormalizer.from_state(v) for k, v in state["influencer_bucket"].items()},
         )
+
+
+def _new_and_aged(bucket_span_s: int) -> ScoreNormalizer:
+    """A normaliser made while a final bucket is scored. The engine makes it when the
+    bucket's results are first visited (``E_RefreshSettings``), *before* it ages every
+    normaliser by the bucket (``CAnomalyJob::updateNormalizerAndNormalizeResults``), so it
+    has aged one bucket when it learns its first score: its quantiles decay on the same
+    schedule as the engine's (``time_to_quantile_decay`` in the oracle's quantiles state)."""
+    norm = ScoreNormalizer(bucket_span_s)
+    norm.propagate_forward(1.0)
+    return norm
 
 
 def scope(field_name: str, value: str | None) -> str:

@@ -107,6 +107,8 @@ class ScoreNormalizer:
         self.max_alpha = math.exp(-2.0 * self.decay_rate)
         self.pending_count = 0
         self.pending_max = 0.0
+        #: discretised score -> (noise, percentile) ceilings while the digests stay as they are
+        self._ceilings: dict[int, tuple[float, float]] = {}
 
     # --- updates -------------------------------------------------------------------------
     @staticmethod
@@ -129,6 +131,7 @@ class ScoreNormalizer:
         return big_change
 
     def _add_sample(self, discrete: int) -> None:
+        self._ceilings.clear()
         n = self.low.n
         k = self.low.k
         if n + 1 == k:
@@ -200,6 +203,7 @@ class ScoreNormalizer:
             steps = math.floor(
                 (QUANTILE_DECAY_TIME - self.time_to_quantile_decay) / QUANTILE_DECAY_TIME
             )
+            self._ceilings.clear()
             n = self.low.n
             self.low.propagate_forwards_by_time(steps)
             self.high.propagate_forwards_by_time(steps)
@@ -232,14 +236,30 @@ class ScoreNormalizer:
         """The normalised score and each ceiling (``noise``, ``percentile``, ``max``, ``cap``)."""
         if score == 0.0 or self.low.n == 0:
             return 0.0, {}
-        ceilings = {"noise": MAXIMUM_NORMALIZED_SCORE, "percentile": MAXIMUM_NORMALIZED_SCORE}
+        discrete = self.discrete(score)
+        cached = self._ceilings.get(discrete)
+        if cached is None:
+            cached = self._ceilings[discrete] = self._distribution_ceilings(score)
+        ceilings = {"noise": cached[0], "percentile": cached[1]}
+        # c2: scope maximum
+        max_score = self.max_score(scope)
+        if max_score != 0.0:
+            ratio = score / max_score
+            ceilings["max"] = MAXIMUM_NORMALIZED_SCORE * min(1.5 * ratio, 0.5 + 0.5 * ratio)
+        # c3: probability cap
+        ceilings["cap"] = probability_cap(score)
+        return min(min(ceilings.values()), MAXIMUM_NORMALIZED_SCORE), ceilings
+
+    def _distribution_ceilings(self, score: float) -> tuple[float, float]:
+        """Ceilings c0 (noise) and c1 (percentile): they depend on the discretised score and the
+        digests only, so :meth:`explain` keeps them until the digests change."""
         discrete = self.discrete(score)
         # c0: noise ceiling
         noise = self.low.quantile(NOISE_PERCENTILE / 100.0)
         knot_value = KNOTS[bisect_left(KNOTS, (NOISE_PERCENTILE, 0.0))][1]
         signal = NOISE_MULTIPLIER * 10.0 / DISCRETIZATION_FACTOR * (discrete - noise)
         l0, u0 = self.low.cdf(0)
-        ceilings["noise"] = knot_value * max(1.0 + signal, 0.0) + MAXIMUM_NORMALIZED_SCORE * max(
+        noise_ceiling = knot_value * max(1.0 + signal, 0.0) + MAXIMUM_NORMALIZED_SCORE * max(
             2.0 * min(50.0 * (l0 + u0) / NOISE_PERCENTILE, 1.0) - 1.0, 0.0
         )
         # c1: percentile ceiling
@@ -250,15 +270,8 @@ class ScoreNormalizer:
             lower_pct, upper_pct = upper_pct, lower_pct
         lower_pct = min(max(lower_pct, 0.0), 100.0)
         upper_pct = min(max(upper_pct, 0.0), 100.0)
-        ceilings["percentile"] = (_knot_score(lower_pct) + _knot_score(upper_pct)) / 2.0
-        # c2: scope maximum
-        max_score = self.max_score(scope)
-        if max_score != 0.0:
-            ratio = score / max_score
-            ceilings["max"] = MAXIMUM_NORMALIZED_SCORE * min(1.5 * ratio, 0.5 + 0.5 * ratio)
-        # c3: probability cap
-        ceilings["cap"] = probability_cap(score)
-        return min(min(ceilings.values()), MAXIMUM_NORMALIZED_SCORE), ceilings
+        percentile_ceiling = (_knot_score(lower_pct) + _knot_score(upper_pct)) / 2.0
+        return noise_ceiling, percentile_ceiling
 
     def _quantile(self, score: float) -> tuple[float, float]:
         discrete = self.discrete(score)

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rarebird.detectors.boost_order import unordered_order
 from rarebird.detectors.maths import beta_cdf, beta_quantile
 from rarebird.detectors.normalize import decay_rate_for
 from rarebird.detectors.sortedweights import SortedWeights
@@ -108,7 +109,10 @@ class RareModel:
         self.weights = array("d")
         self.first_seen = array("q")
         self.last_seen = array("q")
+        #: ids are handed out smallest first when recycled, as the engine's registry does
         self.free_ids: list[int] = []
+        #: values given an id but not modelled yet (seen only in the job's first bucket)
+        self.reserved: dict[str, int] = {}
         self.sorted = SortedWeights()
         self.recency: OrderedDict[int, None] = OrderedDict()
         self.non_empty_buckets = 0
@@ -125,7 +129,31 @@ class RareModel:
         return BYTES_BASE + len(self.ids) * BYTES_PER_VALUE + self._name_bytes
 
     def person_id(self, value: str) -> int | None:
-        return self.ids.get(value)
+        pid = self.ids.get(value)
+        return self.reserved.get(value) if pid is None else pid
+
+    def result_order(self, values: Sequence[str]) -> list[str]:
+        """``values`` (present in a bucket) in the order the engine lists their results.
+
+        The engine collects a bucket's people in a ``boost::unordered_set<std::size_t>`` of
+        person ids and adds one result per id in that set's iteration order
+        (``CIndividualModel::currentBucketPersonIds``, ``CAnomalyDetectorModel::addResults``).
+        The order matters: the normaliser merges every two consecutive updates into one sample
+        (``CAnomalyScore::CNormalizer::updateQuantiles``), so it decides which raw scores enter
+        the q-digest."""
+        by_id: dict[int, str] = {}
+        for value in values:
+            pid = self.person_id(value)
+            by_id[len(self.names) + len(by_id) if pid is None else pid] = value
+        return [by_id[pid] for pid in unordered_order(sorted(by_id))]
+
+    def register(self, values: Sequence[str]) -> None:
+        """Give ``values`` person ids without modelling them: the engine's data gatherer
+        registers the people of the job's first bucket, which the model never samples."""
+        for value in values:
+            if value not in self.ids and value not in self.reserved:
+                pid = self._allocate(value)
+                self.reserved[value] = pid
 
     # --- learning ------------------------------------------------------------------------
     def learn(self, bucket: int, values: Sequence[str]) -> None:
@@ -150,21 +178,29 @@ class RareModel:
             if self.inv_scale > _MAX_INV_SCALE:
                 self._rescale()
 
-    def _new_id(self, value: str, bucket: int) -> int:
+    def _allocate(self, value: str) -> int:
+        """A person id for ``value``: the smallest free one, else the next (as
+        ``CDynamicStringIdRegistry::addName``)."""
         if self.free_ids:
             pid = self.free_ids.pop()
             self.names[pid] = value
             self.weights[pid] = 0.0
-            self.first_seen[pid] = bucket
-            self.last_seen[pid] = bucket
         else:
             pid = len(self.names)
             self.names.append(value)
             self.weights.append(0.0)
-            self.first_seen.append(bucket)
-            self.last_seen.append(bucket)
-        self.ids[value] = pid
+            self.first_seen.append(0)
+            self.last_seen.append(0)
         self._name_bytes += len(value)
+        return pid
+
+    def _new_id(self, value: str, bucket: int) -> int:
+        pid = self.reserved.pop(value, None)
+        if pid is None:
+            pid = self._allocate(value)
+        self.first_seen[pid] = bucket
+        self.last_seen[pid] = bucket
+        self.ids[value] = pid
         return pid
 
     def _rescale(self) -> None:
@@ -192,6 +228,8 @@ class RareModel:
             self.weights[pid] = 0.0
             self.free_ids.append(pid)
             removed.append(name)
+        if removed:
+            self.free_ids.sort(reverse=True)
         return removed
 
     # --- scoring -------------------------------------------------------------------------
@@ -275,12 +313,13 @@ class RareModel:
         warning; the model is unchanged afterwards, id allocation included)."""
         saved_scale = self.inv_scale
         undo: list[tuple[int, float, bool, bool]] = []  # pid, old weight, new, from free list
+        reserved = dict(self.reserved)
         add = self.inv_scale
         try:
             for value in values:
                 pid = self.ids.get(value)
                 is_new = pid is None
-                from_free = is_new and bool(self.free_ids)
+                from_free = is_new and value not in self.reserved and bool(self.free_ids)
                 if pid is None:
                     pid = self._new_id(value, bucket)
                 old = self.weights[pid]
@@ -301,6 +340,9 @@ class RareModel:
                     name = self.names[pid]
                     assert name is not None
                     del self.ids[name]
+                    if name in reserved:
+                        self.weights[pid] = 0.0
+                        continue
                     self._name_bytes -= len(name)
                     if from_free:
                         self.names[pid] = None
@@ -314,6 +356,7 @@ class RareModel:
                 else:
                     self.weights[pid] = old
             self.inv_scale = saved_scale
+            self.reserved = reserved
 
     # --- state ---------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
@@ -324,6 +367,7 @@ class RareModel:
             "inv_scale": self.inv_scale,
             "non_empty_buckets": self.non_empty_buckets,
             "free_ids": list(self.free_ids),
+            "reserved": [[pid, name] for name, pid in self.reserved.items()],
             "size": len(self.names),
             "values": [
                 [pid, self.names[pid], self.weights[pid], self.first_seen[pid], self.last_seen[pid]]
@@ -350,5 +394,9 @@ class RareModel:
             model._name_bytes += len(name)
             model.recency[pid] = None
         model.free_ids = [int(x) for x in state["free_ids"]]
+        for pid, name in state.get("reserved", []):
+            model.names[pid] = name
+            model.reserved[name] = int(pid)
+            model._name_bytes += len(name)
         model.sorted = SortedWeights.from_values([model.weights[p] for p in model.ids.values()])
         return model

@@ -15,9 +15,10 @@
   model state);
 - with ``renormalize`` (live detection, ``detect`` and ``serve``), rescores the earlier results of
   the last ``max(30 days, 100 buckets)`` when a normaliser's scope maximum jumps by more than
-  10 % or every 6 hours of data, writing only "big" changes, as Elasticsearch's
-  ``ScoresUpdater`` does (``initial_*`` scores never change). A plain replay (``job run``)
-  keeps the engine's initial scores, which is what the oracle of Elastic's engine shows;
+  10 % or (``renormalize_every_s``) every 6 hours of data, writing only "big" changes, as
+  Elasticsearch's ``ScoresUpdater`` does (``initial_*`` scores never change). A plain replay
+  (``job run``) keeps the engine's initial scores, which is what the oracle of Elastic's engine
+  shows; ``job run --renormalize`` renormalises on jumps only, as a datafeed's lookback does;
 - tracks model memory against ``model_memory_limit``: ``ok``, ``soft_limit`` from 60 %,
   ``hard_limit`` at the limit, where new by-field values are refused and counted.
 
@@ -70,9 +71,12 @@ class AnomalyJob:
         keep_events: bool = True,
         renormalize: bool = False,
         window: ResultsWindow | None = None,
+        renormalize_every_s: float | None = RENORMALIZE_INTERVAL_S,
     ) -> None:
         self.config = job
         self.renormalize = renormalize
+        #: data time between periodic renormalisations; None: only when a maximum jumps
+        self.renormalize_every_s = renormalize_every_s
         self.window = window
         self.keep_events = keep_events
         self.span = job.bucket_span_s
@@ -105,10 +109,12 @@ class AnomalyJob:
         keep_events: bool = True,
         renormalize: bool = False,
         window: ResultsWindow | None = None,
+        renormalize_every_s: float | None = RENORMALIZE_INTERVAL_S,
     ) -> AnomalyJob:
         """The job as saved by :meth:`to_state` (raises :class:`StateError` when the state was
         made with another definition)."""
-        instance = cls(job, keep_events=keep_events, renormalize=renormalize, window=window)
+        instance = cls(job, keep_events=keep_events, renormalize=renormalize, window=window,
+                       renormalize_every_s=renormalize_every_s)  # fmt: skip
         instance._restore(state)
         return instance
 
@@ -355,7 +361,9 @@ class AnomalyJob:
         out = []
         bucket = self.current
         if bucket.index == self.skip_bucket:
-            # the job's first (possibly partial) bucket: neither scored nor learnt
+            # the job's first (possibly partial) bucket: neither scored nor learnt, but its
+            # users get their person ids (which order the engine's results)
+            self.model.register(bucket.order)
             self.skip_bucket = None
             start = bucket.index + 1
             self.stats.last_finalised_bucket_end = float((bucket.index + 1) * self.span)
@@ -371,7 +379,7 @@ class AnomalyJob:
         timestamp = from_epoch_s(bucket.index * self.span)
         self.normalizers.propagate_forward(1.0)
         self.model.learn(bucket.index, bucket.order)
-        values = sorted(bucket.order, key=lambda v: self.model.person_id(v) or 0)
+        values = self.model.result_order(bucket.order)
         leaves = [
             Leaf(
                 score,
@@ -404,7 +412,8 @@ class AnomalyJob:
         if self.last_renormalised_s is None:
             self.last_renormalised_s = float(bucket_end)
         self._pending_results.append(results)
-        due = big_change or bucket_end - self.last_renormalised_s >= RENORMALIZE_INTERVAL_S
+        every = self.renormalize_every_s
+        due = big_change or (every is not None and bucket_end - self.last_renormalised_s >= every)
         if due and self.renormalize:
             # as Elasticsearch does on new quantiles: rescore the window with the state as of
             # this bucket (so the outcome does not depend on when results are committed)
@@ -447,7 +456,8 @@ class AnomalyJob:
         """Rescore the results of the renormalisation window with the normalisers as they are
         now (see :mod:`rarebird.job.renormalize`)."""
         window = window_seconds(self.config.renormalization_window_days, self.span)
-        start_ms = int((end_s - window) * 1000)
+        # Elasticsearch rescores [t - window, t), t the start of the triggering bucket
+        start_ms = int((end_s - self.span - window) * 1000)
         docs: dict[str, ResultDoc] = {}
         if self.window is not None:
             docs.update(self.window.window_docs(self.config.job_id, start_ms))

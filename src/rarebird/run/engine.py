@@ -40,6 +40,7 @@ from rarebird.definitions import DatafeedConfig, JobConfig, RuleConfig
 from rarebird.errors import DefinitionError
 from rarebird.events import ProcessEvent
 from rarebird.job import AnomalyJob, JobStats
+from rarebird.job.anomaly import RENORMALIZE_INTERVAL_S
 from rarebird.results import BucketResults
 from rarebird.rules.exceptions import ExceptionSet
 from rarebird.rules.executor import RuleExecutor, RuleRun
@@ -167,8 +168,12 @@ class Engine:
         self.clock = clock
         self.sinks = tuple(sinks)
         self.log: LogFn = log or (lambda *a, **k: None)
+        # without a rule (job run) a replay is a datafeed's lookback: Elasticsearch's 6-hour
+        # quantiles timer runs on the wall clock and does not fire, so only jumps renormalise;
+        # with the rule (detect, serve) the run stands for a live job, timer included
+        every = RENORMALIZE_INTERVAL_S if rule is not None else None
         self.job: AnomalyJob = load_job(
-            store, job, keep_events=keep_events, renormalize=renormalize
+            store, job, keep_events=keep_events, renormalize=renormalize, renormalize_every_s=every
         )
         self.identity = (
             identity if identity is not None or rule is None else RuleIdentity.for_rule(rule)

@@ -18,6 +18,7 @@ from rarebird.clock import SYSTEM_CLOCK
 from rarebird.definitions import JobConfig
 from rarebird.errors import StateError
 from rarebird.job import STATE_VERSION, AnomalyJob, JobOutput
+from rarebird.job.anomaly import RENORMALIZE_INTERVAL_S
 from rarebird.store.events import write_events
 from rarebird.store.results import apply_score_updates, window_docs, write_results
 from rarebird.store.sqlite import Store
@@ -75,13 +76,19 @@ class StoreResultsWindow:
 
 
 def load_job(
-    store: Store, config: JobConfig, *, keep_events: bool = True, renormalize: bool = False
+    store: Store,
+    config: JobConfig,
+    *,
+    keep_events: bool = True,
+    renormalize: bool = False,
+    renormalize_every_s: float | None = RENORMALIZE_INTERVAL_S,
 ) -> AnomalyJob:
     """Resume the job's state from the store, or start it fresh."""
     window = StoreResultsWindow(store)
     saved = load_job_state(store, config.job_id)
     if saved is None:
-        return AnomalyJob(config, keep_events=keep_events, renormalize=renormalize, window=window)
+        return AnomalyJob(config, keep_events=keep_events, renormalize=renormalize, window=window,
+                          renormalize_every_s=renormalize_every_s)  # fmt: skip
     if saved.version != STATE_VERSION:
         raise StateError(
             f"{store.path}: job {config.job_id!r} state is version {saved.version}; this "
@@ -89,7 +96,7 @@ def load_job(
         )
     return AnomalyJob.restore(
         config, orjson.loads(saved.text), keep_events=keep_events, renormalize=renormalize,
-        window=window,
+        window=window, renormalize_every_s=renormalize_every_s,
     )  # fmt: skip
 
 
