@@ -12,6 +12,7 @@ import orjson
 from rarebird.alerts import Alert
 from rarebird.alerts.model import ALERTS_INDEX
 from rarebird.sinks.base import SinkError
+from rarebird.sinks.escape import json_bytes
 from rarebird.store.alerts import insert_alerts, update_alerts
 from rarebird.store.sqlite import Store, open_store
 
@@ -85,7 +86,7 @@ class NdjsonSink:
         return f"ndjson:{self._file.path}"
 
     def write(self, alerts: Sequence[Alert]) -> None:
-        self._file.write_lines([orjson.dumps(a.doc) for a in alerts])
+        self._file.write_lines([json_bytes(a.doc) for a in alerts])
 
     def close(self) -> None:
         self._file.close()
@@ -109,7 +110,7 @@ class EsBulkSink:
         for a in alerts:
             action = "create" if a.revision == 0 else "index"
             lines.append(orjson.dumps({action: {"_index": self.index, "_id": a.id}}))
-            lines.append(orjson.dumps(a.doc))
+            lines.append(json_bytes(a.doc))
         self._file.write_lines(lines)
 
     def close(self) -> None:

@@ -11,6 +11,8 @@ the rule made it); ``MSGID`` ``alert`` for a new alert, ``alert-update`` for a c
 structured data element uses the documentation enterprise number 32473 (RFC 5612) and carries the
 alert id, rule, anomaly time, user, host, process, score, severity, status and duplicate count;
 ``MSG`` is the alert's reason text (``msg="json"``: the whole alert document, for TCP).
+Control characters from the events (user names, arguments, hosts) are shown as escapes
+(:mod:`rarebird.sinks.escape`): a message never carries a raw escape sequence or line break.
 """
 
 from __future__ import annotations
@@ -18,10 +20,9 @@ from __future__ import annotations
 import socket
 from collections.abc import Sequence
 
-import orjson
-
 from rarebird.alerts import Alert
 from rarebird.sinks.base import SinkError
+from rarebird.sinks.escape import escape_controls, json_bytes
 
 FACILITIES = {
     "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6, "news": 7,
@@ -34,7 +35,8 @@ SD_ID = "rarebird@32473"
 
 
 def _sd_escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
+    # control characters first (that also doubles backslashes), then RFC 5424's three
+    return escape_controls(value).replace('"', '\\"').replace("]", "\\]")
 
 
 def _header_field(value: str, limit: int) -> str:
@@ -63,9 +65,9 @@ def format_message(
     ]
     sd = "[" + SD_ID + "".join(f' {k}="{_sd_escape(v)}"' for k, v in params) + "]"
     text = (
-        orjson.dumps(alert.doc).decode()
+        json_bytes(alert.doc).decode()
         if msg == "json"
-        else str(alert.doc.get("kibana.alert.reason", ""))
+        else escape_controls(str(alert.doc.get("kibana.alert.reason", "")))
     )
     header = (
         f"<{pri}>1 {alert.doc['@timestamp']} {_header_field(hostname, 255)} "
