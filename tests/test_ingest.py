@@ -47,13 +47,13 @@ class Served:
         return status, json.loads(data)
 
 
-def serve_http(tmp_path: Path, token: str | None = TOKEN) -> Iterator[Served]:
+def serve_http(tmp_path: Path, token: str | None = TOKEN, **http: Any) -> Iterator[Served]:
     defs = write_definitions(tmp_path / "defs")
     cfg = ServeConfig(
         store=str(tmp_path / "serve.db"), job=str(defs.job), datafeed=str(defs.datafeed),
         rule=str(defs.rule),
         http=HttpConfig(listen="127.0.0.1:0", token=token, max_body_bytes=MAX_BODY,
-                        max_events=10_000),
+                        max_events=10_000, **http),
         poll_interval=timedelta(milliseconds=50),
     )  # fmt: skip
     log = Recorder()

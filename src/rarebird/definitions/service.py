@@ -67,6 +67,14 @@ class HttpConfig:
     token_env: str | None = None
     max_body_bytes: int = 64 * 1024 * 1024
     max_events: int = 100_000
+    #: the request line and headers, then the body, must arrive within these
+    header_timeout: timedelta = timedelta(seconds=10)
+    body_timeout: timedelta = timedelta(seconds=60)
+    #: open connections at once (more: 503 and closed)
+    max_connections: int = 100
+    #: request bodies held in memory at once, and batches waiting for a commit (more: 429)
+    max_inflight_bytes: int = 128 * 1024 * 1024
+    max_queued_batches: int = 16
     #: the configuration file (for error messages)
     source: str = ""
 
@@ -182,7 +190,11 @@ _DEFINITIONS = frozenset({"job", "datafeed", "rule"})
 _FOLLOW = frozenset(
     {"path", "format", "pattern", "name", "host_name", "passwd", "group", "identity"}
 )
-_HTTP = frozenset({"listen", "token", "token_file", "token_env", "max_body_bytes", "max_events"})
+_HTTP = frozenset(
+    {"listen", "token", "token_file", "token_env", "max_body_bytes", "max_events",
+     "header_timeout", "body_timeout", "max_connections", "max_inflight_bytes",
+     "max_queued_batches"}
+)  # fmt: skip
 _BACKFILL = frozenset({"enabled", "max_age", "alerts"})
 _SNAPSHOTS = frozenset({"interval", "retention_days", "daily_retention_after_days"})
 _ALERTS = frozenset(
@@ -289,6 +301,11 @@ def _http(t: Reader) -> HttpConfig:
         source=t.path,
         max_body_bytes=t.byte_size("max_body_bytes") or default.max_body_bytes,
         max_events=t.integer("max_events", minimum=1) or default.max_events,
+        header_timeout=t.duration("header_timeout", fractional=True) or default.header_timeout,
+        body_timeout=t.duration("body_timeout", fractional=True) or default.body_timeout,
+        max_connections=t.integer("max_connections", minimum=1) or default.max_connections,
+        max_inflight_bytes=t.byte_size("max_inflight_bytes") or default.max_inflight_bytes,
+        max_queued_batches=t.integer("max_queued_batches", minimum=1) or default.max_queued_batches,
     )
 
 

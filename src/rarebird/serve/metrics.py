@@ -202,8 +202,15 @@ class ServeMetrics:
             ("source",),
         )
         self.http_requests = m.counter(
-            "rarebird_http_requests_total", "HTTP requests by path and status code.",
+            "rarebird_http_requests_total",
+            "HTTP requests by endpoint (/ingest, /healthz, /metrics, a mounted prefix or other) "
+            "and status code.",
             ("path", "code"),
+        )  # fmt: skip
+        self.http_refused = m.counter(
+            "rarebird_http_connections_refused_total",
+            "Connections closed by the server: over max_connections, or headers not sent in time.",
+            ("reason",),
         )  # fmt: skip
         self.ingest_batches = m.counter(
             "rarebird_ingest_batches_total", "Ingest batches by outcome.", ("outcome",)

@@ -46,7 +46,9 @@ from rarebird.definitions import load_datafeed, load_job, load_rule
 from rarebird.definitions.service import ServeConfig
 from rarebird.errors import InputError, RarebirdError
 from rarebird.run.live import LiveEngine, StepReport, frontier_target
-from rarebird.serve.ingest import Batch, IngestServer
+from rarebird.serve.http_app import ACCEPTED, BUSY, STOPPING, Handlers, HttpLimits, create_app
+from rarebird.serve.http_server import HttpServer
+from rarebird.serve.ingest import Batch
 from rarebird.serve.inputs import Activity, FollowedInput, open_input
 from rarebird.serve.lock import ServeLock
 from rarebird.serve.log import JsonLog
@@ -95,9 +97,9 @@ class Service:
         self.engine: LiveEngine | None = None
         self.inputs: dict[str, FollowedInput] = {}
         self.sinks: list[Sink] = []
-        self.http: IngestServer | None = None
+        self.http: HttpServer | None = None
         self._lock = ServeLock(config.store)
-        self._queue: queue.Queue[Batch] = queue.Queue()
+        self._queue: queue.Queue[Batch] = queue.Queue(maxsize=config.http.max_queued_batches)
         self._wake = threading.Event()
         self._accepting = False
         self._status_lock = threading.Lock()
@@ -158,22 +160,37 @@ class Service:
                      else from_epoch_ms(engine.state.backfill_from_ms))  # fmt: skip
             self._deliver_outbox()
             if cfg.http.listen is not None:
-                self.http = IngestServer(
-                    cfg.http.address, token=cfg.http.resolve_token(),
-                    max_body_bytes=cfg.http.max_body_bytes, max_events=cfg.http.max_events,
-                    submit=self.submit, health=self.health, metrics=self.render_metrics,
-                    count=lambda path, code: self.metrics.http_requests.inc(path=path, code=str(code)),
-                )  # fmt: skip
-                self.http.start()
-                self._accepting = True
-                self.log("info", "http_listening", host=self.http.host, port=self.http.port,
-                         ingest=self.http.token is not None)  # fmt: skip
+                self._start_http()
             self.metrics.up.set(1)
             self._heartbeat = self.clock.monotonic()
             self._update_status()
         except BaseException:
             self._close_resources()
             raise
+
+    def _start_http(self) -> None:
+        http = self.config.http
+        token = http.resolve_token()
+        limits = HttpLimits(
+            max_body_bytes=http.max_body_bytes, max_events=http.max_events,
+            header_timeout=http.header_timeout.total_seconds(),
+            body_timeout=http.body_timeout.total_seconds(), max_connections=http.max_connections,
+            max_inflight_bytes=http.max_inflight_bytes,
+        )  # fmt: skip
+        handlers = Handlers(
+            token=token, submit=self.submit, health=self.health, metrics=self.render_metrics,
+            count=lambda endpoint, code: self.metrics.http_requests.inc(path=endpoint, code=str(code)),
+            log=self.log,
+        )  # fmt: skip
+        self.http = HttpServer(
+            http.address, create_app(handlers, limits), limits, log=self.log,
+            on_refused=lambda reason: self.metrics.http_refused.inc(reason=reason),
+        )  # fmt: skip
+        self.http.start()
+        self._accepting = True
+        self.log("info", "http_listening", host=self.http.host, port=self.http.port,
+                 ingest=token is not None, max_connections=limits.max_connections,
+                 header_timeout=limits.header_timeout, body_timeout=limits.body_timeout)  # fmt: skip
 
     def _open_sink(self, spec: str) -> Sink:
         dead_letter = self.config.alerts.dead_letter
@@ -183,13 +200,18 @@ class Service:
 
     # --- the loop ---------------------------------------------------------------------------
 
-    def submit(self, batch: Batch) -> bool:
-        """From an HTTP thread: queue a parsed batch for the service loop."""
+    def submit(self, batch: Batch) -> str:
+        """From the HTTP server: queue a parsed batch for the service loop (``accepted``), or
+        say why not (``stopping``; ``busy``: the queue is full, the client should retry)."""
         if not self._accepting:
-            return False
-        self._queue.put(batch)
+            return STOPPING
+        try:
+            self._queue.put_nowait(batch)
+        except queue.Full:
+            self.metrics.ingest_batches.inc(outcome="busy")
+            return BUSY
         self._wake.set()
-        return True
+        return ACCEPTED
 
     def run(self, stop: threading.Event) -> None:
         """Turn the loop until ``stop`` is set, then close. If a turn fails, nothing more is
