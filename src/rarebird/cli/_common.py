@@ -21,6 +21,7 @@ from rarebird.errors import (
     RarebirdError,
     StateError,
     StoreError,
+    StoreFault,
 )
 from rarebird.timeutil import parse_time
 
@@ -51,6 +52,7 @@ class LazyGroup(click.Group):
         "serve": "rarebird.cli.serve",
         "status": "rarebird.cli.serve",
         "snapshots": "rarebird.cli.serve",
+        "store": "rarebird.cli.store",
     }
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
@@ -102,7 +104,7 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except InputError as exc:
+        except (InputError, StoreFault) as exc:
             click.echo(f"rarebird: error: {exc}", err=True)
             sys.exit(EXIT_INPUT)
         except (DefinitionError, QueryError, StateError, StoreError, RarebirdError) as exc:

@@ -21,6 +21,7 @@ from rarebird.cli._rules_common import (
     with_output_options,
 )
 from rarebird.cli.job import definition_options, input_options, input_settings
+from rarebird.store.lock import StoreLock
 from rarebird.timeutil import iso
 
 
@@ -86,7 +87,13 @@ def detect(
     def show(p: RunProgress) -> None:
         meter.update(p.lines, p.kept, f"{p.bytes / 1e6:,.0f} MB", force=p.final)
 
-    store = open_rule_store(store_path)
+    lock = StoreLock(store_path, "detect")
+    lock.acquire()
+    try:
+        store = open_rule_store(store_path)
+    except BaseException:
+        lock.release()
+        raise
     sinks = open_sinks(outputs, dead_letter, store_path)
     try:
         engine = Engine(store, job, datafeed, rule, sinks=sinks,
@@ -98,6 +105,7 @@ def detect(
             close_sinks(sinks)
         finally:
             store.close()
+            lock.release()
     report = summary.report
     print_alerts(report.new_alerts, fmt)
     if quiet:

@@ -24,6 +24,7 @@ from rarebird.run.replay import InputOptions, RunSummary, replay_inputs
 from rarebird.run.replay import Progress as RunProgress
 from rarebird.store import open_store
 from rarebird.store.jobs import load_job as load_stored_job
+from rarebird.store.lock import StoreLock
 from rarebird.store.results import get_record_details, search_results
 from rarebird.timeutil import from_epoch_ms, iso
 
@@ -166,7 +167,7 @@ def job_run(
         meter.update(p.lines, p.kept, f"{p.bytes / 1e6:,.0f} MB", force=p.final)
 
     settings = input_settings(input_format, passwd_file, group_file, host_name, identity, workers)
-    with open_store(store_path) as store:
+    with StoreLock(store_path, "job run"), open_store(store_path) as store:
         engine = Engine(store, job_cfg, datafeed_cfg, renormalize=renormalize)
         summary = replay_inputs(engine, inputs, settings, on_progress=show)
         meter.done()

@@ -265,7 +265,8 @@ class Service:
         report = StepReport()
         interim: list[Alert] = []
         answers: list[tuple[Batch, int, dict[str, Any]]] = []
-        with store.transaction():
+        # a batch is answered 200 only once its commit is on disk (power loss included)
+        with store.durable(bool(batches)), store.transaction():
             if behind:
                 label, sid = min(behind, key=lambda b: self.inputs[b[0]].watermarks.get(b[1], -1))
                 read_any = self._read(label, self.catchup_budget, mono, sid, live=False)
@@ -486,7 +487,7 @@ class Service:
         if engine is not None and store is not None:
             try:
                 answers = []
-                with store.transaction():
+                with store.durable(), store.transaction():
                     while True:
                         try:
                             answers.append(self._take_batch(self._queue.get_nowait()))
