@@ -21,6 +21,7 @@ from rarebird.cli._rules_common import (
     with_output_options,
 )
 from rarebird.cli.job import definition_options, input_options, input_settings
+from rarebird.clock import SYSTEM_CLOCK
 from rarebird.store.lock import StoreLock
 from rarebird.timeutil import iso
 
@@ -123,6 +124,10 @@ def detect(
     if late:
         lines.append(f"rarebird: {late:,} event(s) older than the job's current bucket were "
                      "dropped (out of order), as Elastic's job does")  # fmt: skip
+    if report.quarantine is not None and report.quarantine.total:
+        for line in report.quarantine.describe(SYSTEM_CLOCK.now()):
+            lines.append(f"rarebird: {line}")
+        lines.extend(f"rarebird:   {example}" for example in report.quarantine.examples[:5])
     if report.skipped_runs:
         lines.append(f"rarebird: {report.skipped_runs} run(s) skipped (--down)")
     for reason, count in sorted(stats.skipped.items()):

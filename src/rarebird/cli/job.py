@@ -201,6 +201,12 @@ def _print_summary(summary: RunSummary, store_path: str, engine: Engine) -> None
             echo(f"        {issue}", err=True)
         if read.skipped_total > 10:
             echo(f"        ... ({read.skipped_total - 10:,} more)", err=True)
+    quarantine = summary.report.quarantine
+    if quarantine is not None and quarantine.total:
+        for line in quarantine.describe(engine.clock.now()):
+            echo(click.style(f"time    {line}", fg="yellow"), err=True)
+        for example in quarantine.examples[:10]:
+            echo(f"        {example}", err=True)
     js = summary.report.job_stats
     extra = []
     if js.missing_field_count:

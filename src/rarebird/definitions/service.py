@@ -171,6 +171,8 @@ class ServeConfig:
     quiet_after: timedelta = timedelta(minutes=10)
     #: a rotated-away file is read until it has not grown for this long
     rotate_grace: timedelta = timedelta(seconds=5)
+    #: events dated more than this after the wall clock are quarantined (never modelled)
+    max_future: timedelta = timedelta(days=1)
     log_level: str = "info"
     #: the file it was read from ("" when built from flags)
     source: str = ""
@@ -200,7 +202,7 @@ _SNAPSHOTS = frozenset({"interval", "retention_days", "daily_retention_after_day
 _ALERTS = frozenset(
     {"alert_on_interim", "outputs", "dead_letter", "rule_uuid", "space", "kibana_url"}
 )
-_SERVICE = frozenset({"poll_interval", "quiet_after", "rotate_grace"})
+_SERVICE = frozenset({"poll_interval", "quiet_after", "rotate_grace", "max_future"})
 
 
 def _check_listen(table: Reader, key: str, listen: str) -> str:
@@ -353,7 +355,7 @@ def _output(t: Reader, spec: str) -> str:
 
 def _service(t: Reader) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key in ("poll_interval", "quiet_after", "rotate_grace"):
+    for key in ("poll_interval", "quiet_after", "rotate_grace", "max_future"):
         value = t.duration(key, fractional=True)
         if value is not None:
             out[key] = value

@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 
 from rarebird.alerts.model import Alert, RuleIdentity
 from rarebird.clock import SYSTEM_CLOCK, Clock
-from rarebird.datafeed.feed import Datafeed
+from rarebird.datafeed.feed import Datafeed, Quarantine, TimeLimits
 from rarebird.definitions import DatafeedConfig, JobConfig, RuleConfig
 from rarebird.errors import DefinitionError
 from rarebird.events import ProcessEvent
@@ -94,6 +94,8 @@ class ReplayReport:
     warnings: dict[str, int] = field(default_factory=dict)
     #: buckets with records over the threshold that no run ever had in its range
     unseen_buckets: int = 0
+    #: events whose time was not plausible, never given to the job
+    quarantine: Quarantine | None = None
 
 
 @dataclass
@@ -158,6 +160,7 @@ class Engine:
         keep_events: bool = True,
         clock: Clock = SYSTEM_CLOCK,
         log: LogFn | None = None,
+        time_limits: TimeLimits | None = None,
     ) -> None:
         if rule is not None:
             check_rule_reads_job(rule, job)
@@ -180,7 +183,7 @@ class Engine:
                 SqliteRuleStore(store), rule, identity=self.identity, exceptions=exceptions,
                 check_jobs=False,
             )  # fmt: skip
-        self.feed = Datafeed(datafeed.query)
+        self.feed = Datafeed(datafeed.query, time_limits, clock.now)
         self.span = job.bucket_span
         self.span_ms = job.bucket_span_s * 1000
         self.qd = datafeed.query_delay_for(job.job_id)
@@ -333,4 +336,5 @@ class Engine:
             truncated=len(tally.truncated - {a.record_id for a in tally.alerts}),
             warnings=tally.warnings,
             unseen_buckets=tally.never_seen,
+            quarantine=self.feed.quarantine,
         )

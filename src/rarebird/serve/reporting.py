@@ -38,6 +38,8 @@ def count_outcome(metrics: ServeMetrics, source: str, outcome: IngestOutcome) ->
     if outcome.late:
         metrics.events_dropped.inc(outcome.late, reason="late")
         metrics.events_late.inc(outcome.late, source=source)
+    if outcome.quarantined:
+        metrics.events_dropped.inc(outcome.quarantined, reason="implausible_time")
     if outcome.older_than_backfill:
         metrics.events_dropped.inc(outcome.older_than_backfill, reason="older_than_backfill")
 

@@ -42,6 +42,7 @@ import orjson
 
 from rarebird.alerts.model import Alert, RuleIdentity
 from rarebird.clock import SYSTEM_CLOCK, Clock
+from rarebird.datafeed.feed import TimeLimits
 from rarebird.definitions import load_datafeed, load_job, load_rule
 from rarebird.definitions.service import ServeConfig
 from rarebird.errors import InputError, RarebirdError
@@ -136,7 +137,7 @@ class Service:
                 self.store, job, datafeed, rule, clock=self.clock, identity=identity,
                 backfill=cfg.backfill, snapshots=cfg.snapshots,
                 alert_on_interim=cfg.alerts.alert_on_interim, keep_outbox=bool(self.sinks),
-                log=self.log,
+                log=self.log, time_limits=TimeLimits(max_future=cfg.max_future),
             )  # fmt: skip
             engine = self.engine
             for fc in cfg.follow:
@@ -330,11 +331,22 @@ class Service:
                     inp.watermarks[chunk.stream_id] = newest
             outcome = engine.ingest(parsed.events, label, live=live)
             count_outcome(self.metrics, label, outcome)
+            self._log_quarantine(label, outcome.quarantined)
             if not live:
                 self._catchup_kept += outcome.kept
         if chunks:
             self._active(label, mono)
         return bool(chunks)
+
+    def _log_quarantine(self, source: str, count: int) -> None:
+        if not count:
+            return
+        engine = self.engine
+        assert engine is not None
+        q = engine.feed.quarantine
+        self.log("warning", "events_quarantined", source=source, count=count, total=q.total,
+                 max_future=q.limits.max_future.total_seconds(), first_examples=q.examples[:5],
+                 message="events dated implausibly far in the future or past are not modelled")  # fmt: skip
 
     def _active(self, label: str, mono: float) -> None:
         act = self.activity.get(label)
@@ -357,6 +369,7 @@ class Service:
         outcome = engine.ingest(batch.events, batch.source, live=True)
         self.metrics.events_read.inc(outcome.received, source=batch.source)
         count_outcome(self.metrics, batch.source, outcome)
+        self._log_quarantine(batch.source, outcome.quarantined)
         result = outcome.to_doc()
         result["accepted"] = outcome.received
         if batch.batch_id:
