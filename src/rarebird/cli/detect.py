@@ -124,6 +124,11 @@ def detect(
     if late:
         lines.append(f"rarebird: {late:,} event(s) older than the job's current bucket were "
                      "dropped (out of order), as Elastic's job does")  # fmt: skip
+    refused = report.job_stats.new_values_refused
+    if refused:
+        lines.append(f"rarebird: {refused:,} event(s) of new users were refused at the job's "
+                     f"model_memory_limit (memory status {report.job_stats.memory_status}), as "
+                     "Elastic's job does at hard_limit: raise analysis_limits.model_memory_limit")  # fmt: skip
     if report.quarantine is not None and report.quarantine.total:
         for line in report.quarantine.describe(SYSTEM_CLOCK.now()):
             lines.append(f"rarebird: {line}")

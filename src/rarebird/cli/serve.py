@@ -249,7 +249,7 @@ def status(store_path: str, job_id: str | None, fmt: str) -> None:
             "latest_record_timestamp")},
         "model_size_stats": {k: stats.get(k) for k in (
             "model_bytes", "peak_model_bytes", "memory_status", "total_by_field_count",
-            "bucket_allocation_failures_count")},
+            "bucket_allocation_failures_count", "new_values_refused")},
         "service": None if serve is None else {
             "first_start": serve.first_start,
             "frontier": ms(serve.frontier_ms),

@@ -35,7 +35,7 @@ from typing import Any
 
 from rarebird.definitions import JobConfig
 from rarebird.detectors.aggregate import Leaf, Normalizers, score_bucket
-from rarebird.detectors.rare import RareModel, ValueScore
+from rarebird.detectors.rare import BYTES_PER_VALUE, RareModel, ValueScore
 from rarebird.errors import StateError
 from rarebird.events import ProcessEvent, value_getter
 from rarebird.job.buckets import Bucket
@@ -215,7 +215,11 @@ class AnomalyJob:
             if not self.use_null:
                 return "missing"
             value = ""
-        if value not in bucket.counts and value not in self.model and self._at_hard_limit():
+        if (
+            value not in bucket.counts
+            and value not in self.model
+            and self._at_hard_limit(len(bucket.counts))
+        ):
             return "refused"
         influences = {}
         for name, get in self._influence_values:
@@ -439,8 +443,12 @@ class AnomalyJob:
         else:
             stats.memory_status = "ok"
 
-    def _at_hard_limit(self) -> bool:
-        return self.stats.model_bytes >= self.config.model_memory_limit
+    def _at_hard_limit(self, in_bucket: int = 0) -> bool:
+        """At the limit, counting the values of the bucket being built as if each were new (the
+        model's size is only measured when a bucket is final, so a flood of new names inside
+        one bucket must be bounded too)."""
+        projected = self.stats.model_bytes + in_bucket * BYTES_PER_VALUE
+        return projected >= self.config.model_memory_limit
 
     # --- renormalisation -------------------------------------------------------------------
     def _renormalise(self, end_s: int) -> None:

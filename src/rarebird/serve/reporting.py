@@ -125,6 +125,7 @@ def engine_status(
         "next_rule_run": iso(engine.next_run) if engine.next_run else None,
         "pending_events": engine.pending_count,
         "memory_status": stats.memory_status,
+        "new_values_refused": stats.new_values_refused,
         "processed_record_count": stats.processed_record_count,
         "latest_record_timestamp": None if latest is None else iso(from_epoch_ms(int(latest * 1000))),
         "sources": {

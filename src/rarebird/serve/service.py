@@ -113,6 +113,7 @@ class Service:
         self._catchup_kept = 0
         self._last_progress = 0.0
         self._outbox_retry_at = 0.0
+        self._memory_status = "ok"
         #: bytes read from one file per turn while catching up
         self.catchup_budget = CATCHUP_BUDGET
         self.activity: dict[str, Activity] = {}
@@ -418,11 +419,28 @@ class Service:
                      events_kept=self._catchup_kept, buckets=engine.job.stats.bucket_count,
                      data_time=engine.frontier,
                      seconds=round(mono - self._catchup_started, 1))  # fmt: skip
+        self._check_memory()
         self._check_quiet(mono)
         if self.sinks and mono >= self._outbox_retry_at:
             self._deliver_outbox()
         self._update_metrics()
         self._update_status()
+
+    def _check_memory(self) -> None:
+        """Log the job's memory status once per change (not per event): at ``hard_limit`` new
+        users are refused, and how many so far."""
+        engine = self.engine
+        assert engine is not None
+        stats = engine.job.stats
+        if stats.memory_status == self._memory_status:
+            return
+        before, self._memory_status = self._memory_status, stats.memory_status
+        self.log("info" if stats.memory_status == "ok" else "warning", "memory_status",
+                 status=stats.memory_status, previous=before, model_bytes=stats.model_bytes,
+                 limit=engine.config.model_memory_limit,
+                 new_values_refused=stats.new_values_refused,
+                 message="new by-field values are refused while at hard_limit"
+                 if stats.memory_status == "hard_limit" else None)  # fmt: skip
 
     def _check_quiet(self, mono: float) -> None:
         if not self._live:
