@@ -10,6 +10,7 @@ import click
 from rarebird.cli._common import Progress, handle_errors, main, time_ranges
 from rarebird.cli._rules_common import (
     close_sinks,
+    deliver_outbox,
     format_option,
     load_rule,
     open_rule_store,
@@ -97,10 +98,11 @@ def detect(
         raise
     sinks = open_sinks(outputs, dead_letter, store_path)
     try:
-        engine = Engine(store, job, datafeed, rule, sinks=sinks,
+        engine = Engine(store, job, datafeed, rule, outbox=bool(sinks),
                         identity=rule_identity(rule, rule_uuid, space, kibana_url))  # fmt: skip
         summary = replay_inputs(engine, inputs, settings, downtime=downtime, on_progress=show)
         meter.done()
+        deliver_outbox(store, sinks)
     finally:
         try:
             close_sinks(sinks)

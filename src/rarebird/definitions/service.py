@@ -146,7 +146,34 @@ class AlertsConfig:
     #: alert on interim results as soon as a user's first event of a bucket arrives
     alert_on_interim: bool = False
     outputs: tuple[str, ...] = ()
+    #: unused since dead letters live in the store (kept so older configs still load)
     dead_letter: str | None = None
+    #: webhook authentication: ``bearer``, ``splunk`` or ``header:<Name>``, and where its token
+    #: is (an environment variable or a file; never the command line)
+    webhook_auth: str | None = None
+    webhook_token_env: str | None = None
+    webhook_token_file: str | None = None
+    #: the configuration file (for error messages)
+    source: str = ""
+
+    def webhook_token(self) -> str | None:
+        """The webhook's token, read from its file or environment variable (at start)."""
+        where = self.source or "<config>"
+        if self.webhook_token_file is not None:
+            try:
+                return Path(self.webhook_token_file).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise DefinitionError(where, "alerts.webhook_token_file",
+                                      f"cannot read {self.webhook_token_file}: "
+                                      f"{exc.strerror or exc}") from None  # fmt: skip
+        if self.webhook_token_env is not None:
+            token = os.environ.get(self.webhook_token_env) or None
+            if token is None:
+                raise DefinitionError(where, "alerts.webhook_token_env",
+                                      f"environment variable {self.webhook_token_env} is not set")  # fmt: skip
+            return token
+        return None
+
     rule_uuid: str | None = None
     space: str | None = None
     kibana_url: str | None = None
@@ -200,8 +227,9 @@ _HTTP = frozenset(
 _BACKFILL = frozenset({"enabled", "max_age", "alerts"})
 _SNAPSHOTS = frozenset({"interval", "retention_days", "daily_retention_after_days"})
 _ALERTS = frozenset(
-    {"alert_on_interim", "outputs", "dead_letter", "rule_uuid", "space", "kibana_url"}
-)
+    {"alert_on_interim", "outputs", "dead_letter", "rule_uuid", "space", "kibana_url",
+     "webhook_auth", "webhook_token_env", "webhook_token_file"}
+)  # fmt: skip
 _SERVICE = frozenset({"poll_interval", "quiet_after", "rotate_grace", "max_future"})
 
 
@@ -339,10 +367,30 @@ def _alerts(t: Reader) -> AlertsConfig:
         alert_on_interim=bool(interim),
         outputs=tuple(_output(t, o) for o in t.str_list("outputs", lone_string=False)),
         dead_letter=t.path_value("dead_letter"),
+        webhook_auth=_webhook_auth(t),
+        webhook_token_env=t.string("webhook_token_env"),
+        webhook_token_file=t.path_value("webhook_token_file"),
+        source=t.path,
         rule_uuid=t.string("rule_uuid"),
         space=t.string("space"),
         kibana_url=t.string("kibana_url"),
     )
+
+
+def _webhook_auth(t: Reader) -> str | None:
+    kind = t.string("webhook_auth")
+    if (
+        kind is None
+        or kind in ("bearer", "splunk")
+        or (kind.startswith("header:") and kind[7:].replace("-", "").replace("_", "").isalnum())
+    ):
+        if kind is not None and not (
+            t.data.get("webhook_token_env") or t.data.get("webhook_token_file")
+        ):
+            raise t.fail("webhook_auth", "needs webhook_token_env or webhook_token_file "
+                                         "(a token is never written in the config itself)")  # fmt: skip
+        return kind
+    raise t.fail("webhook_auth", f"must be bearer, splunk or header:NAME, not {kind!r}")
 
 
 def _output(t: Reader, spec: str) -> str:

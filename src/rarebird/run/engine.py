@@ -49,6 +49,7 @@ from rarebird.sinks.base import Sink
 from rarebird.store import Store
 from rarebird.store.adapters import SqliteRuleStore
 from rarebird.store.jobs import flush_job, load_job, save_job
+from rarebird.store.serve import add_to_outbox
 from rarebird.timeutil import format_duration, iso
 
 #: ``log(level, event, **fields)``
@@ -142,8 +143,9 @@ class Engine:
 
     ``rule=None`` runs the job alone (``job run``). ``exceptions``: a fixed set for every run
     (a replay loads it once), or None to read the rule's exceptions from the store at every run
-    (live). ``sinks`` receive new and changed alerts after each rule run's commit (replay; a live
-    service delivers from the committed outbox instead, see :mod:`rarebird.run.live`).
+    (live). ``outbox``: new and changed alerts are queued for the outputs in the transaction of
+    the rule run that made them (:mod:`rarebird.run.delivery` delivers them); ``sinks`` receive
+    them directly after each run instead (no retries, no outbox: tests and embedding).
     """
 
     def __init__(
@@ -158,6 +160,7 @@ class Engine:
         sinks: Sequence[Sink] = (),
         renormalize: bool = True,
         keep_events: bool = True,
+        outbox: bool = False,
         clock: Clock = SYSTEM_CLOCK,
         log: LogFn | None = None,
         time_limits: TimeLimits | None = None,
@@ -170,6 +173,8 @@ class Engine:
         self.rule = rule
         self.clock = clock
         self.sinks = tuple(sinks)
+        #: queue new and changed alerts for the outputs, in the transaction of their rule run
+        self.outbox = outbox
         self.log: LogFn = log or (lambda *a, **k: None)
         self.job: AnomalyJob = load_job(
             store, job, keep_events=keep_events, renormalize=renormalize
@@ -204,8 +209,11 @@ class Engine:
         assert self.executor is not None
         if self._job_dirty:
             self.save_job()
-        run = self.executor.run(at)
-        changed = [*run.new_alerts, *run.updated_alerts]
+        with self.store.transaction():
+            run = self.executor.run(at)
+            changed = [*run.new_alerts, *run.updated_alerts]
+            if changed and self.outbox:
+                add_to_outbox(self.store, changed)
         if changed:
             for sink in self.sinks:
                 sink.write(changed)

@@ -45,8 +45,10 @@ from rarebird.clock import SYSTEM_CLOCK, Clock
 from rarebird.datafeed.feed import TimeLimits
 from rarebird.definitions import load_datafeed, load_job, load_rule
 from rarebird.definitions.service import ServeConfig
-from rarebird.errors import InputError, RarebirdError
+from rarebird.errors import InputError
+from rarebird.run.delivery import RetryPolicy
 from rarebird.run.live import LiveEngine, StepReport, frontier_target
+from rarebird.serve.delivery_worker import DeliveryWorker
 from rarebird.serve.http_app import ACCEPTED, BUSY, STOPPING, Handlers, HttpLimits, create_app
 from rarebird.serve.http_server import HttpServer
 from rarebird.serve.ingest import Batch
@@ -62,12 +64,11 @@ from rarebird.serve.reporting import (
     report_turn,
 )
 from rarebird.sinks import Sink, open_sink
+from rarebird.sinks.webhook import auth_headers
 from rarebird.sources import load_builtin_formats
 from rarebird.store import Store, open_store
 from rarebird.store.serve import (
     batch_result,
-    delete_outbox_through,
-    outbox_batch,
     record_batch,
     record_gap,
 )
@@ -77,7 +78,6 @@ from rarebird.timeutil import from_epoch_ms, iso, to_epoch_ms, to_epoch_s
 CATCHUP_BUDGET = 4 * 1024 * 1024
 LIVE_BUDGET = 1024 * 1024
 PROGRESS_EVERY = 2.0
-OUTBOX_BATCH = 500
 
 
 class Service:
@@ -97,7 +97,7 @@ class Service:
         self.store: Store | None = None
         self.engine: LiveEngine | None = None
         self.inputs: dict[str, FollowedInput] = {}
-        self.sinks: list[Sink] = []
+        self.delivery: DeliveryWorker | None = None
         self.http: HttpServer | None = None
         self._lock = ServeLock(config.store)
         self._queue: queue.Queue[Batch] = queue.Queue(maxsize=config.http.max_queued_batches)
@@ -112,7 +112,6 @@ class Service:
         self._catchup_read = 0
         self._catchup_kept = 0
         self._last_progress = 0.0
-        self._outbox_retry_at = 0.0
         self._memory_status = "ok"
         #: bytes read from one file per turn while catching up
         self.catchup_budget = CATCHUP_BUDGET
@@ -133,11 +132,10 @@ class Service:
                 rule, rule_uuid=cfg.alerts.rule_uuid, space_id=cfg.alerts.space,
                 kibana_base_url=cfg.alerts.kibana_url,
             )  # fmt: skip
-            self.sinks = [self._open_sink(spec) for spec in cfg.alerts.outputs]
             self.engine = LiveEngine(
                 self.store, job, datafeed, rule, clock=self.clock, identity=identity,
                 backfill=cfg.backfill, snapshots=cfg.snapshots,
-                alert_on_interim=cfg.alerts.alert_on_interim, keep_outbox=bool(self.sinks),
+                alert_on_interim=cfg.alerts.alert_on_interim, keep_outbox=bool(cfg.alerts.outputs),
                 log=self.log, time_limits=TimeLimits(max_future=cfg.max_future),
             )  # fmt: skip
             engine = self.engine
@@ -160,7 +158,12 @@ class Service:
                      inputs=sorted(self.inputs), alert_on_interim=cfg.alerts.alert_on_interim,
                      backfill_from=None if engine.state.backfill_from_ms is None
                      else from_epoch_ms(engine.state.backfill_from_ms))  # fmt: skip
-            self._deliver_outbox()
+            if cfg.alerts.outputs:
+                self.delivery = DeliveryWorker(
+                    cfg.store, self._open_sinks, policy=RetryPolicy(), log=self.log,
+                    metrics=self.metrics, clock=self.clock,
+                )  # fmt: skip
+                self.delivery.start()
             if cfg.http.listen is not None:
                 self._start_http()
             self.metrics.up.set(1)
@@ -194,11 +197,13 @@ class Service:
                  ingest=token is not None, max_connections=limits.max_connections,
                  header_timeout=limits.header_timeout, body_timeout=limits.body_timeout)  # fmt: skip
 
-    def _open_sink(self, spec: str) -> Sink:
-        dead_letter = self.config.alerts.dead_letter
-        if dead_letter is None and spec.startswith(("http://", "https://")):
-            dead_letter = f"{self.config.store}.webhook-dead-letters.ndjson"
-        return open_sink(spec, dead_letter=dead_letter)
+    def _open_sinks(self) -> list[Sink]:
+        """The outputs (on the delivery thread, which uses them)."""
+        alerts = self.config.alerts
+        headers = None
+        if alerts.webhook_auth is not None:
+            headers = auth_headers(alerts.webhook_auth, alerts.webhook_token())
+        return [open_sink(spec, headers=headers) for spec in self.config.alerts.outputs]
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -421,8 +426,8 @@ class Service:
                      seconds=round(mono - self._catchup_started, 1))  # fmt: skip
         self._check_memory()
         self._check_quiet(mono)
-        if self.sinks and mono >= self._outbox_retry_at:
-            self._deliver_outbox()
+        if self.delivery is not None:
+            self.delivery.wake()
         self._update_metrics()
         self._update_status()
 
@@ -472,25 +477,6 @@ class Service:
         assert engine is not None
         record_gap(store, engine.config.job_id, label, start_ms, end_ms)
 
-    def _deliver_outbox(self) -> None:
-        store = self.store
-        if store is None or not self.sinks:
-            return
-        while True:
-            rows = outbox_batch(store, OUTBOX_BATCH)
-            if not rows:
-                return
-            alerts = [alert for _, alert in rows]
-            for sink in self.sinks:
-                try:
-                    sink.write(alerts)
-                except (RarebirdError, OSError) as exc:
-                    self.log("error", "output_failed", output=sink.name, error=str(exc),
-                             alerts=len(alerts))  # fmt: skip
-                    self._outbox_retry_at = self.clock.monotonic() + 5.0
-                    return
-            delete_outbox_through(store, rows[-1][0])
-
     def health(self) -> tuple[int, dict[str, Any]]:
         """``/healthz``: 200 while the loop turns, 503 when it is stalled or stopping."""
         with self._status_lock:
@@ -528,7 +514,6 @@ class Service:
                                   snapshot_reason=f"State persisted due to job close at {iso(self.clock.now())}")  # fmt: skip
                 for batch, status, result in answers:
                     batch.finish(status, result)
-                self._deliver_outbox()
             finally:
                 self.log("info", "stopped", frontier=engine.frontier,
                          next_rule_run=engine.next_run, pending_events=engine.pending_count)  # fmt: skip
@@ -554,12 +539,9 @@ class Service:
         for inp in self.inputs.values():
             inp.follower.close()
         self.inputs = {}
-        for sink in self.sinks:
-            try:
-                sink.close()
-            except (RarebirdError, OSError) as exc:
-                self.log("error", "output_close_failed", output=sink.name, error=str(exc))
-        self.sinks = []
+        if self.delivery is not None:
+            self.delivery.stop()
+            self.delivery = None
         if self.store is not None:
             self.store.close()
             self.store = None
