@@ -122,6 +122,7 @@ class Receiver:
         self.headers: list[dict[str, str]] = []
         self.statuses: list[int] = []
         self.script: list[int] = []
+        self.retry_after: str | None = None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -137,6 +138,8 @@ class Receiver:
                     receiver.received.append(json.loads(body))
                     receiver.headers.append(dict(self.headers))
                 self.send_response(status)
+                if status != 200 and receiver.retry_after is not None:
+                    self.send_header("Retry-After", receiver.retry_after)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

@@ -53,6 +53,7 @@ class LazyGroup(click.Group):
         "status": "rarebird.cli.serve",
         "snapshots": "rarebird.cli.serve",
         "store": "rarebird.cli.store",
+        "outputs": "rarebird.cli.outputs",
     }
 
     def main(self, *args: Any, **kwargs: Any) -> Any:

@@ -210,6 +210,8 @@ def status(store_path: str, job_id: str | None, fmt: str) -> None:
 
     from rarebird.job import JobStats
     from rarebird.run.state import EngineState
+    from rarebird.sinks.escape import escape_controls
+    from rarebird.store.delivery import delivery_states
     from rarebird.store.jobs import load_job_state
     from rarebird.store.serve import (
         count_pending,
@@ -235,6 +237,7 @@ def status(store_path: str, job_id: str | None, fmt: str) -> None:
         snaps = list_snapshots(store, jid)
         pending = count_pending(store, jid)
         interim = interim_counts(store, jid)
+        delivery = delivery_states(store)
     finally:
         store.close()
 
@@ -265,6 +268,8 @@ def status(store_path: str, job_id: str | None, fmt: str) -> None:
         "snapshots": len(snaps),
         "latest_snapshot": snaps[-1].snapshot_id if snaps else None,
         "early_warning": interim,
+        "outputs": [{"output": d.sink, "waiting": d.pending, "dead_letters": d.dead_letters}
+                    for d in delivery],
     }  # fmt: skip
     if fmt == "json":
         print_json(doc)
@@ -278,6 +283,13 @@ def status(store_path: str, job_id: str | None, fmt: str) -> None:
     click.echo(f"  {'snapshots':34} {doc['snapshots']} (latest {doc['latest_snapshot']})")
     if interim:
         click.echo(f"  {'early warning alerts':34} " + ", ".join(f"{k} {v}" for k, v in sorted(interim.items())))  # fmt: skip
+    if doc["outputs"]:
+        click.echo(
+            "\nOutputs (alerts waiting in the outbox; dead letters: rarebird outputs replay):"
+        )
+        print_table(("output", "waiting", "dead letters"),
+                    [(escape_controls(o["output"]), o["waiting"], o["dead_letters"])
+                     for o in doc["outputs"]])  # fmt: skip
     click.echo("\nLate events (missed due to ingest latency), by source and bucket:")
     print_table(("source", "bucket", "events", "last seen"),
                 [(r["source"], r["bucket"], r["count"], r["last_seen"]) for r in doc["late"]],

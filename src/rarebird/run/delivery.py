@@ -34,7 +34,13 @@ from rarebird.clock import SYSTEM_CLOCK, Clock
 from rarebird.errors import RarebirdError
 from rarebird.sinks.base import Sink, SinkError
 from rarebird.store import Store
-from rarebird.store.delivery import add_dead_letter, advance_cursor, outbox_after, sink_cursor
+from rarebird.store.delivery import (
+    add_dead_letter,
+    advance_cursor,
+    outbox_after,
+    register_sink,
+    sink_cursor,
+)
 from rarebird.timeutil import to_epoch_ms
 
 #: outbox rows handed to a sink at once
@@ -117,6 +123,7 @@ class Delivery:
     def _deliver_to(self, sink: Sink, stop: threading.Event | None) -> SinkReport:
         report = SinkReport()
         name = sink.name
+        register_sink(self.store, name)
         while True:
             rows = outbox_after(self.store, sink_cursor(self.store, name), BATCH)
             if not rows:

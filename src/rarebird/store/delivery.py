@@ -37,6 +37,13 @@ def sink_cursor(store: Store, sink: str) -> int:
     return 0 if value is None else int(value)
 
 
+def register_sink(store: Store, sink: str) -> None:
+    """Make ``sink`` known (its cursor at the start of the outbox) so that what waits for it is
+    kept and shown even before it ever took an alert."""
+    with store.transaction():
+        store.execute("INSERT OR IGNORE INTO delivery_cursors (sink, seq) VALUES (?, 0)", (sink,))
+
+
 def outbox_after(store: Store, seq: int, limit: int) -> list[tuple[int, Alert]]:
     """Outbox rows after ``seq``, oldest first: (sequence number, alert)."""
     rows = store.all(
