@@ -347,3 +347,26 @@ def test_syslog_tcp_without_listener_raises() -> None:
     sink = SyslogSink("127.0.0.1", free_port(), protocol="tcp", hostname="x")
     with pytest.raises(SinkError, match="cannot connect"):
         sink.write(make_alerts(1))
+
+
+def test_webhook_authentication_from_the_serve_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rarebird.definitions.service import config_from_dict
+    from rarebird.errors import DefinitionError
+    from rarebird.sinks.webhook import auth_headers
+
+    monkeypatch.setenv("HEC_TOKEN", "hec-from-env")
+    cfg = config_from_dict({"store": "s.db", "alerts": {
+        "outputs": ["https://splunk.example:8088/services/collector/raw"],
+        "webhook_auth": "splunk", "webhook_token_env": "HEC_TOKEN"}}, str(tmp_path / "r.toml"))  # fmt: skip
+    alerts = cfg.alerts
+    assert alerts.webhook_auth is not None
+    assert auth_headers(alerts.webhook_auth, alerts.webhook_token()) == {
+        "Authorization": "Splunk hec-from-env"
+    }
+    with pytest.raises(DefinitionError, match="alerts.webhook_auth: needs webhook_token_env"):
+        config_from_dict({"store": "s.db", "alerts": {"webhook_auth": "bearer"}})
+    with pytest.raises(DefinitionError, match="must be bearer, splunk or header:NAME"):
+        config_from_dict({"store": "s.db", "alerts": {"webhook_auth": "basic",
+                                                      "webhook_token_env": "X"}})  # fmt: skip
