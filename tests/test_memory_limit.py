@@ -78,3 +78,39 @@ def test_a_flood_of_new_names_is_refused_and_memory_stays_bounded(tmp_path: Path
     assert sizes["new_values_refused"] == refused
     assert sizes["memory_status"] == "hard_limit"
     assert sizes["model_bytes"] <= 1024 * 1024 + 200_000  # a bucket's worth past the limit
+
+
+def test_serve_logs_the_memory_status_once_per_change_and_counts_refusals(
+    tmp_path: Path,
+) -> None:
+    from rarebird.clock import FixedClock
+    from tests.serve_support import in_process, turn, write_definitions
+
+    defs = write_definitions(tmp_path / "defs")
+    doc = json.loads(defs.job.read_text())
+    doc.setdefault("analysis_limits", {})["model_memory_limit"] = "1mb"
+    defs.job.write_text(json.dumps(doc))
+    t0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    clock = FixedClock(t0)
+    live = tmp_path / "events.ndjson"
+    # 40 buckets of 5 s, 150 new users each: far more than 1 MB of model
+    write_lines(live, [event(t0 - timedelta(seconds=200) + timedelta(seconds=5 * b, milliseconds=i),
+                             f"b{b}u{i}") for b in range(40) for i in range(150)], "w")  # fmt: skip
+    service, log = in_process(tmp_path, clock, [live], defs)
+    try:
+        turn(service, clock, seconds=5, times=3)
+        changes = log.events("memory_status")
+        assert [c["status"] for c in changes] == ["hard_limit"] or [
+            c["status"] for c in changes
+        ] == ["soft_limit", "hard_limit"]
+        refused = service.engine.job.stats.new_values_refused
+        assert refused > 1000
+        assert changes[-1]["limit"] == 1024 * 1024
+        metrics = service.render_metrics()
+        assert f'rarebird_job_data_count{{name="new_values_refused"}} {refused}' in metrics
+        assert 'rarebird_job_memory_status{status="hard_limit"} 1' in metrics
+        assert service.health()[1]["new_values_refused"] == refused
+        turn(service, clock, seconds=5, times=2)
+        assert len(log.events("memory_status")) == len(changes)  # not one line per event
+    finally:
+        service.close()
