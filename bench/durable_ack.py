@@ -36,7 +36,7 @@ def commits(path: str, durable: bool, n: int) -> list[float]:
             t0 = time.perf_counter()
             with store.durable(durable), store.transaction():
                 add_pending(store, "bench", rows)
-                save_service_state(store, "bench", '{"version": 1, "turn": %d}' % i, "now")
+                save_service_state(store, "bench", f'{{"version": 1, "turn": {i}}}', "now")
             out.append(time.perf_counter() - t0)
     finally:
         store.close()
@@ -50,8 +50,10 @@ def main() -> None:
         full = commits(str(Path(tmp) / "full.db"), True, n)
     for name, times in (("NORMAL (baseline)", normal), ("FULL (acknowledged batch)", full)):
         ms = sorted(t * 1000 for t in times)
-        print(f"{name:28} commit median {statistics.median(ms):7.3f} ms  "
-              f"p95 {ms[int(len(ms) * 0.95) - 1]:7.3f} ms  ({n} commits of 100 events)")
+        print(
+            f"{name:28} commit median {statistics.median(ms):7.3f} ms  "
+            f"p95 {ms[int(len(ms) * 0.95) - 1]:7.3f} ms  ({n} commits of 100 events)"
+        )
     ratio = statistics.median(full) / statistics.median(normal)
     print(f"FULL / NORMAL median: {ratio:.2f}x")
 
