@@ -33,8 +33,11 @@ import orjson
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from rarebird.definitions.service import HttpConfig
 from rarebird.errors import RarebirdError
-from rarebird.serve.http_app import HttpLimits
+from rarebird.serve.http_app import Handlers, HttpLimits, create_app
+from rarebird.serve.ingest import Batch
+from rarebird.serve.metrics import ServeMetrics
 
 LogFn = Callable[..., None]
 
@@ -193,3 +196,36 @@ class HttpServer:
             logger = logging.getLogger(name)
             logger.removeHandler(self._handler)
             logger.propagate = propagate
+
+
+def open_http(
+    http: HttpConfig,
+    *,
+    submit: Callable[[Batch], str],
+    health: Callable[[], tuple[int, dict[str, Any]]],
+    metrics_text: Callable[[], str],
+    metrics: ServeMetrics,
+    log: LogFn,
+) -> HttpServer:
+    """The service's HTTP server from its ``[http]`` configuration, started."""
+    token = http.resolve_token()
+    limits = HttpLimits(
+        max_body_bytes=http.max_body_bytes, max_events=http.max_events,
+        header_timeout=http.header_timeout.total_seconds(),
+        body_timeout=http.body_timeout.total_seconds(), max_connections=http.max_connections,
+        max_inflight_bytes=http.max_inflight_bytes,
+    )  # fmt: skip
+    handlers = Handlers(
+        token=token, submit=submit, health=health, metrics=metrics_text,
+        count=lambda endpoint, code: metrics.http_requests.inc(path=endpoint, code=str(code)),
+        log=log,
+    )  # fmt: skip
+    server = HttpServer(
+        http.address, create_app(handlers, limits), limits, log=log,
+        on_refused=lambda reason: metrics.http_refused.inc(reason=reason),
+    )  # fmt: skip
+    server.start()
+    log("info", "http_listening", host=server.host, port=server.port, ingest=token is not None,
+        max_connections=limits.max_connections, header_timeout=limits.header_timeout,
+        body_timeout=limits.body_timeout)  # fmt: skip
+    return server

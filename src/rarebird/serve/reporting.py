@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from rarebird.alerts.model import Alert
-from rarebird.datafeed.feed import IngestOutcome
+from rarebird.datafeed.feed import IngestOutcome, Quarantine
 from rarebird.run.live import LiveEngine, StepReport
 from rarebird.serve.metrics import ServeMetrics
 from rarebird.serve.parse import ParsedChunk
@@ -134,3 +134,24 @@ def engine_status(
             for label, since in quiet.items()
         },
     }  # fmt: skip
+
+
+def log_quarantine(log: LogFn, source: str, count: int, quarantine: Quarantine) -> None:
+    """Events of one read quarantined for their time (with the first examples, file:line)."""
+    log("warning", "events_quarantined", source=source, count=count, total=quarantine.total,
+        max_future=quarantine.limits.max_future.total_seconds(),
+        first_examples=quarantine.examples[:5],
+        message="events dated implausibly far in the future or past are not modelled")  # fmt: skip
+
+
+def report_memory(log: LogFn, engine: LiveEngine, previous: str) -> str:
+    """Log the job's memory status once per change (not per event): at ``hard_limit`` new users
+    are refused, and how many so far. Returns the status now."""
+    stats = engine.job.stats
+    if stats.memory_status != previous:
+        log("info" if stats.memory_status == "ok" else "warning", "memory_status",
+            status=stats.memory_status, previous=previous, model_bytes=stats.model_bytes,
+            limit=engine.config.model_memory_limit, new_values_refused=stats.new_values_refused,
+            message="new by-field values are refused while at hard_limit"
+            if stats.memory_status == "hard_limit" else None)  # fmt: skip
+    return stats.memory_status

@@ -49,8 +49,8 @@ from rarebird.errors import InputError
 from rarebird.run.delivery import RetryPolicy
 from rarebird.run.live import LiveEngine, StepReport, frontier_target
 from rarebird.serve.delivery_worker import DeliveryWorker
-from rarebird.serve.http_app import ACCEPTED, BUSY, STOPPING, Handlers, HttpLimits, create_app
-from rarebird.serve.http_server import HttpServer
+from rarebird.serve.http_app import ACCEPTED, BUSY, STOPPING
+from rarebird.serve.http_server import HttpServer, open_http
 from rarebird.serve.ingest import Batch
 from rarebird.serve.inputs import Activity, FollowedInput, open_input
 from rarebird.serve.lock import ServeLock
@@ -61,6 +61,8 @@ from rarebird.serve.reporting import (
     count_parsed,
     engine_metrics,
     engine_status,
+    log_quarantine,
+    report_memory,
     report_turn,
 )
 from rarebird.sinks import Sink, open_sink
@@ -174,28 +176,11 @@ class Service:
             raise
 
     def _start_http(self) -> None:
-        http = self.config.http
-        token = http.resolve_token()
-        limits = HttpLimits(
-            max_body_bytes=http.max_body_bytes, max_events=http.max_events,
-            header_timeout=http.header_timeout.total_seconds(),
-            body_timeout=http.body_timeout.total_seconds(), max_connections=http.max_connections,
-            max_inflight_bytes=http.max_inflight_bytes,
+        self.http = open_http(
+            self.config.http, submit=self.submit, health=self.health,
+            metrics_text=self.render_metrics, metrics=self.metrics, log=self.log,
         )  # fmt: skip
-        handlers = Handlers(
-            token=token, submit=self.submit, health=self.health, metrics=self.render_metrics,
-            count=lambda endpoint, code: self.metrics.http_requests.inc(path=endpoint, code=str(code)),
-            log=self.log,
-        )  # fmt: skip
-        self.http = HttpServer(
-            http.address, create_app(handlers, limits), limits, log=self.log,
-            on_refused=lambda reason: self.metrics.http_refused.inc(reason=reason),
-        )  # fmt: skip
-        self.http.start()
         self._accepting = True
-        self.log("info", "http_listening", host=self.http.host, port=self.http.port,
-                 ingest=token is not None, max_connections=limits.max_connections,
-                 header_timeout=limits.header_timeout, body_timeout=limits.body_timeout)  # fmt: skip
 
     def _open_sinks(self) -> list[Sink]:
         """The outputs (on the delivery thread, which uses them)."""
@@ -345,14 +330,8 @@ class Service:
         return bool(chunks)
 
     def _log_quarantine(self, source: str, count: int) -> None:
-        if not count:
-            return
-        engine = self.engine
-        assert engine is not None
-        q = engine.feed.quarantine
-        self.log("warning", "events_quarantined", source=source, count=count, total=q.total,
-                 max_future=q.limits.max_future.total_seconds(), first_examples=q.examples[:5],
-                 message="events dated implausibly far in the future or past are not modelled")  # fmt: skip
+        if count and self.engine is not None:
+            log_quarantine(self.log, source, count, self.engine.feed.quarantine)
 
     def _active(self, label: str, mono: float) -> None:
         act = self.activity.get(label)
@@ -432,20 +411,8 @@ class Service:
         self._update_status()
 
     def _check_memory(self) -> None:
-        """Log the job's memory status once per change (not per event): at ``hard_limit`` new
-        users are refused, and how many so far."""
-        engine = self.engine
-        assert engine is not None
-        stats = engine.job.stats
-        if stats.memory_status == self._memory_status:
-            return
-        before, self._memory_status = self._memory_status, stats.memory_status
-        self.log("info" if stats.memory_status == "ok" else "warning", "memory_status",
-                 status=stats.memory_status, previous=before, model_bytes=stats.model_bytes,
-                 limit=engine.config.model_memory_limit,
-                 new_values_refused=stats.new_values_refused,
-                 message="new by-field values are refused while at hard_limit"
-                 if stats.memory_status == "hard_limit" else None)  # fmt: skip
+        assert self.engine is not None
+        self._memory_status = report_memory(self.log, self.engine, self._memory_status)
 
     def _check_quiet(self, mono: float) -> None:
         if not self._live:
