@@ -72,6 +72,10 @@ class AnomalyJob:
         window: ResultsWindow | None = None,
     ) -> None:
         self.config = job
+        #: new_values_refused when the memory status was last measured
+        self._refused_seen = 0
+        #: the model's size when values were last refused (hard_limit until it shrinks)
+        self._bytes_at_refusal: int | None = None
         self.renormalize = renormalize
         self.window = window
         self.keep_events = keep_events
@@ -124,6 +128,9 @@ class AnomalyJob:
         self.model = RareModel.from_state(state["model"])
         self.normalizers = Normalizers.from_state(state["normalizers"])
         self.stats = JobStats.from_dict(state["stats"])
+        self._refused_seen = self.stats.new_values_refused
+        if self.stats.memory_status == "hard_limit":
+            self._bytes_at_refusal = self.stats.model_bytes
         self.current = Bucket.from_state(state["current"]) if state["current"] else None
         self.skip_bucket = state["skip_bucket"]
         self.last_renormalised_s = state["last_renormalised_s"]
@@ -436,7 +443,14 @@ class AnomalyJob:
         stats.peak_model_bytes = max(stats.peak_model_bytes, stats.model_bytes)
         stats.total_by_field_count = len(self.model)
         limit = self.config.model_memory_limit
-        if stats.model_bytes >= limit:
+        refused = stats.new_values_refused
+        if refused > self._refused_seen:
+            self._bytes_at_refusal = stats.model_bytes
+        self._refused_seen = refused
+        full = self._bytes_at_refusal is not None and stats.model_bytes >= self._bytes_at_refusal
+        if stats.model_bytes >= limit or full:
+            # new values were refused and the model has not shrunk since: Elastic's job reports
+            # hard_limit while it does not allocate for new entities
             stats.memory_status = "hard_limit"
         elif stats.model_bytes >= SOFT_LIMIT_FRACTION * limit:
             stats.memory_status = "soft_limit"
@@ -447,8 +461,13 @@ class AnomalyJob:
         """At the limit, counting the values of the bucket being built as if each were new (the
         model's size is only measured when a bucket is final, so a flood of new names inside
         one bucket must be bounded too)."""
-        projected = self.stats.model_bytes + in_bucket * BYTES_PER_VALUE
-        return projected >= self.config.model_memory_limit
+        model_bytes = self.stats.model_bytes
+        if in_bucket:
+            known = len(self.model)
+            # what a value costs in this model (name, normaliser scopes), or a cautious guess
+            per_value = model_bytes / known if known >= 100 else 3 * BYTES_PER_VALUE
+            model_bytes += int(in_bucket * max(per_value, BYTES_PER_VALUE))
+        return model_bytes >= self.config.model_memory_limit
 
     # --- renormalisation -------------------------------------------------------------------
     def _renormalise(self, end_s: int) -> None:
