@@ -47,13 +47,13 @@ class Served:
         return status, json.loads(data)
 
 
-def serve_http(tmp_path: Path, token: str | None = TOKEN) -> Iterator[Served]:
+def serve_http(tmp_path: Path, token: str | None = TOKEN, **http: Any) -> Iterator[Served]:
     defs = write_definitions(tmp_path / "defs")
     cfg = ServeConfig(
         store=str(tmp_path / "serve.db"), job=str(defs.job), datafeed=str(defs.datafeed),
         rule=str(defs.rule),
         http=HttpConfig(listen="127.0.0.1:0", token=token, max_body_bytes=MAX_BODY,
-                        max_events=10_000),
+                        max_events=10_000, **http),
         poll_interval=timedelta(milliseconds=50),
     )  # fmt: skip
     log = Recorder()
@@ -165,7 +165,7 @@ def test_a_10000_event_batch_is_taken_without_loss(served: Served) -> None:
     status, doc = served.ingest(ndjson(docs))
     assert status == 200
     assert doc == {"accepted": 10_000, "received": 10_000, "kept": 9_000, "not_matched": 1_000,
-                   "late": 0, "older_than_backfill": 0}  # fmt: skip
+                   "late": 0, "older_than_backfill": 0, "quarantined": 0}  # fmt: skip
 
     def modelled() -> bool:
         rows = query(served.store, "SELECT state FROM job_state")
@@ -185,7 +185,7 @@ def test_a_gzip_batch_with_a_batch_id_is_taken_once(served: Served) -> None:
     again = served.ingest(body, Content_Encoding="gzip", X_Rarebird_Batch_Id="batch-1",
                           X_Rarebird_Source="vector")  # fmt: skip
     assert first == (200, {"accepted": 5, "received": 5, "kept": 5, "not_matched": 0, "late": 0,
-                           "older_than_backfill": 0})  # fmt: skip
+                           "older_than_backfill": 0, "quarantined": 0})  # fmt: skip
     assert again == (200, {**first[1], "duplicate": True})
     metrics = served.request("GET", "/metrics")[2].decode()
     assert 'rarebird_events_kept_total{source="http:vector"} 5' in metrics

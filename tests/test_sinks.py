@@ -24,6 +24,7 @@ from rarebird.sinks import (
     open_sink,
 )
 from rarebird.sinks.syslog import format_message
+from rarebird.sinks.webhook import auth_from_env
 from rarebird.store.alerts import get_alert, list_alerts
 from tests.rule_support import at, make_store, record, rule
 
@@ -143,6 +144,7 @@ class Receiver:
         self.headers: list[dict[str, str]] = []
         self.statuses: list[int] = []
         self.script: list[int] = []
+        self.retry_after: str | None = None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -158,6 +160,8 @@ class Receiver:
                     receiver.received.append(json.loads(body))
                     receiver.headers.append(dict(self.headers))
                 self.send_response(status)
+                if status != 200 and receiver.retry_after is not None:
+                    self.send_header("Retry-After", receiver.retry_after)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -219,9 +223,9 @@ class Mono:
         return self.t
 
 
-def test_webhook_posts_each_alert(receiver: Receiver, tmp_path: Path) -> None:
+def test_webhook_posts_each_alert(receiver: Receiver) -> None:
     alerts = make_alerts(2)
-    sink = WebhookSink(receiver.url, dead_letter=str(tmp_path / "dead.ndjson"))
+    sink = WebhookSink(receiver.url)
     sink.write(alerts)
     sink.close()
     assert receiver.ids() == [a.id for a in alerts]
@@ -230,116 +234,65 @@ def test_webhook_posts_each_alert(receiver: Receiver, tmp_path: Path) -> None:
     assert h["Content-Type"] == "application/json"
     assert h["Idempotency-Key"] == f"{alerts[0].id}-0"
     assert h["X-Rarebird-Alert-Revision"] == "0"
-    assert not (tmp_path / "dead.ndjson").exists()
+    assert "Authorization" not in h
 
 
-def test_webhook_retries_server_errors_with_backoff(receiver: Receiver, tmp_path: Path) -> None:
-    receiver.script = [503, 500, 429]
-    sleeps = Sleeps()
-    sink = WebhookSink(receiver.url, dead_letter=str(tmp_path / "dead.ndjson"), retries=5,
-                       backoff=0.5, sleep=sleeps)  # fmt: skip
-    (a,) = make_alerts(1)
-    sink.write([a])
-    assert receiver.statuses == [503, 500, 429, 200]
-    assert receiver.ids() == [a.id]
-    assert sleeps.calls == [0.5, 1.0, 2.0]
-    assert sink.pending() == 0
-
-
-def test_webhook_loses_nothing_while_the_receiver_refuses_then_accepts(tmp_path: Path) -> None:
-    port = free_port()  # nothing listens there yet: connections are refused
-    dead = tmp_path / "dead.ndjson"
-    sleeps, mono = Sleeps(), Mono()
-    sink = WebhookSink(f"http://127.0.0.1:{port}/hook", dead_letter=str(dead), retries=3,
-                       backoff=0.01, sleep=sleeps, monotonic=mono, down_retry=10)  # fmt: skip
-    a1, a2, a3, a4 = make_alerts(4)
-    sink.write([a1, a2])
-    assert len(sleeps.calls) == 3  # one full retry cycle for a1; a2 queued behind it
-    letters = [json.loads(x) for x in dead.read_text().splitlines()]
-    assert [x["alert"]["kibana.alert.uuid"] for x in letters] == [a1.id, a2.id]
-    assert letters[0]["attempts"] == 4
-    assert letters[0]["error"].startswith("ConnectionRefusedError")
-    assert letters[1]["attempts"] == 0
-    mono.t += 5
-    sink.write([a3])  # down 5 s ago: straight to the dead letters
-    assert len(sleeps.calls) == 3
-    assert sink.pending() == 3
-
-    receiver = Receiver(port).start()
-    try:
-        mono.t += 6  # 11 s since the failure: time to try again
-        sink.write([a4])  # dead letters first, in order, then the new alert
-        assert receiver.ids() == [a1.id, a2.id, a3.id, a4.id]
-        assert not dead.exists()
-        sink.close()
-    finally:
-        receiver.stop()
-
-
-def test_webhook_receiver_restarting_mid_run_and_a_later_run(tmp_path: Path) -> None:
-    receiver = Receiver().start()
-    port = receiver.port
-    dead = tmp_path / "dead.ndjson"
-    sink = WebhookSink(receiver.url, dead_letter=str(dead), retries=2, backoff=0.01, sleep=Sleeps())
+def test_webhook_failures_say_how_many_went_through_and_whether_to_retry(
+    receiver: Receiver,
+) -> None:
     a1, a2, a3 = make_alerts(3)
-    sink.write([a1])
-    receiver.stop()  # the receiver goes away mid-run
-    sink.write([a2, a3])
-    sink.close()  # the run ends; the receiver is still down
-    assert [json.loads(x)["alert"]["kibana.alert.uuid"] for x in dead.read_text().splitlines()] == [
-        a2.id, a3.id,
-    ]  # fmt: skip
+    receiver.script = [200, 503]
+    with pytest.raises(SinkError) as err:
+        WebhookSink(receiver.url).write([a1, a2, a3])
+    assert (err.value.delivered, err.value.retryable, str(err.value)) == (
+        1, True, f"{receiver.url}: HTTP 503",
+    )  # fmt: skip
+    receiver.script = [400]
+    with pytest.raises(SinkError) as err:
+        WebhookSink(receiver.url).write([a2])
+    assert (err.value.delivered, err.value.retryable) == (0, False)
+    with pytest.raises(SinkError) as err:
+        WebhookSink(f"http://127.0.0.1:{free_port()}/").write([a3])
+    assert err.value.retryable
+    assert "ConnectionRefusedError" in str(err.value)
     assert receiver.ids() == [a1.id]
 
-    back = Receiver(port).start()  # restarted on the same port
-    try:
-        later = WebhookSink(back.url, dead_letter=str(dead), sleep=Sleeps())
-        later.close()  # a later run with nothing new still re-sends what was left
-        assert back.ids() == [a2.id, a3.id]
-        assert not dead.exists()
-    finally:
-        back.stop()
 
-
-def test_webhook_tries_a_down_receiver_once_per_interval(receiver: Receiver, tmp_path: Path) -> None:  # fmt: skip
-    receiver.script = [503] * 5
-    mono = Mono()
-    sink = WebhookSink(receiver.url, dead_letter=str(tmp_path / "dead.ndjson"), retries=2,
-                       sleep=Sleeps(), monotonic=mono, down_retry=10)  # fmt: skip
-    a1, a2, a3 = make_alerts(3)
-    sink.write([a1])
-    assert receiver.statuses == [503, 503, 503]  # one full cycle: 1 + 2 retries
-    mono.t += 9
-    sink.write([a2])
-    assert receiver.statuses == [503, 503, 503]  # within 10 s: not even one attempt
-    mono.t += 1
-    sink.write([a3])
-    assert receiver.statuses == [503, 503, 503, 503]  # one attempt, no retry cycle
-    sink.close()  # close always tries: the 5th 503, then the receiver accepts
-    assert receiver.statuses == [503, 503, 503, 503, 503]
-    assert sink.pending() == 3
-    assert sink.flush() == 0
-    assert receiver.ids() == [a1.id, a2.id, a3.id]
-
-
-def test_webhook_client_errors_do_not_block_the_queue(receiver: Receiver, tmp_path: Path) -> None:
-    receiver.script = [400]
-    dead = tmp_path / "dead.ndjson"
-    sink = WebhookSink(receiver.url, dead_letter=str(dead), sleep=Sleeps())
-    a1, a2 = make_alerts(2)
-    sink.write([a1, a2])
-    assert receiver.ids() == [a2.id]
-    letters = [json.loads(x) for x in dead.read_text().splitlines()]
-    assert [(x["alert"]["kibana.alert.uuid"], x["error"]) for x in letters] == [(a1.id, "HTTP 400")]
-    assert sink.flush() == 0  # the receiver accepts it now
-    assert receiver.ids() == [a2.id, a1.id]
-
-
-def test_webhook_without_dead_letter_file_fails_loudly(tmp_path: Path) -> None:
-    sink = WebhookSink(f"http://127.0.0.1:{free_port()}/", retries=0, sleep=Sleeps())
+@pytest.mark.parametrize(
+    ("env", "header"),
+    [
+        ({"RAREBIRD_WEBHOOK_AUTH": "splunk", "RAREBIRD_WEBHOOK_TOKEN": "hec-123"},
+         ("Authorization", "Splunk hec-123")),
+        ({"RAREBIRD_WEBHOOK_AUTH": "bearer", "RAREBIRD_WEBHOOK_TOKEN": "t0k"},
+         ("Authorization", "Bearer t0k")),
+        ({"RAREBIRD_WEBHOOK_AUTH": "header:X-Api-Key", "RAREBIRD_WEBHOOK_TOKEN": "k"},
+         ("X-Api-Key", "k")),
+    ],
+)  # fmt: skip
+def test_webhook_authentication_from_the_environment(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch, env: dict[str, str],
+    header: tuple[str, str],
+) -> None:  # fmt: skip
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    sink = open_sink(receiver.url)
     sink.write(make_alerts(1))
-    with pytest.raises(SinkError, match="1 alert\\(s\\) could not be delivered"):
-        sink.close()
+    assert receiver.headers[0][header[0]] == header[1]
+
+
+def test_webhook_token_from_a_file_and_bad_settings(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("from-file\n")
+    assert auth_from_env({"RAREBIRD_WEBHOOK_AUTH": "splunk",
+                          "RAREBIRD_WEBHOOK_TOKEN_FILE": str(token)}) == {
+        "Authorization": "Splunk from-file"
+    }  # fmt: skip
+    with pytest.raises(SinkError, match="needs a token"):
+        auth_from_env({"RAREBIRD_WEBHOOK_AUTH": "bearer"})
+    with pytest.raises(SinkError, match="unknown authentication 'basic'"):
+        auth_from_env({"RAREBIRD_WEBHOOK_AUTH": "basic", "RAREBIRD_WEBHOOK_TOKEN": "x"})
+    with pytest.raises(SinkError, match="line break"):
+        auth_from_env({"RAREBIRD_WEBHOOK_AUTH": "bearer", "RAREBIRD_WEBHOOK_TOKEN": "a\r\nX: y"})
 
 
 # --- syslog ---------------------------------------------------------------------------------
@@ -416,3 +369,26 @@ def test_syslog_tcp_without_listener_raises() -> None:
     sink = SyslogSink("127.0.0.1", free_port(), protocol="tcp", hostname="x")
     with pytest.raises(SinkError, match="cannot connect"):
         sink.write(make_alerts(1))
+
+
+def test_webhook_authentication_from_the_serve_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rarebird.definitions.service import config_from_dict
+    from rarebird.errors import DefinitionError
+    from rarebird.sinks.webhook import auth_headers
+
+    monkeypatch.setenv("HEC_TOKEN", "hec-from-env")
+    cfg = config_from_dict({"store": "s.db", "alerts": {
+        "outputs": ["https://splunk.example:8088/services/collector/raw"],
+        "webhook_auth": "splunk", "webhook_token_env": "HEC_TOKEN"}}, str(tmp_path / "r.toml"))  # fmt: skip
+    alerts = cfg.alerts
+    assert alerts.webhook_auth is not None
+    assert auth_headers(alerts.webhook_auth, alerts.webhook_token()) == {
+        "Authorization": "Splunk hec-from-env"
+    }
+    with pytest.raises(DefinitionError, match="alerts.webhook_auth: needs webhook_token_env"):
+        config_from_dict({"store": "s.db", "alerts": {"webhook_auth": "bearer"}})
+    with pytest.raises(DefinitionError, match="must be bearer, splunk or header:NAME"):
+        config_from_dict({"store": "s.db", "alerts": {"webhook_auth": "basic",
+                                                      "webhook_token_env": "X"}})  # fmt: skip

@@ -9,6 +9,8 @@ The tree::
      ├── QueryError                a datafeed or filter query uses DSL rarebird does not evaluate
      ├── StateError                stored model state is missing, corrupt or of an unknown version
      └── StoreError                the results store cannot be used
+          └── StoreFault           its file failed: disk full, I/O error, corrupt, locked too long
+                                   (CLI exit code 2, as an unreadable input)
 
 A single bad *line* of input is never an exception: sources record an :class:`InputIssue`
 (with its :class:`~rarebird.events.SourceLocation`) in their :class:`ReadStats` and go on.
@@ -55,6 +57,12 @@ class StateError(RarebirdError):
 
 class StoreError(RarebirdError):
     """The results store cannot be opened or used."""
+
+
+class StoreFault(StoreError):
+    """The store's file failed under rarebird: the disk is full, an I/O error, the file is
+    corrupt, or another process held it locked for too long. Nothing of the transaction in
+    progress was committed."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from rarebird.errors import (
     RarebirdError,
     StateError,
     StoreError,
+    StoreFault,
 )
 from rarebird.timeutil import parse_time
 
@@ -69,6 +70,8 @@ class LazyGroup(click.Group):
         "snapshots": "rarebird.cli.serve",
         "ui": "rarebird.cli.ui",
         "setup": "rarebird.cli.setup",
+        "store": "rarebird.cli.store",
+        "outputs": "rarebird.cli.outputs",
     }
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
@@ -120,7 +123,7 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except InputError as exc:
+        except (InputError, StoreFault) as exc:
             echo(f"rarebird: error: {exc}", err=True)
             sys.exit(EXIT_INPUT)
         except (DefinitionError, QueryError, StateError, StoreError, RarebirdError) as exc:

@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import click
 
 from rarebird.alerts.model import Alert
 from rarebird.cli._common import DEFAULT_STORE, open_existing_store, store_option
-from rarebird.cli._output import Column, Rows, echo, emit, format_option
+from rarebird.cli._output import Column, Rows, emit, format_option
 from rarebird.timeutil import iso
 
 __all__ = ["DEFAULT_STORE", "format_option", "store_option"]
@@ -80,28 +79,37 @@ def print_alerts(alerts: Sequence[Any], fmt: str, *, empty: str = "(no new alert
 
 
 def open_sinks(specs: Sequence[str], dead_letter: str | None, store_path: str) -> list[Any]:
+    """The outputs (a webhook's authentication comes from the environment). ``dead_letter`` is
+    no longer used: dead letters are kept in the store."""
     from rarebird.sinks import open_sink
 
-    sinks = []
-    for spec in specs:
-        dl = dead_letter
-        if dl is None and spec.startswith(("http://", "https://")):
-            dl = str(Path(store_path).with_name(Path(store_path).name + ".webhook-dead-letters.ndjson"))  # fmt: skip
-        sinks.append(open_sink(spec, dead_letter=dl))
-    return sinks
+    return [open_sink(spec) for spec in specs]
+
+
+def deliver_outbox(store: Any, sinks: Sequence[Any]) -> None:
+    """Deliver what the store's outbox holds for ``sinks`` (retried a few times); say what was
+    left for later and what was refused for good."""
+    from rarebird.run.delivery import Delivery, RetryPolicy
+    from rarebird.store.delivery import dead_letters, pending_for
+
+    if not sinks:
+        return
+    Delivery(store, sinks, policy=RetryPolicy(retries=3, backoff=0.5, max_backoff=4.0)).deliver()
+    for sink in sinks:
+        left = pending_for(store, sink.name)
+        if left:
+            click.echo(f"rarebird: {left} alert(s) for {sink.name} could not be delivered yet; "
+                       "they stay in the store's outbox: the next detect or serve, or `rarebird "
+                       "outputs replay`, sends them", err=True)  # fmt: skip
+        dead = len(dead_letters(store, sink.name))
+        if dead:
+            click.echo(f"rarebird: {dead} alert(s) were refused by {sink.name} and kept as dead "
+                       "letters: `rarebird outputs replay` sends them again", err=True)  # fmt: skip
 
 
 def close_sinks(sinks: Sequence[Any]) -> None:
-    from rarebird.sinks.webhook import WebhookSink
-
     for sink in sinks:
         sink.close()
-        if isinstance(sink, WebhookSink) and sink.dead_letter and sink.pending():
-            echo(
-                f"rarebird: {sink.pending()} alert(s) for {sink.url} wait in {sink.dead_letter}; "
-                "the next run sends them first",
-                err=True,
-            )
 
 
 output_options = [
@@ -110,7 +118,8 @@ output_options = [
                       "http(s)://URL (webhook), syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT, "
                       "elasticsearch+https://HOST:9200 (docs/ELASTIC.md). Repeatable."),
     click.option("--dead-letter", metavar="PATH",
-                 help="Webhook dead-letter file [default: next to the store]."),
+                 help="Unused: dead letters are kept in the store (rarebird outputs list / "
+                      "replay)."),
     click.option("--rule-uuid", metavar="UUID",
                  help="Kibana rule id (the 'id' of its export) to derive alert ids from: with "
                       "--space and --anomaly-index as that Kibana's, the ids are Kibana's own."),

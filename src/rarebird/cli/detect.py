@@ -10,6 +10,7 @@ from rarebird.cli._common import handle_errors, main, reading_progress, time_ran
 from rarebird.cli._output import echo
 from rarebird.cli._rules_common import (
     close_sinks,
+    deliver_outbox,
     format_option,
     load_rule,
     open_rule_store,
@@ -21,6 +22,8 @@ from rarebird.cli._rules_common import (
     with_output_options,
 )
 from rarebird.cli.job import definition_options, input_options, input_settings
+from rarebird.clock import SYSTEM_CLOCK
+from rarebird.store.lock import StoreLock
 from rarebird.timeutil import iso
 
 
@@ -82,18 +85,27 @@ def detect(
     rule = load_rule(rule_path)
     settings = input_settings(input_format, passwd_file, group_file, host_name, identity, workers)
     meter, show = reading_progress(inputs, quiet=quiet, progress=progress)
-    store = open_rule_store(store_path, create=True)
+    lock = StoreLock(store_path, "detect")
+    lock.acquire()
+    try:
+        store = open_rule_store(store_path, create=True)
+    except BaseException:
+        lock.release()
+        raise
     sinks = open_sinks(outputs, dead_letter, store_path)
     try:
-        engine = Engine(store, job, datafeed, rule, sinks=sinks,
+        engine = Engine(store, job, datafeed, rule, outbox=bool(sinks),
                         identity=rule_identity(rule, rule_uuid, space, kibana_url, anomaly_index, kibana_version))  # fmt: skip
         summary = replay_inputs(engine, inputs, settings, downtime=downtime, on_progress=show)
+        meter.done()
+        deliver_outbox(store, sinks)
     finally:
         meter.done()
         try:
             close_sinks(sinks)
         finally:
             store.close()
+            lock.release()
     report = summary.report
     print_alerts(report.new_alerts, fmt)
     if quiet:
@@ -111,6 +123,15 @@ def detect(
     if late:
         lines.append(f"rarebird: {late:,} event(s) older than the job's current bucket were "
                      "dropped (out of order), as Elastic's job does")  # fmt: skip
+    refused = report.job_stats.new_values_refused
+    if refused:
+        lines.append(f"rarebird: {refused:,} event(s) of new users were refused at the job's "
+                     f"model_memory_limit (memory status {report.job_stats.memory_status}), as "
+                     "Elastic's job does at hard_limit: raise analysis_limits.model_memory_limit")  # fmt: skip
+    if report.quarantine is not None and report.quarantine.total:
+        for line in report.quarantine.describe(SYSTEM_CLOCK.now()):
+            lines.append(f"rarebird: {line}")
+        lines.extend(f"rarebird:   {example}" for example in report.quarantine.examples[:5])
     if report.skipped_runs:
         lines.append(f"rarebird: {report.skipped_runs} run(s) skipped (--down)")
     for reason, count in sorted(stats.skipped.items()):

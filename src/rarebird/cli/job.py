@@ -29,6 +29,7 @@ from rarebird.run.replay import InputOptions, RunSummary, replay_inputs
 from rarebird.sources import IDENTITIES, format_names
 from rarebird.store import open_store
 from rarebird.store.jobs import load_job as load_stored_job
+from rarebird.store.lock import StoreLock
 from rarebird.store.results import get_record_details, search_results
 from rarebird.timeutil import from_epoch_ms, iso
 
@@ -154,7 +155,7 @@ def job_run(
     datafeed_cfg = load_datafeed(datafeed_path)
     meter, show = reading_progress(inputs, quiet=quiet, progress=progress)
     settings = input_settings(input_format, passwd_file, group_file, host_name, identity, workers)
-    with open_store(store_path) as store:
+    with StoreLock(store_path, "job run"), open_store(store_path) as store:
         engine = Engine(store, job_cfg, datafeed_cfg, renormalize=renormalize)
         try:
             summary = replay_inputs(engine, inputs, settings, on_progress=show)
@@ -189,6 +190,12 @@ def _print_summary(summary: RunSummary, store_path: str, engine: Engine) -> None
             echo(f"        {issue}", err=True)
         if read.skipped_total > 10:
             echo(f"        ... ({read.skipped_total - 10:,} more)", err=True)
+    quarantine = summary.report.quarantine
+    if quarantine is not None and quarantine.total:
+        for line in quarantine.describe(engine.clock.now()):
+            echo(click.style(f"time    {line}", fg="yellow"), err=True)
+        for example in quarantine.examples[:10]:
+            echo(f"        {example}", err=True)
     js = summary.report.job_stats
     extra = []
     if js.missing_field_count:

@@ -10,6 +10,7 @@ from rarebird.cli._common import handle_errors, main, time_value
 from rarebird.cli._output import echo
 from rarebird.cli._rules_common import (
     close_sinks,
+    deliver_outbox,
     format_option,
     load_rule,
     open_rule_store,
@@ -53,6 +54,7 @@ def rule_run(
     """Run the rule once (with Kibana's catch-up after missed runs); print the new alerts."""
     from rarebird.rules.executor import RuleExecutor
     from rarebird.store.adapters import SqliteRuleStore
+    from rarebird.store.serve import add_to_outbox
 
     now = now or SYSTEM_CLOCK.now()
     r = load_rule(rule_path)
@@ -61,10 +63,12 @@ def rule_run(
     try:
         executor = RuleExecutor(SqliteRuleStore(store), r,
                                 identity=rule_identity(r, rule_uuid, space, kibana_url, anomaly_index, kibana_version))  # fmt: skip
-        run = executor.run(now)
-        changed = [*run.new_alerts, *run.updated_alerts]
-        for sink in sinks if changed else ():
-            sink.write(changed)
+        with store.transaction():
+            run = executor.run(now)
+            changed = [*run.new_alerts, *run.updated_alerts]
+            if changed and sinks:
+                add_to_outbox(store, changed)
+        deliver_outbox(store, sinks)
     finally:
         try:
             close_sinks(sinks)

@@ -222,6 +222,7 @@ def status(store_path: str, job_id: str | None, fmt: str) -> None:
 
     from rarebird.job import JobStats
     from rarebird.run.state import EngineState
+    from rarebird.store.delivery import delivery_states
     from rarebird.store.jobs import load_job_state
     from rarebird.store.serve import (
         count_pending,
@@ -247,6 +248,7 @@ def status(store_path: str, job_id: str | None, fmt: str) -> None:
         snaps = list_snapshots(store, jid)
         pending = count_pending(store, jid)
         interim = interim_counts(store, jid)
+        delivery = delivery_states(store)
     finally:
         store.close()
 
@@ -261,7 +263,7 @@ def status(store_path: str, job_id: str | None, fmt: str) -> None:
             "latest_record_timestamp")},
         "model_size_stats": {k: stats.get(k) for k in (
             "model_bytes", "peak_model_bytes", "memory_status", "total_by_field_count",
-            "bucket_allocation_failures_count")},
+            "bucket_allocation_failures_count", "new_values_refused")},
         "service": None if serve is None else {
             "first_start": serve.first_start,
             "frontier": ms(serve.frontier_ms),
@@ -282,6 +284,8 @@ def status(store_path: str, job_id: str | None, fmt: str) -> None:
             "backfill_from": ms(serve.backfill_from_ms),
             "newest": ms(serve.older_newest_ms),
         },
+        "outputs": [{"output": d.sink, "waiting": d.pending, "dead_letters": d.dead_letters}
+                    for d in delivery],
     }  # fmt: skip
     emit_document(doc, fmt, lambda: _status_table(doc))
 
@@ -315,6 +319,14 @@ def _status_table(doc: dict[str, Any]) -> None:
              f"{old['backfill_from']}; the newest of them at {old['newest']}). For older history "
              "use a larger --backfill-max-age on a new store, or 'rarebird detect' over the "
              "files.", style="yellow")  # fmt: skip
+    if doc["outputs"]:
+        echo(
+            "\nOutputs (alerts waiting in the outbox; dead letters: rarebird outputs replay):",
+            style="bold",
+        )
+        emit(Rows.of(["output", Column("waiting", "number"), Column("dead letters", "number")],
+                     [(o["output"], o["waiting"], o["dead_letters"]) for o in doc["outputs"]]),
+             "table")  # fmt: skip
     echo("\nLate events (missed due to ingest latency), by source and bucket:", style="bold")
     emit(Rows.of(["source", Column("bucket", "time"), Column("events", "number"),
                   Column("last seen", "time")],

@@ -13,6 +13,12 @@ job follow from that, and both live here:
   to ingest latency", as Elastic says -- and is counted per source and bucket
   (:class:`LateEvents`), never modelled.
 
+**Event time sanity.** An event dated far in the future (by default more than a day after
+the wall clock -- replays of history are normal, events from tomorrow are not) or before 1990
+is *quarantined* (:class:`TimeLimits`): counted with the file and line it came from, never given
+to the job and so never moving its clock. Without it one event dated 2100 makes the job build
+millions of empty buckets and drop every later real event as out of order.
+
 Nothing here does I/O: the engine persists the pending set and the late counts with everything
 else of a turn (:meth:`PendingEvents.changes`).
 """
@@ -23,9 +29,63 @@ import heapq
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 
 from rarebird.events import ProcessEvent
-from rarebird.timeutil import from_epoch_ms, to_epoch_ms
+from rarebird.timeutil import from_epoch_ms, iso, to_epoch_ms
+
+FUTURE, PAST = "dated_in_the_future", "dated_before_min_time"
+
+
+@dataclass(frozen=True, slots=True)
+class TimeLimits:
+    """Which event times are plausible: at most ``max_future`` after now, not before
+    ``min_time``."""
+
+    max_future: timedelta = timedelta(days=1)
+    min_time: datetime = datetime(1990, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class Quarantine:
+    """Events whose time is not plausible: counts by reason and the first few, with where they
+    came from."""
+
+    limits: TimeLimits
+    counts: Counter[str] = field(default_factory=Counter)
+    examples: list[str] = field(default_factory=list)
+    max_examples: int = 20
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def check(self, event: ProcessEvent, now: datetime) -> str | None:
+        """The reason ``event`` is quarantined (and counted), or None when it is plausible."""
+        ts = event.timestamp
+        if ts > now + self.limits.max_future:
+            reason = FUTURE
+        elif ts < self.limits.min_time:
+            reason = PAST
+        else:
+            return None
+        self.counts[reason] += 1
+        if len(self.examples) < self.max_examples:
+            where = f"{event.origin}: " if event.origin is not None else ""
+            self.examples.append(f"{where}{iso(ts)} ({reason.replace('_', ' ')})")
+        return reason
+
+    def describe(self, now: datetime) -> list[str]:
+        """One line per reason, for summaries."""
+        lines = []
+        if self.counts[FUTURE]:
+            lines.append(f"{self.counts[FUTURE]:,} event(s) dated more than "
+                         f"{self.limits.max_future} after {iso(now)} were quarantined "
+                         "(not modelled)")  # fmt: skip
+        if self.counts[PAST]:
+            lines.append(f"{self.counts[PAST]:,} event(s) dated before "
+                         f"{iso(self.limits.min_time)} were quarantined (not modelled)")  # fmt: skip
+        return lines
 
 
 @dataclass(order=True)
@@ -137,6 +197,8 @@ class IngestOutcome:
     not_matched: int = 0
     late: int = 0
     older_than_backfill: int = 0
+    #: dated implausibly far in the future or in the past (:class:`TimeLimits`)
+    quarantined: int = 0
 
     def to_doc(self) -> dict[str, int]:
         return dict(self.__dict__)

@@ -95,10 +95,15 @@ def datafeed_from_dict(doc: dict[str, Any], path: str = "<datafeed>") -> Datafee
     except QueryError as exc:
         raise top.fail("query", str(exc)) from None
     query_delay = top.duration("query_delay", allow_zero=True)
+    frequency = top.duration("frequency")
+    if frequency is not None and frequency < timedelta(seconds=1):
+        raise top.fail(
+            "frequency", "must be at least 1s (the datafeed searches at most once a second)"
+        )
     mes = top.integer("max_empty_searches")
     return DatafeedConfig(
         query=compiled,
-        frequency=top.duration("frequency"),
+        frequency=frequency,
         query_delay=query_delay,
         max_empty_searches=mes,
         indices=top.str_list("indices") or top.str_list("indexes"),

@@ -27,6 +27,9 @@ from rarebird.definitions.reader import Reader
 from rarebird.errors import DefinitionError
 from rarebird.timeutil import iso, parse_date_math_offset, parse_duration, parse_timestamp
 
+#: the shortest rule interval accepted
+MIN_INTERVAL = timedelta(seconds=1)
+
 DEFAULT_RULE_FILE = "discovery_ml_linux_system_network_connection_discovery.toml"
 PREBUILT_RULES_FILE = "prebuilt_rules.json"
 EA_RULE_FILE = "discovery_ml_linux_system_network_connection_discovery_ea.toml"
@@ -265,6 +268,12 @@ def rule_from_dict(
         interval = parse_duration(interval_raw)
     except ValueError as exc:
         raise r.fail("interval", str(exc)) from None
+    if interval < MIN_INTERVAL:
+        # Kibana's scheduler does not run a rule more often than this either; "0s" would
+        # divide by zero on the schedule grid and "1ms" would make millions of runs
+        raise r.fail(
+            "interval", f"{interval_raw!r} is too short: a rule runs at most once a second"
+        )
     from_ = r.string("from", "now-6m") or "now-6m"
     to = r.string("to", "now") or "now"
     try:

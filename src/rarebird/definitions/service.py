@@ -67,6 +67,14 @@ class HttpConfig:
     token_env: str | None = None
     max_body_bytes: int = 64 * 1024 * 1024
     max_events: int = 100_000
+    #: the request line and headers, then the body, must arrive within these
+    header_timeout: timedelta = timedelta(seconds=10)
+    body_timeout: timedelta = timedelta(seconds=60)
+    #: open connections at once (more: 503 and closed)
+    max_connections: int = 100
+    #: request bodies held in memory at once, and batches waiting for a commit (more: 429)
+    max_inflight_bytes: int = 128 * 1024 * 1024
+    max_queued_batches: int = 16
     #: the configuration file (for error messages)
     source: str = ""
 
@@ -138,7 +146,34 @@ class AlertsConfig:
     #: alert on interim results as soon as a user's first event of a bucket arrives
     alert_on_interim: bool = False
     outputs: tuple[str, ...] = ()
+    #: unused since dead letters live in the store (kept so older configs still load)
     dead_letter: str | None = None
+    #: webhook authentication: ``bearer``, ``splunk`` or ``header:<Name>``, and where its token
+    #: is (an environment variable or a file; never the command line)
+    webhook_auth: str | None = None
+    webhook_token_env: str | None = None
+    webhook_token_file: str | None = None
+    #: the configuration file (for error messages)
+    source: str = ""
+
+    def webhook_token(self) -> str | None:
+        """The webhook's token, read from its file or environment variable (at start)."""
+        where = self.source or "<config>"
+        if self.webhook_token_file is not None:
+            try:
+                return Path(self.webhook_token_file).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise DefinitionError(where, "alerts.webhook_token_file",
+                                      f"cannot read {self.webhook_token_file}: "
+                                      f"{exc.strerror or exc}") from None  # fmt: skip
+        if self.webhook_token_env is not None:
+            token = os.environ.get(self.webhook_token_env) or None
+            if token is None:
+                raise DefinitionError(where, "alerts.webhook_token_env",
+                                      f"environment variable {self.webhook_token_env} is not set")  # fmt: skip
+            return token
+        return None
+
     rule_uuid: str | None = None
     space: str | None = None
     kibana_url: str | None = None
@@ -167,6 +202,8 @@ class ServeConfig:
     quiet_after: timedelta = timedelta(minutes=10)
     #: a rotated-away file is read until it has not grown for this long
     rotate_grace: timedelta = timedelta(seconds=5)
+    #: events dated more than this after the wall clock are quarantined (never modelled)
+    max_future: timedelta = timedelta(days=1)
     log_level: str = "info"
     #: the file it was read from ("" when built from flags)
     source: str = ""
@@ -186,14 +223,19 @@ _DEFINITIONS = frozenset({"job", "datafeed", "rule"})
 _FOLLOW = frozenset(
     {"path", "format", "pattern", "name", "host_name", "passwd", "group", "identity"}
 )
-_HTTP = frozenset({"listen", "token", "token_file", "token_env", "max_body_bytes", "max_events"})
+_HTTP = frozenset(
+    {"listen", "token", "token_file", "token_env", "max_body_bytes", "max_events",
+     "header_timeout", "body_timeout", "max_connections", "max_inflight_bytes",
+     "max_queued_batches"}
+)  # fmt: skip
 _BACKFILL = frozenset({"enabled", "max_age", "alerts"})
 _SNAPSHOTS = frozenset({"interval", "retention_days", "daily_retention_after_days"})
 _ALERTS = frozenset(
     {"alert_on_interim", "outputs", "dead_letter", "rule_uuid", "space", "kibana_url",
-     "anomaly_index", "kibana_version"}
+     "anomaly_index", "kibana_version", "webhook_auth", "webhook_token_env",
+     "webhook_token_file"}
 )  # fmt: skip
-_SERVICE = frozenset({"poll_interval", "quiet_after", "rotate_grace"})
+_SERVICE = frozenset({"poll_interval", "quiet_after", "rotate_grace", "max_future"})
 
 
 def _check_listen(table: Reader, key: str, listen: str) -> str:
@@ -294,6 +336,11 @@ def _http(t: Reader) -> HttpConfig:
         source=t.path,
         max_body_bytes=t.byte_size("max_body_bytes") or default.max_body_bytes,
         max_events=t.integer("max_events", minimum=1) or default.max_events,
+        header_timeout=t.duration("header_timeout", fractional=True) or default.header_timeout,
+        body_timeout=t.duration("body_timeout", fractional=True) or default.body_timeout,
+        max_connections=t.integer("max_connections", minimum=1) or default.max_connections,
+        max_inflight_bytes=t.byte_size("max_inflight_bytes") or default.max_inflight_bytes,
+        max_queued_batches=t.integer("max_queued_batches", minimum=1) or default.max_queued_batches,
     )
 
 
@@ -325,12 +372,32 @@ def _alerts(t: Reader) -> AlertsConfig:
         alert_on_interim=bool(interim),
         outputs=tuple(_output(t, o) for o in t.str_list("outputs", lone_string=False)),
         dead_letter=t.path_value("dead_letter"),
+        webhook_auth=_webhook_auth(t),
+        webhook_token_env=t.string("webhook_token_env"),
+        webhook_token_file=t.path_value("webhook_token_file"),
+        source=t.path,
         rule_uuid=t.string("rule_uuid"),
         space=t.string("space"),
         kibana_url=t.string("kibana_url"),
         anomaly_index=t.string("anomaly_index"),
         kibana_version=t.string("kibana_version"),
     )
+
+
+def _webhook_auth(t: Reader) -> str | None:
+    kind = t.string("webhook_auth")
+    if (
+        kind is None
+        or kind in ("bearer", "splunk")
+        or (kind.startswith("header:") and kind[7:].replace("-", "").replace("_", "").isalnum())
+    ):
+        if kind is not None and not (
+            t.data.get("webhook_token_env") or t.data.get("webhook_token_file")
+        ):
+            raise t.fail("webhook_auth", "needs webhook_token_env or webhook_token_file "
+                                         "(a token is never written in the config itself)")  # fmt: skip
+        return kind
+    raise t.fail("webhook_auth", f"must be bearer, splunk or header:NAME, not {kind!r}")
 
 
 def _output(t: Reader, spec: str) -> str:
@@ -343,7 +410,7 @@ def _output(t: Reader, spec: str) -> str:
 
 def _service(t: Reader) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key in ("poll_interval", "quiet_after", "rotate_grace"):
+    for key in ("poll_interval", "quiet_after", "rotate_grace", "max_future"):
         value = t.duration(key, fractional=True)
         if value is not None:
             out[key] = value

@@ -36,10 +36,11 @@ from typing import Any
 
 from rarebird.definitions import JobConfig
 from rarebird.detectors.aggregate import Leaf, Normalizers, score_bucket
-from rarebird.detectors.rare import RareModel, ValueScore
+from rarebird.detectors.rare import BYTES_PER_VALUE, RareModel
 from rarebird.errors import StateError
 from rarebird.events import ProcessEvent, value_getter
 from rarebird.job.buckets import Bucket
+from rarebird.job.interim import interim_results
 from rarebird.job.renormalize import (
     ResultDoc,
     ResultsWindow,
@@ -74,6 +75,10 @@ class AnomalyJob:
         renormalize_every_s: float | None = RENORMALIZE_INTERVAL_S,
     ) -> None:
         self.config = job
+        #: new_values_refused when the memory status was last measured
+        self._refused_seen = 0
+        #: the model's size when values were last refused (hard_limit until it shrinks)
+        self._bytes_at_refusal: int | None = None
         self.renormalize = renormalize
         #: data time between periodic renormalisations; None: only when a maximum jumps
         self.renormalize_every_s = renormalize_every_s
@@ -130,6 +135,9 @@ class AnomalyJob:
         self.model = RareModel.from_state(state["model"])
         self.normalizers = Normalizers.from_state(state["normalizers"])
         self.stats = JobStats.from_dict(state["stats"])
+        self._refused_seen = self.stats.new_values_refused
+        if self.stats.memory_status == "hard_limit":
+            self._bytes_at_refusal = self.stats.model_bytes
         self.current = Bucket.from_state(state["current"]) if state["current"] else None
         self.skip_bucket = state["skip_bucket"]
         self.last_renormalised_s = state["last_renormalised_s"]
@@ -221,7 +229,11 @@ class AnomalyJob:
             if not self.use_null:
                 return "missing"
             value = ""
-        if value not in bucket.counts and value not in self.model and self._at_hard_limit():
+        if (
+            value not in bucket.counts
+            and value not in self.model
+            and self._at_hard_limit(len(bucket.counts))
+        ):
             return "refused"
         influences = {}
         for name, get in self._influence_values:
@@ -278,7 +290,7 @@ class AnomalyJob:
         getting the smallest probability of any known value (which rarely flags a new user).
         None when there is nothing to score yet.
         """
-        return self._interim_of(self.current, elastic=elastic)
+        return interim_results(self, self.current, elastic=elastic)
 
     def interim_with(
         self, events: Sequence[ProcessEvent], *, elastic: bool = False
@@ -302,54 +314,7 @@ class AnomalyJob:
         for event in events:
             if int(to_epoch_s(event.timestamp) // self.span) == index:
                 self._gather(bucket, event)
-        return self._interim_of(bucket, elastic=elastic)
-
-    def _interim_of(self, bucket: Bucket | None, *, elastic: bool) -> BucketResults | None:
-        if bucket is None or not bucket.order or bucket.index == self.skip_bucket:
-            return None
-        if elastic:
-            scores = self._elastic_interim_scores(bucket)
-        else:
-            scores = self.model.score_as_if_learnt(bucket.index, bucket.order)
-            pid = {v: i for i, v in enumerate(bucket.order)}
-            scores.sort(key=lambda s: (self.model.person_id(s.value) is None,
-                                       self.model.person_id(s.value) or pid[s.value]))  # fmt: skip
-        leaves = [
-            Leaf(
-                score,
-                {k: tuple(v) for k, v in bucket.influences[score.value].items()},
-                bucket.counts[score.value],
-            )
-            for score in scores
-        ]
-        results, _ = score_bucket(
-            job_id=self.config.job_id,
-            timestamp=from_epoch_s(bucket.index * self.span),
-            bucket_span_s=self.span,
-            by_field=self.by_field,
-            influencer_fields=self.influencers,
-            leaves=leaves,
-            normalizers=self.normalizers,
-            event_count=bucket.event_count,
-            is_interim=True,
-        )
-        return results
-
-    def _elastic_interim_scores(self, bucket: Bucket) -> list[ValueScore]:
-        model = self.model
-        smallest = model.smallest_probability()
-        median = model.sorted.median() if len(model) else 0.0
-        known = sorted((v for v in bucket.order if v in model),
-                       key=lambda v: model.person_id(v) or 0)  # fmt: skip
-        scores = []
-        for value in known + [v for v in bucket.order if v not in model]:
-            p = model.probability(value) if value in model else smallest
-            if p is None:
-                continue
-            conc = model.concentration(value)
-            rarity = median / (conc * model.inv_scale) if conc else 0.0
-            scores.append(ValueScore(value, p, value not in model, rarity, conc))
-        return scores
+        return interim_results(self, bucket, elastic=elastic)
 
     @property
     def next_bucket_start(self) -> datetime | None:
@@ -441,15 +406,31 @@ class AnomalyJob:
         stats.peak_model_bytes = max(stats.peak_model_bytes, stats.model_bytes)
         stats.total_by_field_count = len(self.model)
         limit = self.config.model_memory_limit
-        if stats.model_bytes >= limit:
+        refused = stats.new_values_refused
+        if refused > self._refused_seen:
+            self._bytes_at_refusal = stats.model_bytes
+        self._refused_seen = refused
+        full = self._bytes_at_refusal is not None and stats.model_bytes >= self._bytes_at_refusal
+        if stats.model_bytes >= limit or full:
+            # new values were refused and the model has not shrunk since: Elastic's job reports
+            # hard_limit while it does not allocate for new entities
             stats.memory_status = "hard_limit"
         elif stats.model_bytes >= SOFT_LIMIT_FRACTION * limit:
             stats.memory_status = "soft_limit"
         else:
             stats.memory_status = "ok"
 
-    def _at_hard_limit(self) -> bool:
-        return self.stats.model_bytes >= self.config.model_memory_limit
+    def _at_hard_limit(self, in_bucket: int = 0) -> bool:
+        """At the limit, counting the values of the bucket being built as if each were new (the
+        model's size is only measured when a bucket is final, so a flood of new names inside
+        one bucket must be bounded too)."""
+        model_bytes = self.stats.model_bytes
+        if in_bucket:
+            known = len(self.model)
+            # what a value costs in this model (name, normaliser scopes), or a cautious guess
+            per_value = model_bytes / known if known >= 100 else 3 * BYTES_PER_VALUE
+            model_bytes += int(in_bucket * max(per_value, BYTES_PER_VALUE))
+        return model_bytes >= self.config.model_memory_limit
 
     # --- renormalisation -------------------------------------------------------------------
     def _renormalise(self, end_s: int) -> None:

@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 
 from rarebird.alerts.model import Alert, RuleIdentity
 from rarebird.clock import SYSTEM_CLOCK, Clock
+from rarebird.datafeed.feed import Quarantine, TimeLimits
 from rarebird.definitions import DatafeedConfig, JobConfig, RuleConfig
 from rarebird.errors import DefinitionError
 from rarebird.events import ProcessEvent
@@ -49,6 +50,7 @@ from rarebird.sinks.base import Sink
 from rarebird.store import Store
 from rarebird.store.adapters import SqliteRuleStore
 from rarebird.store.jobs import flush_job, load_job, save_job
+from rarebird.store.serve import add_to_outbox
 from rarebird.timeutil import format_duration, iso
 
 #: ``log(level, event, **fields)``
@@ -94,6 +96,8 @@ class ReplayReport:
     warnings: dict[str, int] = field(default_factory=dict)
     #: buckets with records over the threshold that no run ever had in its range
     unseen_buckets: int = 0
+    #: events whose time was not plausible, never given to the job
+    quarantine: Quarantine | None = None
 
 
 @dataclass
@@ -140,8 +144,9 @@ class Engine:
 
     ``rule=None`` runs the job alone (``job run``). ``exceptions``: a fixed set for every run
     (a replay loads it once), or None to read the rule's exceptions from the store at every run
-    (live). ``sinks`` receive new and changed alerts after each rule run's commit (replay; a live
-    service delivers from the committed outbox instead, see :mod:`rarebird.run.live`).
+    (live). ``outbox``: new and changed alerts are queued for the outputs in the transaction of
+    the rule run that made them (:mod:`rarebird.run.delivery` delivers them); ``sinks`` receive
+    them directly after each run instead (no retries, no outbox: tests and embedding).
     """
 
     def __init__(
@@ -156,8 +161,10 @@ class Engine:
         sinks: Sequence[Sink] = (),
         renormalize: bool = True,
         keep_events: bool = True,
+        outbox: bool = False,
         clock: Clock = SYSTEM_CLOCK,
         log: LogFn | None = None,
+        time_limits: TimeLimits | None = None,
     ) -> None:
         if rule is not None:
             check_rule_reads_job(rule, job)
@@ -167,6 +174,8 @@ class Engine:
         self.rule = rule
         self.clock = clock
         self.sinks = tuple(sinks)
+        #: queue new and changed alerts for the outputs, in the transaction of their rule run
+        self.outbox = outbox
         self.log: LogFn = log or (lambda *a, **k: None)
         # without a rule (job run) a replay is a datafeed's lookback: Elasticsearch's 6-hour
         # quantiles timer runs on the wall clock and does not fire, so only jumps renormalise;
@@ -184,6 +193,7 @@ class Engine:
                 SqliteRuleStore(store), rule, identity=self.identity, exceptions=exceptions,
                 check_jobs=False,
             )  # fmt: skip
+        self.quarantine = Quarantine(time_limits or TimeLimits())
         self.span = job.bucket_span
         self.span_ms = job.bucket_span_s * 1000
         self.qd = datafeed.query_delay_for(job.job_id)
@@ -204,8 +214,11 @@ class Engine:
         assert self.executor is not None
         if self._job_dirty:
             self.save_job()
-        run = self.executor.run(at)
-        changed = [*run.new_alerts, *run.updated_alerts]
+        with self.store.transaction():
+            run = self.executor.run(at)
+            changed = [*run.new_alerts, *run.updated_alerts]
+            if changed and self.outbox:
+                add_to_outbox(self.store, changed)
         if changed:
             for sink in self.sinks:
                 sink.write(changed)
@@ -284,6 +297,9 @@ class Replay:
             else None
         )
         self._last_checkpoint = engine.clock.monotonic()
+        limits = engine.quarantine.limits
+        self._newest_plausible = engine.clock.now() + limits.max_future
+        self._oldest = limits.min_time
 
     def _note(self, results: Iterable[BucketResults]) -> None:
         rule = self.engine.rule
@@ -310,13 +326,20 @@ class Replay:
             self.on_run(run)
 
     def offer(self, ev: ProcessEvent) -> bool:
-        """One event of the input: True when the datafeed query matched it (it went to the job)."""
+        """One event of the input: True when the datafeed query matched it and its time is
+        plausible (it went to the job); an implausible time is quarantined (counted, with where
+        it came from), never modelled."""
         if not self._matches(ev):
             self.not_matched += 1
             return False
         engine = self.engine
-        rule = engine.rule
         ts = ev.timestamp
+        if ts > self._newest_plausible or ts < self._oldest:
+            now = engine.clock.now()  # a long replay: the wall clock has moved on
+            self._newest_plausible = now + engine.quarantine.limits.max_future
+            if engine.quarantine.check(ev, now) is not None:
+                return False
+        rule = engine.rule
         if rule is not None:
             next_run = self.next_run
             if next_run is None:
@@ -337,9 +360,9 @@ class Replay:
         self.matched += 1
         if self.last_event is None or ts > self.last_event:
             self.last_event = ts
-        now = engine.clock.monotonic()
-        if now - self._last_checkpoint >= CHECKPOINT_SECONDS:
-            self._last_checkpoint = now
+        mono = engine.clock.monotonic()
+        if mono - self._last_checkpoint >= CHECKPOINT_SECONDS:
+            self._last_checkpoint = mono
             engine.save_job()
         elif job.pending >= FLUSH_PENDING:
             flush_job(engine.store, job)
@@ -391,4 +414,5 @@ class Replay:
             truncated=len(tally.truncated - {a.record_id for a in tally.alerts}),
             warnings=tally.warnings,
             unseen_buckets=tally.never_seen,
+            quarantine=engine.quarantine,
         )

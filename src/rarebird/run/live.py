@@ -31,7 +31,13 @@ import orjson
 
 from rarebird.alerts.model import Alert, RuleIdentity
 from rarebird.clock import Clock
-from rarebird.datafeed.feed import IngestOutcome, LateEvents, Pending, PendingEvents
+from rarebird.datafeed.feed import (
+    IngestOutcome,
+    LateEvents,
+    Pending,
+    PendingEvents,
+    TimeLimits,
+)
 from rarebird.definitions import DatafeedConfig, JobConfig, RuleConfig
 from rarebird.definitions.service import BackfillConfig, SnapshotConfig
 from rarebird.errors import DefinitionError
@@ -90,6 +96,7 @@ class LiveEngine(Engine):
         alert_on_interim: bool = False,
         keep_outbox: bool = False,
         log: LogFn | None = None,
+        time_limits: TimeLimits | None = None,
     ) -> None:
         if alert_on_interim and rule.alert_suppression is not None:
             raise DefinitionError(
@@ -98,7 +105,7 @@ class LiveEngine(Engine):
             )  # fmt: skip
         super().__init__(
             store, job, datafeed, rule, identity=identity, renormalize=True, keep_events=True,
-            clock=clock, log=log,
+            clock=clock, log=log, time_limits=time_limits,
         )  # fmt: skip
         self.rule: RuleConfig = rule
         backfill = backfill or BackfillConfig()
@@ -164,14 +171,19 @@ class LiveEngine(Engine):
 
     def ingest(self, events: Iterable[ProcessEvent], source: str, *, live: bool) -> IngestOutcome:
         """Keep the events the datafeed query matches until the frontier passes them."""
-        received = kept = not_matched = late = old = 0
+        received = kept = not_matched = late = old = quarantined = 0
         matches = self.datafeed.query.matches
         frontier = self.state.frontier_ms
         oldest = self.state.backfill_from_ms
+        check_time = self.quarantine.check
+        now = self.clock.now()
         for event in events:
             received += 1
             if not matches(event):
                 not_matched += 1
+                continue
+            if check_time(event, now) is not None:
+                quarantined += 1
                 continue
             ts_ms = to_epoch_ms(event.timestamp)
             if oldest is not None and ts_ms < oldest:
@@ -190,7 +202,7 @@ class LiveEngine(Engine):
                 self.early.note(entry.event, ts_ms)
         self.state.seq = self.pending.next_seq
         self.state.older_than_backfill += old
-        return IngestOutcome(received, kept, not_matched, late, old)
+        return IngestOutcome(received, kept, not_matched, late, old, quarantined)
 
     # --- the frontier and the rule ------------------------------------------------------
 

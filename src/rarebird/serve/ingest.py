@@ -18,26 +18,24 @@
   answered with the first answer (``"duplicate": true``) and not taken again.
 - ``X-Rarebird-Source`` names the sender in reports (default ``http``).
 
-Every error is JSON: ``{"error": "...", ...}``. The server is the standard library's
-``ThreadingHTTPServer``: the handler threads parse, the service thread commits.
+Every error is JSON: ``{"error": "...", ...}``. This module holds what a batch *is* (parsing,
+limits, the hand-over to the service thread); :mod:`.http_app` is the ASGI application that
+reads requests, and :mod:`.http_server` the server (uvicorn, made for hostile clients) that
+runs it beside the service loop.
 """
 
 from __future__ import annotations
 
 import gzip
-import hmac
 import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import orjson
 
-from rarebird.errors import RarebirdError
 from rarebird.events import ProcessEvent
-from rarebird.serve.metrics import CONTENT_TYPE
 from rarebird.sources.ecs import DocumentError, documents_in, event_from_document
 
 MAX_ERRORS = 20
@@ -64,11 +62,29 @@ class Batch:
     result: dict[str, Any] | None = None
     status: int = 200
     done: threading.Event = field(default_factory=threading.Event)
+    #: called (from the service thread) once the batch is answered
+    on_done: Callable[[], None] | None = None
 
     def finish(self, status: int, result: dict[str, Any]) -> None:
         self.status = status
         self.result = result
         self.done.set()
+        if self.on_done is not None:
+            self.on_done()
+
+
+def decode_body(
+    body: bytes, encoding: str, *, max_body_bytes: int, max_events: int
+) -> list[ProcessEvent]:
+    """The events of a request body as sent (``Content-Encoding`` ``gzip`` or none); CPU-bound,
+    so the HTTP server runs it on a worker thread. :class:`BadBatch` when it is refused."""
+    encoding = encoding.strip().lower()
+    if encoding in ("gzip", "x-gzip"):
+        body = _gunzip(body, max_body_bytes)
+    elif encoding not in ("", "identity"):
+        raise BadBatch(415, {"error": f"unsupported Content-Encoding {encoding[:40]!r} "
+                                      "(use gzip or none)"})  # fmt: skip
+    return parse_batch(body, max_events=max_events)
 
 
 def parse_batch(body: bytes, *, max_events: int) -> list[ProcessEvent]:
@@ -128,209 +144,6 @@ def parse_batch(body: bytes, *, max_events: int) -> list[ProcessEvent]:
             "errors": errors,
         })  # fmt: skip
     return events
-
-
-class IngestServer:
-    """The HTTP server; ``submit`` hands a batch to the service thread."""
-
-    def __init__(
-        self,
-        address: tuple[str, int],
-        *,
-        token: str | None,
-        max_body_bytes: int,
-        max_events: int,
-        submit: Callable[[Batch], bool],
-        health: Callable[[], tuple[int, dict[str, Any]]],
-        metrics: Callable[[], str],
-        count: Callable[[str, int], None] = lambda path, code: None,
-    ) -> None:
-        self.token = token
-        self.max_body_bytes = max_body_bytes
-        self.max_events = max_events
-        self.submit = submit
-        self.health = health
-        self.metrics = metrics
-        self.count = count
-        server = self
-
-        class Handler(_Handler):
-            owner = server
-
-        try:
-            self.httpd = ThreadingHTTPServer(address, Handler)
-        except OSError as exc:
-            raise RarebirdError(
-                f"cannot listen on {address[0]}:{address[1]}: {exc.strerror or exc}"
-            ) from None
-        self.httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self.httpd.server_address[1])
-
-    @property
-    def host(self) -> str:
-        return str(self.httpd.server_address[0])
-
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
-            name="rarebird-http", daemon=True,
-        )  # fmt: skip
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop accepting requests (requests in progress finish)."""
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    owner: IngestServer
-    server_version = "rarebird"
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # the service logs what matters
-
-    # -- answers --------------------------------------------------------------------------
-
-    def _send(self, status: int, body: bytes, content_type: str,
-              headers: dict[str, str] | None = None) -> None:  # fmt: skip
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-        self.owner.count(self.path.split("?", 1)[0], status)
-
-    def _json(
-        self, status: int, doc: dict[str, Any], headers: dict[str, str] | None = None
-    ) -> None:
-        self._send(status, orjson.dumps(doc) + b"\n", "application/json", headers)
-
-    # -- GET -----------------------------------------------------------------------------
-
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
-        if path == "/healthz":
-            status, doc = self.owner.health()
-            self._json(status, doc)
-        elif path == "/metrics":
-            self._send(200, self.owner.metrics().encode(), CONTENT_TYPE)
-        elif path == "/ingest":
-            self._json(405, {"error": "use POST to send a batch"}, {"Allow": "POST"})
-        else:
-            self._json(404, {"error": f"no such endpoint: {path}",
-                             "endpoints": ["POST /ingest", "GET /healthz", "GET /metrics"]})  # fmt: skip
-
-    do_HEAD = do_GET
-
-    # -- POST ------------------------------------------------------------------------------
-
-    def do_POST(self) -> None:
-        path = self.path.split("?", 1)[0]
-        if path != "/ingest":
-            self._discard_body()
-            self._json(404, {"error": f"no such endpoint: {path}"})
-            return
-        owner = self.owner
-        if owner.token is None:
-            self._discard_body()
-            self._json(403, {"error": "ingest is disabled: no token is configured "
-                                      "(http.token, token_file or token_env)"})  # fmt: skip
-            return
-        auth = self.headers.get("Authorization", "")
-        scheme, _, given = auth.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.strip().encode(), owner.token.encode()
-        ):
-            self._discard_body()
-            self._json(401, {"error": "missing or wrong bearer token"},
-                       {"WWW-Authenticate": 'Bearer realm="rarebird"'})  # fmt: skip
-            return
-        try:
-            body = self._read_body()
-            encoding = self.headers.get("Content-Encoding", "").strip().lower()
-            if encoding in ("gzip", "x-gzip"):
-                body = _gunzip(body, owner.max_body_bytes)
-            elif encoding not in ("", "identity"):
-                raise BadBatch(415, {"error": f"unsupported Content-Encoding {encoding!r} "
-                                              "(use gzip or none)"})  # fmt: skip
-            batch_id = self.headers.get("X-Rarebird-Batch-Id")
-            source = self.headers.get("X-Rarebird-Source") or "http"
-            events = parse_batch(body, max_events=owner.max_events)
-        except BadBatch as exc:
-            self._json(exc.status, exc.body)
-            return
-        batch = Batch(f"http:{source}" if source != "http" else "http", events, batch_id or None)
-        if not owner.submit(batch):
-            self._json(503, {"error": "rarebird is shutting down; send again later"},
-                       {"Retry-After": "5"})  # fmt: skip
-            return
-        if not batch.done.wait(COMMIT_TIMEOUT):
-            self._json(503, {"error": "the batch was not committed in time; send it again "
-                                      "(with X-Rarebird-Batch-Id to be safe)"})  # fmt: skip
-            return
-        self._json(batch.status, batch.result or {})
-
-    def _read_body(self) -> bytes:
-        owner = self.owner
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            return self._read_chunked(owner.max_body_bytes)
-        length_text = self.headers.get("Content-Length")
-        if length_text is None:
-            raise BadBatch(411, {"error": "Content-Length is required (or chunked encoding)"})
-        try:
-            length = int(length_text)
-        except ValueError:
-            raise BadBatch(400, {"error": f"bad Content-Length {length_text!r}"}) from None
-        if length > owner.max_body_bytes:
-            self._discard_body()
-            raise BadBatch(413, {"error": f"body too large: {length} bytes, at most "
-                                          f"{owner.max_body_bytes}",
-                                 "max_body_bytes": owner.max_body_bytes})  # fmt: skip
-        return self.rfile.read(length)
-
-    def _read_chunked(self, limit: int) -> bytes:
-        out = bytearray()
-        while True:
-            line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise BadBatch(400, {"error": "malformed chunked body"}) from None
-            if size == 0:
-                while self.rfile.readline(1024).strip():
-                    pass  # trailers
-                return bytes(out)
-            if len(out) + size > limit:
-                raise BadBatch(413, {"error": f"body too large: more than {limit} bytes",
-                                     "max_body_bytes": limit})  # fmt: skip
-            out += self.rfile.read(size)
-            self.rfile.readline(1024)
-
-    def _discard_body(self) -> None:
-        """Read an unwanted body (up to a bound) so the client, which sends all of it before
-        reading the answer, gets the answer rather than a reset connection."""
-        length = self.headers.get("Content-Length")
-        cap = 2 * self.owner.max_body_bytes + (64 << 20)
-        if length and length.isdigit() and int(length) <= cap:
-            left = int(length)
-            while left > 0:
-                got = self.rfile.read(min(left, 1 << 20))
-                if not got:
-                    break
-                left -= len(got)
-        else:
-            self.close_connection = True
 
 
 def _gunzip(body: bytes, limit: int) -> bytes:

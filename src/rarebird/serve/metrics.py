@@ -202,9 +202,35 @@ class ServeMetrics:
             ("source",),
         )
         self.http_requests = m.counter(
-            "rarebird_http_requests_total", "HTTP requests by path and status code.",
+            "rarebird_http_requests_total",
+            "HTTP requests by endpoint (/ingest, /healthz, /metrics, a mounted prefix or other) "
+            "and status code.",
             ("path", "code"),
         )  # fmt: skip
+        self.http_refused = m.counter(
+            "rarebird_http_connections_refused_total",
+            "Connections closed by the server: over max_connections, or headers not sent in time.",
+            ("reason",),
+        )  # fmt: skip
+        self.alerts_delivered = m.counter(
+            "rarebird_alerts_delivered_total", "Alerts an output took.", ("output",)
+        )
+        self.alerts_dead_lettered = m.counter(
+            "rarebird_alerts_dead_lettered_total",
+            "Alerts an output refused for good, kept as dead letters (rarebird outputs replay).",
+            ("output",),
+        )  # fmt: skip
+        self.output_retries = m.counter(
+            "rarebird_output_retries_total", "Delivery attempts retried after a failure.",
+            ("output",),
+        )  # fmt: skip
+        self.output_up = m.gauge(
+            "rarebird_output_up", "1 when the output took the last alerts offered, else 0.",
+            ("output",),
+        )  # fmt: skip
+        self.outbox_pending = m.gauge(
+            "rarebird_outbox_pending", "Alerts waiting in the outbox for an output.", ("output",)
+        )
         self.ingest_batches = m.counter(
             "rarebird_ingest_batches_total", "Ingest batches by outcome.", ("outcome",)
         )

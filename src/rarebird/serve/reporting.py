@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from rarebird.alerts.model import Alert
-from rarebird.datafeed.feed import IngestOutcome
+from rarebird.datafeed.feed import IngestOutcome, Quarantine
 from rarebird.run.live import LiveEngine, StepReport
 from rarebird.serve.metrics import ServeMetrics
 from rarebird.sources import ParsedChunk
@@ -38,6 +38,8 @@ def count_outcome(metrics: ServeMetrics, source: str, outcome: IngestOutcome) ->
     if outcome.late:
         metrics.events_dropped.inc(outcome.late, reason="late")
         metrics.events_late.inc(outcome.late, source=source)
+    if outcome.quarantined:
+        metrics.events_dropped.inc(outcome.quarantined, reason="implausible_time")
     if outcome.older_than_backfill:
         metrics.events_dropped.inc(outcome.older_than_backfill, reason="older_than_backfill")
 
@@ -123,6 +125,7 @@ def engine_status(
         "next_rule_run": iso(engine.next_run) if engine.next_run else None,
         "pending_events": engine.pending_count,
         "memory_status": stats.memory_status,
+        "new_values_refused": stats.new_values_refused,
         "processed_record_count": stats.processed_record_count,
         "latest_record_timestamp": None if latest is None else iso(from_epoch_ms(int(latest * 1000))),
         "sources": {
@@ -154,3 +157,27 @@ def older_than_backfill(engine: LiveEngine, since_start: int) -> dict[str, Any] 
             "'rarebird job run' over the files"
         ),
     }
+
+
+def log_quarantine(log: LogFn, source: str, count: int, quarantine: Quarantine) -> None:
+    """Events of one read quarantined for their time (with the first examples, file:line);
+    nothing when ``count`` is 0."""
+    if not count:
+        return
+    log("warning", "events_quarantined", source=source, count=count, total=quarantine.total,
+        max_future=quarantine.limits.max_future.total_seconds(),
+        first_examples=quarantine.examples[:5],
+        message="events dated implausibly far in the future or past are not modelled")  # fmt: skip
+
+
+def report_memory(log: LogFn, engine: LiveEngine, previous: str) -> str:
+    """Log the job's memory status once per change (not per event): at ``hard_limit`` new users
+    are refused, and how many so far. Returns the status now."""
+    stats = engine.job.stats
+    if stats.memory_status != previous:
+        log("info" if stats.memory_status == "ok" else "warning", "memory_status",
+            status=stats.memory_status, previous=previous, model_bytes=stats.model_bytes,
+            limit=engine.config.model_memory_limit, new_values_refused=stats.new_values_refused,
+            message="new by-field values are refused while at hard_limit"
+            if stats.memory_status == "hard_limit" else None)  # fmt: skip
+    return stats.memory_status

@@ -1,11 +1,13 @@
 """``rarebird serve``: the detection running continuously, as the rule runs in production.
 
-One thread (the *service loop*) does everything that changes the store; the HTTP server's
-threads only parse and wait. Each turn of the loop (:meth:`Service.run_once`):
+One thread (the *service loop*) does everything that changes the store; the HTTP server only
+parses and waits, and the outputs are fed by a delivery thread. Each turn of the loop
+(:meth:`Service.run_once`):
 
 1. reads new data from the followed inputs and takes the ingest batches waiting;
-2. parses it (:mod:`.parse`) and gives the events to the :class:`~.engine.Engine`, which keeps
-   those the datafeed query matches until the datafeed frontier passes them;
+2. parses it (:mod:`rarebird.sources.chunks`) and gives the events to the
+   :class:`~rarebird.run.live.LiveEngine`, which keeps those the datafeed query matches until
+   the datafeed frontier passes them;
 3. moves the frontier (making the rule runs due on the way) and, with ``alert_on_interim``,
    scores the users just seen for an early warning;
 4. commits all of it in **one transaction**: input positions, pending events, job results and
@@ -22,9 +24,7 @@ and never passes ``now - query_delay``. Once live, the frontier moves on the wal
 ``frequency`` tick (and at every rule run), to ``now - query_delay``, as Elastic's datafeed does.
 Progress of the catch-up is logged (``backfill_progress``).
 
-**Gaps.** A source with no new data for ``quiet_after`` is reported (log ``source_quiet``,
-metric ``rarebird_source_quiet``, table ``serve_gaps``) until data comes again.
-
+**Gaps**: :mod:`rarebird.serve.quiet`.
 **Stopping.** SIGTERM (or SIGINT) stops the loop after the turn in progress; the HTTP server
 stops accepting; the batches already taken are committed and answered; a last model snapshot is
 taken; the exit code is 0. ``kill -9`` at any moment loses nothing that was committed, and the
@@ -42,41 +42,47 @@ import orjson
 
 from rarebird.alerts.model import Alert, RuleIdentity
 from rarebird.clock import SYSTEM_CLOCK, Clock
+from rarebird.datafeed.feed import TimeLimits
 from rarebird.definitions import load_datafeed, load_job, load_rule
 from rarebird.definitions.service import ServeConfig
-from rarebird.errors import InputError, RarebirdError
+from rarebird.errors import InputError
+from rarebird.run.delivery import RetryPolicy
 from rarebird.run.live import LiveEngine, StepReport, frontier_target
+from rarebird.serve.delivery_worker import DeliveryWorker
 from rarebird.serve.elastic_input import is_elastic_spec, open_elastic_input, start_for
-from rarebird.serve.ingest import Batch, IngestServer
-from rarebird.serve.inputs import Activity, FollowedInput, open_input
+from rarebird.serve.http_app import ACCEPTED, BUSY, STOPPING
+from rarebird.serve.http_server import HttpServer, open_http
+from rarebird.serve.ingest import Batch
+from rarebird.serve.inputs import FollowedInput, open_input
 from rarebird.serve.lock import ServeLock
 from rarebird.serve.log import JsonLog
 from rarebird.serve.metrics import ServeMetrics
+from rarebird.serve.quiet import QuietSources
 from rarebird.serve.reporting import (
     count_outcome,
     count_parsed,
     engine_metrics,
     engine_status,
+    log_quarantine,
     older_than_backfill,
+    report_memory,
     report_turn,
 )
 from rarebird.sinks import Sink, open_sink
+from rarebird.sinks.webhook import auth_headers
 from rarebird.sources import load_builtin_formats
 from rarebird.store import Store, open_store
 from rarebird.store.serve import (
     batch_result,
-    delete_outbox_through,
-    outbox_batch,
     record_batch,
     record_gap,
 )
-from rarebird.timeutil import from_epoch_ms, iso, to_epoch_ms, to_epoch_s
+from rarebird.timeutil import from_epoch_ms, iso, to_epoch_ms
 
 #: bytes read from one file per turn while catching up, and while live
 CATCHUP_BUDGET = 4 * 1024 * 1024
 LIVE_BUDGET = 1024 * 1024
 PROGRESS_EVERY = 2.0
-OUTBOX_BATCH = 500
 
 
 class Service:
@@ -96,10 +102,10 @@ class Service:
         self.store: Store | None = None
         self.engine: LiveEngine | None = None
         self.inputs: dict[str, FollowedInput] = {}
-        self.sinks: list[Sink] = []
-        self.http: IngestServer | None = None
+        self.delivery: DeliveryWorker | None = None
+        self.http: HttpServer | None = None
         self._lock = ServeLock(config.store)
-        self._queue: queue.Queue[Batch] = queue.Queue()
+        self._queue: queue.Queue[Batch] = queue.Queue(maxsize=config.http.max_queued_batches)
         self._wake = threading.Event()
         self._accepting = False
         self._status_lock = threading.Lock()
@@ -112,10 +118,10 @@ class Service:
         self._catchup_kept = 0
         self._older_at_start = 0
         self._last_progress = 0.0
-        self._outbox_retry_at = 0.0
+        self._memory_status = "ok"
         #: bytes read from one file per turn while catching up
         self.catchup_budget = CATCHUP_BUDGET
-        self.activity: dict[str, Activity] = {}
+        self.quiet = QuietSources(clock, self.metrics, self.log, self._gap)
 
     # --- start ----------------------------------------------------------------------------
 
@@ -133,12 +139,11 @@ class Service:
                 kibana_base_url=cfg.alerts.kibana_url, anomaly_index=cfg.alerts.anomaly_index,
                 kibana_version=cfg.alerts.kibana_version,
             )  # fmt: skip
-            self.sinks = [self._open_sink(spec) for spec in cfg.alerts.outputs]
             self.engine = LiveEngine(
                 self.store, job, datafeed, rule, clock=self.clock, identity=identity,
                 backfill=cfg.backfill, snapshots=cfg.snapshots,
-                alert_on_interim=cfg.alerts.alert_on_interim, keep_outbox=bool(self.sinks),
-                log=self.log,
+                alert_on_interim=cfg.alerts.alert_on_interim, keep_outbox=bool(cfg.alerts.outputs),
+                log=self.log, time_limits=TimeLimits(max_future=cfg.max_future),
             )  # fmt: skip
             engine = self.engine
             self._older_at_start = engine.state.older_than_backfill
@@ -152,14 +157,14 @@ class Service:
                     self.inputs[fc.label] = open_elastic_input(
                         fc, job, datafeed, saved, start_ms=start, clock=self.clock, log=self.log
                     )
-                    self.activity[fc.label] = Activity(self.clock.monotonic())
+                    self.quiet.watch(fc.label)
                     continue
                 # -- end of Elasticsearch inputs ------------------------------------------------
                 self.inputs[fc.label] = open_input(
                     fc, datafeed.query.prefilter, saved, backfill=backfill,
                     rotate_grace=self.config.rotate_grace, log=self.log,
                 )  # fmt: skip
-                self.activity[fc.label] = Activity(self.clock.monotonic())
+                self.quiet.watch(fc.label)
             self.log("info", "started", job_id=job.job_id, rule=rule.name,
                      store=cfg.store, first_start=engine.first_start,
                      bucket_span=job.bucket_span.total_seconds(),
@@ -171,18 +176,14 @@ class Service:
                      inputs=sorted(self.inputs), alert_on_interim=cfg.alerts.alert_on_interim,
                      backfill_from=None if engine.state.backfill_from_ms is None
                      else from_epoch_ms(engine.state.backfill_from_ms))  # fmt: skip
-            self._deliver_outbox()
-            if cfg.http.listen is not None:
-                self.http = IngestServer(
-                    cfg.http.address, token=cfg.http.resolve_token(),
-                    max_body_bytes=cfg.http.max_body_bytes, max_events=cfg.http.max_events,
-                    submit=self.submit, health=self.health, metrics=self.render_metrics,
-                    count=lambda path, code: self.metrics.http_requests.inc(path=path, code=str(code)),
+            if cfg.alerts.outputs:
+                self.delivery = DeliveryWorker(
+                    cfg.store, self._open_sinks, policy=RetryPolicy(), log=self.log,
+                    metrics=self.metrics, clock=self.clock,
                 )  # fmt: skip
-                self.http.start()
-                self._accepting = True
-                self.log("info", "http_listening", host=self.http.host, port=self.http.port,
-                         ingest=self.http.token is not None)  # fmt: skip
+                self.delivery.start()
+            if cfg.http.listen is not None:
+                self._start_http()
             self.metrics.up.set(1)
             self._heartbeat = self.clock.monotonic()
             self._update_status()
@@ -190,21 +191,35 @@ class Service:
             self._close_resources()
             raise
 
-    def _open_sink(self, spec: str) -> Sink:
-        dead_letter = self.config.alerts.dead_letter
-        if dead_letter is None and spec.startswith(("http://", "https://")):
-            dead_letter = f"{self.config.store}.webhook-dead-letters.ndjson"
-        return open_sink(spec, dead_letter=dead_letter)
+    def _start_http(self) -> None:
+        self.http = open_http(
+            self.config.http, submit=self.submit, health=self.health,
+            metrics_text=self.render_metrics, metrics=self.metrics, log=self.log,
+        )  # fmt: skip
+        self._accepting = True
+
+    def _open_sinks(self) -> list[Sink]:
+        """The outputs (on the delivery thread, which uses them)."""
+        alerts = self.config.alerts
+        headers = None
+        if alerts.webhook_auth is not None:
+            headers = auth_headers(alerts.webhook_auth, alerts.webhook_token())
+        return [open_sink(spec, headers=headers) for spec in self.config.alerts.outputs]
 
     # --- the loop ---------------------------------------------------------------------------
 
-    def submit(self, batch: Batch) -> bool:
-        """From an HTTP thread: queue a parsed batch for the service loop."""
+    def submit(self, batch: Batch) -> str:
+        """From the HTTP server: queue a parsed batch for the service loop (``accepted``), or
+        say why not (``stopping``; ``busy``: the queue is full, the client should retry)."""
         if not self._accepting:
-            return False
-        self._queue.put(batch)
+            return STOPPING
+        try:
+            self._queue.put_nowait(batch)
+        except queue.Full:
+            self.metrics.ingest_batches.inc(outcome="busy")
+            return BUSY
         self._wake.set()
-        return True
+        return ACCEPTED
 
     def run(self, stop: threading.Event) -> None:
         """Turn the loop until ``stop`` is set, then close. If a turn fails, nothing more is
@@ -258,7 +273,8 @@ class Service:
         report = StepReport()
         interim: list[Alert] = []
         answers: list[tuple[Batch, int, dict[str, Any]]] = []
-        with store.transaction():
+        # a batch is answered 200 only once its commit is on disk (power loss included)
+        with store.durable(bool(batches)), store.transaction():
             if behind:
                 label, sid = min(behind, key=lambda b: self.inputs[b[0]].watermarks.get(b[1], -1))
                 read_any = self._read(label, self.catchup_budget, mono, sid, live=False)
@@ -322,19 +338,12 @@ class Service:
                     inp.watermarks[chunk.stream_id] = newest
             outcome = engine.ingest(parsed.events, label, live=live)
             count_outcome(self.metrics, label, outcome)
+            log_quarantine(self.log, label, outcome.quarantined, engine.quarantine)
             if not live:
                 self._catchup_kept += outcome.kept
         if chunks:
-            self._active(label, mono)
+            self.quiet.active(label, mono)
         return bool(chunks)
-
-    def _active(self, label: str, mono: float) -> None:
-        act = self.activity.get(label)
-        if act is None:
-            act = self.activity[label] = Activity(mono)
-        act.last_data = mono
-        if act.quiet_since_ms is not None:
-            self._source_back(label, act)
 
     def _take_batch(self, batch: Batch) -> tuple[Batch, int, dict[str, Any]]:
         engine = self.engine
@@ -349,19 +358,18 @@ class Service:
         outcome = engine.ingest(batch.events, batch.source, live=True)
         self.metrics.events_read.inc(outcome.received, source=batch.source)
         count_outcome(self.metrics, batch.source, outcome)
+        log_quarantine(self.log, batch.source, outcome.quarantined, engine.quarantine)
         result = outcome.to_doc()
         result["accepted"] = outcome.received
         if batch.batch_id:
             record_batch(store, batch.batch_id, engine.config.job_id,
                          to_epoch_ms(self.clock.now()), orjson.dumps(result).decode())  # fmt: skip
         self.metrics.ingest_batches.inc(outcome="accepted")
-        self._active(batch.source, self.clock.monotonic())
+        self.quiet.active(batch.source, self.clock.monotonic())
         return batch, 200, result
 
     def _positions(self) -> dict[str, Any]:
         return {label: inp.follower.to_state() for label, inp in self.inputs.items()}
-
-    # --- counting, logs ---------------------------------------------------------------------
 
     def _start_catchup(self, mono: float) -> None:
         self._catchup_started = mono
@@ -402,60 +410,23 @@ class Service:
                      events_kept=self._catchup_kept, buckets=engine.job.stats.bucket_count,
                      data_time=engine.frontier,
                      seconds=round(mono - self._catchup_started, 1))  # fmt: skip
-        self._check_quiet(mono)
-        if self.sinks and mono >= self._outbox_retry_at:
-            self._deliver_outbox()
+        self._check_memory()
+        if self._live:
+            self.quiet.check(mono, self.config.quiet_after)
+        if self.delivery is not None:
+            self.delivery.wake()
         self._update_metrics()
         self._update_status()
 
-    def _check_quiet(self, mono: float) -> None:
-        if not self._live:
-            return
-        limit = self.config.quiet_after.total_seconds()
-        for label, act in self.activity.items():
-            if act.quiet_since_ms is None and mono - act.last_data >= limit:
-                since = to_epoch_s(self.clock.now()) - (mono - act.last_data)
-                act.quiet_since_ms = int(since * 1000)
-                self._gap(label, act.quiet_since_ms, None)
-                self.metrics.source_quiet.set(1, source=label)
-                self.log("warning", "source_quiet", source=label,
-                         since=from_epoch_ms(act.quiet_since_ms),
-                         message="Datafeed has been retrieving no data for a while")  # fmt: skip
-
-    def _source_back(self, label: str, act: Activity) -> None:
-        start = act.quiet_since_ms
-        assert start is not None
-        act.quiet_since_ms = None
-        end = to_epoch_ms(self.clock.now())
-        self._gap(label, start, end)
-        self.metrics.source_quiet.set(0, source=label)
-        self.log("info", "source_resumed", source=label, quiet_since=from_epoch_ms(start),
-                 quiet_seconds=round((end - start) / 1000, 1))  # fmt: skip
+    def _check_memory(self) -> None:
+        assert self.engine is not None
+        self._memory_status = report_memory(self.log, self.engine, self._memory_status)
 
     def _gap(self, label: str, start_ms: int, end_ms: int | None) -> None:
         store, engine = self.store, self.engine
         assert store is not None
         assert engine is not None
         record_gap(store, engine.config.job_id, label, start_ms, end_ms)
-
-    def _deliver_outbox(self) -> None:
-        store = self.store
-        if store is None or not self.sinks:
-            return
-        while True:
-            rows = outbox_batch(store, OUTBOX_BATCH)
-            if not rows:
-                return
-            alerts = [alert for _, alert in rows]
-            for sink in self.sinks:
-                try:
-                    sink.write(alerts)
-                except (RarebirdError, OSError) as exc:
-                    self.log("error", "output_failed", output=sink.name, error=str(exc),
-                             alerts=len(alerts))  # fmt: skip
-                    self._outbox_retry_at = self.clock.monotonic() + 5.0
-                    return
-            delete_outbox_through(store, rows[-1][0])
 
     def health(self) -> tuple[int, dict[str, Any]]:
         """``/healthz``: 200 while the loop turns, 503 when it is stalled or stopping."""
@@ -484,7 +455,7 @@ class Service:
         if engine is not None and store is not None:
             try:
                 answers = []
-                with store.transaction():
+                with store.durable(), store.transaction():
                     while True:
                         try:
                             answers.append(self._take_batch(self._queue.get_nowait()))
@@ -494,7 +465,6 @@ class Service:
                                   snapshot_reason=f"State persisted due to job close at {iso(self.clock.now())}")  # fmt: skip
                 for batch, status, result in answers:
                     batch.finish(status, result)
-                self._deliver_outbox()
             finally:
                 self.log("info", "stopped", frontier=engine.frontier,
                          next_rule_run=engine.next_run, pending_events=engine.pending_count)  # fmt: skip
@@ -509,7 +479,7 @@ class Service:
     def _update_status(self) -> None:
         if self.engine is None:
             return
-        quiet = {label: a.quiet_since_ms for label, a in self.activity.items()}
+        quiet = self.quiet.quiet_since()
         broken = {label: inp.broken for label, inp in self.inputs.items()}
         status = engine_status(self.engine, live=self._live, quiet=quiet, broken=broken)
         with self._status_lock:
@@ -520,12 +490,9 @@ class Service:
         for inp in self.inputs.values():
             inp.follower.close()
         self.inputs = {}
-        for sink in self.sinks:
-            try:
-                sink.close()
-            except (RarebirdError, OSError) as exc:
-                self.log("error", "output_close_failed", output=sink.name, error=str(exc))
-        self.sinks = []
+        if self.delivery is not None:
+            self.delivery.stop()
+            self.delivery = None
         if self.store is not None:
             self.store.close()
             self.store = None

@@ -10,7 +10,8 @@
 ``elasticsearch+https://HOST``  the same actions sent to a live cluster with the official client
 (or ``es+https://HOST``)       (:mod:`rarebird.sinks.elasticsearch`; credentials from the
                                environment or a config file, never the command line)
-``http://...`` / ``https://``  webhook: one JSON POST per alert, retries, dead-letter file
+``http://...`` / ``https://``  webhook: one JSON POST per alert (authentication from the
+                               environment, see :mod:`.webhook`, or ``headers=``)
 ``syslog+udp://HOST:PORT``     RFC 5424 over UDP (RFC 5426)
 ``syslog+tcp://HOST:PORT``     RFC 5424 over TCP with octet-counting framing (RFC 6587)
 ============================== ================================================================
@@ -18,13 +19,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from rarebird.sinks.base import Sink, SinkError
 from rarebird.sinks.elasticsearch import ElasticsearchSink
 from rarebird.sinks.files import EsBulkSink, NdjsonSink, SqliteSink
 from rarebird.sinks.syslog import SyslogSink
-from rarebird.sinks.webhook import WebhookSink
+from rarebird.sinks.webhook import WebhookSink, auth_from_env
 from rarebird.sources.es_client import ElasticError, is_elastic_spec, parse_target
 
 __all__ = [
@@ -40,11 +42,14 @@ __all__ = [
 ]
 
 
-def open_sink(spec: str, *, dead_letter: str | None = None, hostname: str | None = None) -> Sink:
-    """A sink from its spec (see the module docstring). ``dead_letter`` is the webhook's
-    dead-letter file; ``hostname`` the syslog HOSTNAME field."""
+def open_sink(
+    spec: str, *, hostname: str | None = None, headers: Mapping[str, str] | None = None
+) -> Sink:
+    """A sink from its spec (see the module docstring); a sink's ``name`` is its spec, so it
+    can be opened again from it. ``hostname``: the syslog HOSTNAME field; ``headers``: the
+    webhook's extra headers (authentication), by default from the environment."""
     if spec.startswith(("http://", "https://")):
-        return WebhookSink(spec, dead_letter=dead_letter)
+        return WebhookSink(spec, headers=auth_from_env() if headers is None else headers)
     if is_elastic_spec(spec):
         try:
             return ElasticsearchSink(parse_target(spec))

@@ -11,6 +11,7 @@ import orjson
 
 from rarebird.alerts import Alert
 from rarebird.sinks.base import SinkError
+from rarebird.sinks.escape import json_bytes
 from rarebird.sinks.kibana_bulk import create_action, update_action
 from rarebird.store.alerts import insert_alerts, update_alerts
 from rarebird.store.sqlite import Store, open_store
@@ -85,7 +86,7 @@ class NdjsonSink:
         return f"ndjson:{self._file.path}"
 
     def write(self, alerts: Sequence[Alert]) -> None:
-        self._file.write_lines([orjson.dumps(a.doc) for a in alerts])
+        self._file.write_lines([json_bytes(a.doc) for a in alerts])
 
     def close(self) -> None:
         self._file.close()
@@ -120,7 +121,7 @@ class EsBulkSink:
                     continue
                 pair = found
             lines.append(orjson.dumps(pair[0]))
-            lines.append(orjson.dumps(pair[1]))
+            lines.append(json_bytes(pair[1]))
             self._sent[a.id] = dict(a.doc)
         self._file.write_lines(lines)
 

@@ -11,17 +11,23 @@ the rule made it); ``MSGID`` ``alert`` for a new alert, ``alert-update`` for a c
 structured data element uses the documentation enterprise number 32473 (RFC 5612) and carries the
 alert id, rule, anomaly time, user, host, process, score, severity, status and duplicate count;
 ``MSG`` is the alert's reason text (``msg="json"``: the whole alert document, for TCP).
+Control characters from the events (user names, arguments, hosts) are shown as escapes
+(:mod:`rarebird.sinks.escape`): a message never carries a raw escape sequence or line break.
 """
 
 from __future__ import annotations
 
+import fcntl
+import select
 import socket
+import struct
+import termios
+import time
 from collections.abc import Sequence
-
-import orjson
 
 from rarebird.alerts import Alert
 from rarebird.sinks.base import SinkError
+from rarebird.sinks.escape import escape_controls, json_bytes
 
 FACILITIES = {
     "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6, "news": 7,
@@ -34,7 +40,8 @@ SD_ID = "rarebird@32473"
 
 
 def _sd_escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
+    # control characters first (that also doubles backslashes), then RFC 5424's three
+    return escape_controls(value).replace('"', '\\"').replace("]", "\\]")
 
 
 def _header_field(value: str, limit: int) -> str:
@@ -63,9 +70,9 @@ def format_message(
     ]
     sd = "[" + SD_ID + "".join(f' {k}="{_sd_escape(v)}"' for k, v in params) + "]"
     text = (
-        orjson.dumps(alert.doc).decode()
+        json_bytes(alert.doc).decode()
         if msg == "json"
-        else str(alert.doc.get("kibana.alert.reason", ""))
+        else escape_controls(str(alert.doc.get("kibana.alert.reason", "")))
     )
     header = (
         f"<{pri}>1 {alert.doc['@timestamp']} {_header_field(hostname, 255)} "
@@ -120,23 +127,55 @@ class SyslogSink:
         return self._sock
 
     def write(self, alerts: Sequence[Alert]) -> None:
-        for alert in alerts:
-            data = format_message(alert, facility=self.facility, hostname=self.hostname,
-                                  app_name=self.app_name, msg=self.msg)  # fmt: skip
-            if self.protocol == "tcp":
-                data = str(len(data)).encode() + b" " + data
-            for attempt in (1, 2):
-                sock = self._connect()
+        """Send ``alerts``. Over TCP, a connection the receiver closed (it restarted) is
+        reopened before sending, and ``write`` returns only once the receiver's TCP stack has
+        acknowledged every byte (the socket's unacknowledged queue is empty); otherwise it
+        raises, and the delivery sends the batch again -- at least once, never lost to a send
+        buffer that nobody was reading."""
+        if self.protocol == "udp":
+            for n, alert in enumerate(alerts):
                 try:
-                    if self.protocol == "udp":
-                        sock.send(data)
-                    else:
-                        sock.sendall(data)
-                    break
+                    self._connect().send(self._message(alert))
+                except SinkError as exc:
+                    raise SinkError(str(exc), delivered=n) from None
                 except OSError as exc:
                     self._close_socket()
-                    if attempt == 2:
-                        raise SinkError(f"{self.name}: cannot send: {exc}") from None
+                    raise SinkError(f"{self.name}: cannot send: {exc}", delivered=n) from None
+            return
+        data = b"".join(self._frame(a) for a in alerts)
+        try:
+            sock = self._connect()
+            if _peer_closed(sock):
+                self._close_socket()
+                sock = self._connect()
+            sock.sendall(data)
+            self._wait_acknowledged(sock)
+        except SinkError:
+            self._close_socket()
+            raise
+        except OSError as exc:
+            self._close_socket()
+            raise SinkError(f"{self.name}: cannot send: {exc}") from None
+
+    def _message(self, alert: Alert) -> bytes:
+        return format_message(alert, facility=self.facility, hostname=self.hostname,
+                              app_name=self.app_name, msg=self.msg)  # fmt: skip
+
+    def _frame(self, alert: Alert) -> bytes:
+        data = self._message(alert)
+        return str(len(data)).encode() + b" " + data
+
+    def _wait_acknowledged(self, sock: socket.socket) -> None:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            left = _unacknowledged(sock)
+            if left is None or left == 0:
+                return
+            if _peer_closed(sock):
+                raise OSError(f"the receiver closed the connection with {left} bytes unread")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{left} bytes not acknowledged after {self.timeout:g}s")
+            time.sleep(0.005)
 
     def _close_socket(self) -> None:
         if self._sock is not None:
@@ -147,3 +186,23 @@ class SyslogSink:
 
     def close(self) -> None:
         self._close_socket()
+
+
+def _unacknowledged(sock: socket.socket) -> int | None:
+    """Bytes sent but not yet acknowledged by the peer (Linux ``SIOCOUTQ``); None if unknown."""
+    try:
+        raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except OSError:
+        return None
+    return int(struct.unpack("i", raw)[0])
+
+
+def _peer_closed(sock: socket.socket) -> bool:
+    """True when the receiver closed the connection (a syslog receiver never sends data)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        if not readable:
+            return False
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True

@@ -248,6 +248,26 @@ _SERVE: tuple[str, ...] = (
         """,
 )
 
+_DELIVERY: tuple[str, ...] = (
+    """
+        CREATE TABLE delivery_cursors (
+            sink  TEXT PRIMARY KEY,
+            seq   INTEGER NOT NULL
+        );
+        CREATE TABLE dead_letters (
+            id        INTEGER PRIMARY KEY AUTOINCREMENT,
+            sink      TEXT NOT NULL,
+            alert_id  TEXT NOT NULL,
+            revision  INTEGER NOT NULL,
+            doc       TEXT NOT NULL,
+            attempts  INTEGER NOT NULL,
+            error     TEXT NOT NULL,
+            at_ms     INTEGER NOT NULL
+        );
+        CREATE INDEX dead_letters_by_sink ON dead_letters (sink, id);
+        """,
+)
+
 #: (component, steps), in the order they are applied to a new store.
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("core", _CORE),
@@ -256,4 +276,5 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("exceptions", _EXCEPTIONS),
     ("snapshots", _SNAPSHOTS),
     ("serve", _SERVE),
+    ("delivery", _DELIVERY),
 )

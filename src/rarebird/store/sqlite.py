@@ -11,6 +11,7 @@ after it and the alerts they caused are committed together or not at all.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -18,8 +19,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rarebird.errors import StoreError
+from rarebird.errors import StoreError, StoreFault
 from rarebird.store.schema import MIGRATIONS
+
+#: seconds a write waits for another process's write lock before failing
+BUSY_TIMEOUT = 30.0
+
+
+def busy_timeout() -> float:
+    """:data:`BUSY_TIMEOUT`, or ``RAREBIRD_STORE_BUSY_TIMEOUT`` (seconds) when set."""
+    try:
+        return float(os.environ.get("RAREBIRD_STORE_BUSY_TIMEOUT", BUSY_TIMEOUT))
+    except ValueError:
+        return BUSY_TIMEOUT
+
 
 #: SQL parameters: a sequence of plain values
 Params = Sequence[Any]
@@ -45,7 +58,7 @@ class Store:
         try:
             if path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+            conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout())
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"{path}: cannot open store: {exc}") from None
         try:
@@ -56,7 +69,7 @@ class Store:
             store._migrate()
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise StoreError(f"{path}: not a rarebird store ({exc})") from None
+            raise _fault(path, exc) from None
         return store
 
     def _migrate(self) -> None:
@@ -94,16 +107,49 @@ class Store:
             finally:
                 self._depth -= 1
             return
-        self._conn.execute("BEGIN IMMEDIATE")
+        self.execute("BEGIN IMMEDIATE")
         self._depth = 1
         try:
             yield self
         except BaseException:
             self._depth = 0
-            self._conn.execute("ROLLBACK")
+            self._rollback()
             raise
         self._depth = 0
-        self._conn.execute("COMMIT")
+        try:
+            self.execute("COMMIT")
+        except StoreFault:
+            self._rollback()  # a COMMIT that failed (disk full) leaves nothing half-written
+            raise
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            # SQLite may have rolled back already (it does on some I/O errors)
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+
+    @contextmanager
+    def durable(self, on: bool = True) -> Iterator[Store]:
+        """Commits made inside are durable before they return (``synchronous=FULL``: the WAL is
+        fsynced at each commit), for commits whose success is promised to someone -- an HTTP
+        batch answered 200. Other commits keep ``NORMAL``: after a power loss the store is
+        consistent and at most the last commits are lost, which the inputs hold again (files
+        are re-read from the committed positions)."""
+        if not on or self.path == ":memory:":
+            yield self
+            return
+        if self._depth:
+            raise StoreError(f"{self.path}: durability is chosen before a transaction begins")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        try:
+            yield self
+        finally:
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+
+    @property
+    def synchronous(self) -> int:
+        """SQLite's ``synchronous`` level now (1 NORMAL, 2 FULL)."""
+        return int(self.scalar("PRAGMA synchronous"))
 
     @property
     def in_transaction(self) -> bool:
@@ -112,17 +158,29 @@ class Store:
     # --- queries (for rarebird.store's modules) --------------------------------------------
 
     def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
-        return self._conn.execute(sql, params)
+        try:
+            return self._conn.execute(sql, params)
+        except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
+            raise _fault(self.path, exc) from exc
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> sqlite3.Cursor:
-        return self._conn.executemany(sql, rows)
+        try:
+            return self._conn.executemany(sql, rows)
+        except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
+            raise _fault(self.path, exc) from exc
 
     def one(self, sql: str, params: Params = ()) -> Row | None:
-        row: Row | None = self._conn.execute(sql, params).fetchone()
+        try:
+            row: Row | None = self._conn.execute(sql, params).fetchone()
+        except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
+            raise _fault(self.path, exc) from exc
         return row
 
     def all(self, sql: str, params: Params = ()) -> list[Row]:
-        return list(self._conn.execute(sql, params))
+        try:
+            return list(self._conn.execute(sql, params))
+        except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
+            raise _fault(self.path, exc) from exc
 
     def scalar(self, sql: str, params: Params = ()) -> Any:
         row = self.one(sql, params)
@@ -142,6 +200,33 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _fault(path: str, exc: sqlite3.Error) -> Exception:
+    """A SQLite failure as rarebird reports it. Programming errors (constraint violations,
+    bad SQL) stay what they are; what the file or the machine did becomes a
+    :class:`StoreFault` naming the store."""
+    if isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError | sqlite3.InterfaceError):
+        return exc
+    text = str(exc)
+    low = text.lower()
+    if "full" in low:
+        why = "the disk is full (nothing of the interrupted work was committed; free space and run again)"
+    elif "locked" in low or "busy" in low:
+        why = "another process kept the store locked for too long (is another rarebird or a sqlite3 shell writing it?)"
+    elif "malformed" in low or "not a database" in low or "file is not a database" in low:
+        why = f"the file is corrupt or not a rarebird store ({text}); `rarebird store check` tells more"
+    elif "readonly" in low or "read-only" in low:
+        why = "the store cannot be written (read-only file or folder)"
+    elif "i/o" in low:
+        why = f"the disk failed while reading or writing the store ({text})"
+    elif isinstance(exc, sqlite3.OperationalError) and (
+        "no such table" in low or "no such column" in low or "syntax" in low
+    ):
+        return exc
+    else:
+        why = text
+    return StoreFault(f"{path}: {why}")
 
 
 def _split_sql(script: str) -> list[str]:
