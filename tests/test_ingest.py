@@ -7,7 +7,7 @@ import gzip
 import http.client
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,7 +47,9 @@ class Served:
         return status, json.loads(data)
 
 
-def serve_http(tmp_path: Path, token: str | None = TOKEN, **http: Any) -> Iterator[Served]:
+def serve_http(
+    tmp_path: Path, token: str | None = TOKEN, routes: Sequence[Any] = (), **http: Any
+) -> Iterator[Served]:
     defs = write_definitions(tmp_path / "defs")
     cfg = ServeConfig(
         store=str(tmp_path / "serve.db"), job=str(defs.job), datafeed=str(defs.datafeed),
@@ -57,7 +59,7 @@ def serve_http(tmp_path: Path, token: str | None = TOKEN, **http: Any) -> Iterat
         poll_interval=timedelta(milliseconds=50),
     )  # fmt: skip
     log = Recorder()
-    service = Service(cfg, log=log)
+    service = Service(cfg, log=log, http_routes=routes)
     stop = threading.Event()
     opened = threading.Event()
     failed: list[BaseException] = []

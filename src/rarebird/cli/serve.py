@@ -172,7 +172,18 @@ def serve(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    service = Service(cfg)
+    routes: list[Any] = []
+    if cfg.http.pages and cfg.http.listen is not None:
+        from starlette.routing import Mount
+
+        from rarebird.web.app import pages_for
+
+        host, port = cfg.http.address
+        app, url = pages_for(cfg.store, host=host, port=port, rule_path=cfg.rule,
+                             token=os.environ.get("RAREBIRD_UI_TOKEN") or None)  # fmt: skip
+        routes.append(Mount("/", app=app))
+        echo(f"rarebird serve: the triage pages are on this listener; log in at {url}", err=True)
+    service = Service(cfg, http_routes=routes)
     service.open()
     service.run(stop)
 

@@ -75,6 +75,10 @@ class HttpConfig:
     #: request bodies held in memory at once, and batches waiting for a commit (more: 429)
     max_inflight_bytes: int = 128 * 1024 * 1024
     max_queued_batches: int = 16
+    #: the identity ingested events are modelled with: ``user`` (Elastic's) or ``login``
+    identity: str = "user"
+    #: also serve the triage pages (``rarebird ui``) on this listener
+    pages: bool = False
     #: the configuration file (for error messages)
     source: str = ""
 
@@ -226,7 +230,7 @@ _FOLLOW = frozenset(
 _HTTP = frozenset(
     {"listen", "token", "token_file", "token_env", "max_body_bytes", "max_events",
      "header_timeout", "body_timeout", "max_connections", "max_inflight_bytes",
-     "max_queued_batches"}
+     "max_queued_batches", "identity", "pages"}
 )  # fmt: skip
 _BACKFILL = frozenset({"enabled", "max_age", "alerts"})
 _SNAPSHOTS = frozenset({"interval", "retention_days", "daily_retention_after_days"})
@@ -285,9 +289,7 @@ def config_from_dict(data: Mapping[str, Any], path: str = "<config>") -> ServeCo
         fpath = f.path_value("path")
         if fpath is None:
             raise f.fail("path", "is required")
-        identity = f.string("identity") or "user"
-        if identity not in IDENTITIES:
-            raise f.fail("identity", f"must be one of {', '.join(IDENTITIES)}")
+        identity = _identity(f)
         follow.append(
             FollowConfig(
                 path=fpath,
@@ -341,7 +343,16 @@ def _http(t: Reader) -> HttpConfig:
         max_connections=t.integer("max_connections", minimum=1) or default.max_connections,
         max_inflight_bytes=t.byte_size("max_inflight_bytes") or default.max_inflight_bytes,
         max_queued_batches=t.integer("max_queued_batches", minimum=1) or default.max_queued_batches,
+        identity=_identity(t),
+        pages=t.flag("pages", False),
     )
+
+
+def _identity(t: Reader) -> str:
+    identity = t.string("identity") or "user"
+    if identity not in IDENTITIES:
+        raise t.fail("identity", f"must be one of {', '.join(IDENTITIES)}")
+    return identity
 
 
 def _backfill(t: Reader) -> BackfillConfig:

@@ -24,13 +24,14 @@ import contextlib
 import logging
 import socket
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import h11
 import orjson
 import uvicorn
+from starlette.routing import BaseRoute
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from rarebird.definitions.service import HttpConfig
@@ -206,6 +207,7 @@ def open_http(
     metrics_text: Callable[[], str],
     metrics: ServeMetrics,
     log: LogFn,
+    routes: Sequence[BaseRoute] = (),
 ) -> HttpServer:
     """The service's HTTP server from its ``[http]`` configuration, started."""
     token = http.resolve_token()
@@ -221,7 +223,7 @@ def open_http(
         log=log,
     )  # fmt: skip
     server = HttpServer(
-        http.address, create_app(handlers, limits), limits, log=log,
+        http.address, create_app(handlers, limits, routes=routes), limits, log=log,
         on_refused=lambda reason: metrics.http_refused.inc(reason=reason),
     )  # fmt: skip
     server.start()

@@ -35,8 +35,16 @@ from typing import Any
 
 import orjson
 
+from rarebird.clock import Clock
 from rarebird.events import ProcessEvent
+from rarebird.run.live import LiveEngine
+from rarebird.serve.metrics import ServeMetrics
+from rarebird.serve.reporting import count_outcome, log_quarantine
 from rarebird.sources.ecs import DocumentError, documents_in, event_from_document
+from rarebird.sources.identity import as_login_identity
+from rarebird.store import Store
+from rarebird.store.serve import batch_result, record_batch
+from rarebird.timeutil import to_epoch_ms
 
 MAX_ERRORS = 20
 #: how long a handler waits for the service to commit a batch
@@ -156,3 +164,36 @@ def _gunzip(body: bytes, limit: int) -> bytes:
         return out
     except (zlib.error, gzip.BadGzipFile) as exc:
         raise BadBatch(400, {"error": "malformed gzip body", "detail": str(exc)}) from None
+
+
+def take_batch(
+    batch: Batch,
+    engine: LiveEngine,
+    store: Store,
+    metrics: ServeMetrics,
+    log: Callable[..., None],
+    clock: Clock,
+    *,
+    identity: str = "user",
+) -> dict[str, Any]:
+    """Give a batch's events to the live engine (inside the service's transaction) and return
+    the answer: what became of its events. A batch id already accepted answers as it did then,
+    marked ``duplicate`` (exactly-once with ``X-Rarebird-Batch-Id``)."""
+    if batch.batch_id:
+        seen = batch_result(store, batch.batch_id)
+        if seen is not None:
+            metrics.ingest_batches.inc(outcome="duplicate")
+            return {**orjson.loads(seen), "duplicate": True}
+    events = batch.events
+    if identity == "login":  # as the sources do for followed inputs
+        events = [as_login_identity(e) for e in events]
+    outcome = engine.ingest(events, batch.source, live=True)
+    metrics.events_read.inc(outcome.received, source=batch.source)
+    count_outcome(metrics, batch.source, outcome)
+    log_quarantine(log, batch.source, outcome.quarantined, engine.quarantine)
+    result: dict[str, Any] = {**outcome.to_doc(), "accepted": outcome.received}
+    if batch.batch_id:
+        record_batch(store, batch.batch_id, engine.config.job_id, to_epoch_ms(clock.now()),
+                     orjson.dumps(result).decode())  # fmt: skip
+    metrics.ingest_batches.inc(outcome="accepted")
+    return result

@@ -35,10 +35,10 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import orjson
+from starlette.routing import BaseRoute
 
 from rarebird.alerts.model import Alert, RuleIdentity
 from rarebird.clock import SYSTEM_CLOCK, Clock
@@ -52,7 +52,7 @@ from rarebird.serve.delivery_worker import DeliveryWorker
 from rarebird.serve.elastic_input import is_elastic_spec, open_elastic_input, start_for
 from rarebird.serve.http_app import ACCEPTED, BUSY, STOPPING
 from rarebird.serve.http_server import HttpServer, open_http
-from rarebird.serve.ingest import Batch
+from rarebird.serve.ingest import Batch, take_batch
 from rarebird.serve.inputs import FollowedInput, open_input
 from rarebird.serve.lock import ServeLock
 from rarebird.serve.log import JsonLog
@@ -73,8 +73,6 @@ from rarebird.sinks.webhook import auth_headers
 from rarebird.sources import load_builtin_formats
 from rarebird.store import Store, open_store
 from rarebird.store.serve import (
-    batch_result,
-    record_batch,
     record_gap,
 )
 from rarebird.timeutil import from_epoch_ms, iso, to_epoch_ms
@@ -94,8 +92,11 @@ class Service:
         *,
         clock: Clock = SYSTEM_CLOCK,
         log: Callable[..., None] | None = None,
+        http_routes: Sequence[BaseRoute] = (),
     ) -> None:
         self.config = config
+        #: more routes on the HTTP listener (the triage pages, mounted by the CLI)
+        self.http_routes = tuple(http_routes)
         self.clock = clock
         self.log: Callable[..., None] = log or JsonLog(level=config.log_level, clock=clock)
         self.metrics = ServeMetrics()
@@ -195,6 +196,7 @@ class Service:
         self.http = open_http(
             self.config.http, submit=self.submit, health=self.health,
             metrics_text=self.render_metrics, metrics=self.metrics, log=self.log,
+            routes=self.http_routes,
         )  # fmt: skip
         self._accepting = True
 
@@ -346,26 +348,12 @@ class Service:
         return bool(chunks)
 
     def _take_batch(self, batch: Batch) -> tuple[Batch, int, dict[str, Any]]:
-        engine = self.engine
-        store = self.store
-        assert engine is not None
-        assert store is not None
-        if batch.batch_id:
-            seen = batch_result(store, batch.batch_id)
-            if seen is not None:
-                self.metrics.ingest_batches.inc(outcome="duplicate")
-                return batch, 200, {**orjson.loads(seen), "duplicate": True}
-        outcome = engine.ingest(batch.events, batch.source, live=True)
-        self.metrics.events_read.inc(outcome.received, source=batch.source)
-        count_outcome(self.metrics, batch.source, outcome)
-        log_quarantine(self.log, batch.source, outcome.quarantined, engine.quarantine)
-        result = outcome.to_doc()
-        result["accepted"] = outcome.received
-        if batch.batch_id:
-            record_batch(store, batch.batch_id, engine.config.job_id,
-                         to_epoch_ms(self.clock.now()), orjson.dumps(result).decode())  # fmt: skip
-        self.metrics.ingest_batches.inc(outcome="accepted")
-        self.quiet.active(batch.source, self.clock.monotonic())
+        assert self.engine is not None
+        assert self.store is not None
+        result = take_batch(batch, self.engine, self.store, self.metrics, self.log, self.clock,
+                            identity=self.config.http.identity)  # fmt: skip
+        if not result.get("duplicate"):
+            self.quiet.active(batch.source, self.clock.monotonic())
         return batch, 200, result
 
     def _positions(self) -> dict[str, Any]:

@@ -155,6 +155,25 @@ def login_url(host: str, port: int, token: str) -> str:
     return f"http://{shown}:{port}/login?token={token}&next=/alerts"
 
 
+def pages_for(
+    store_path: str, *, host: str, port: int, token: str | None, rule_path: str | None = None
+) -> tuple[Starlette, str]:
+    """The pages to serve on ``host:port`` and the login URL to announce. Without a ``token``
+    one is generated (and shown in the URL); a bind beyond loopback needs a token given by the
+    operator (the URL then names ``$RAREBIRD_UI_TOKEN``)."""
+    generated = token is None
+    if token is None:
+        if not is_loopback(host):
+            raise RarebirdError(
+                f"refusing to serve the pages on {host} without a token: set RAREBIRD_UI_TOKEN "
+                "(or bind to 127.0.0.1)"
+            )
+        token = new_token()
+    hosts = (*LOOPBACK_HOSTS, host) if is_loopback(host) else None
+    app = create_app(store_path, token=token, rule_path=rule_path, allowed_hosts=hosts)
+    return app, login_url(host, port, token if generated else "$RAREBIRD_UI_TOKEN")
+
+
 def run_ui(
     store_path: str,
     *,
@@ -168,17 +187,7 @@ def run_ui(
     and the login URL announced; a bind beyond loopback needs a token given by the operator."""
     import uvicorn
 
-    generated = token is None
-    if token is None:
-        if not is_loopback(host):
-            raise RarebirdError(
-                f"refusing to serve on {host} without a token: set RAREBIRD_UI_TOKEN "
-                "(or bind to 127.0.0.1)"
-            )
-        token = new_token()
-    hosts = (*LOOPBACK_HOSTS, host) if is_loopback(host) else None
-    app = create_app(store_path, token=token, rule_path=rule_path, allowed_hosts=hosts)
-    url = login_url(host, port, token if generated else "$RAREBIRD_UI_TOKEN")
+    app, url = pages_for(store_path, host=host, port=port, token=token, rule_path=rule_path)
     announce(f"rarebird ui: serving {store_path}; log in at {url}")
     uvicorn.run(
         app,
