@@ -320,6 +320,45 @@ def test_a_serve_process_with_256_file_descriptors_outlives_400_hanging_clients(
         assert status_of(answer) == 200
         assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["status"] == "ok"
         assert "Too many open files" not in err.read_text()
+        # nothing went wrong on the service's side: no error or warning line at all
+        assert [e for e in map(json.loads, err.read_text().splitlines())
+                if e["level"] in ("error", "warning")] == []  # fmt: skip
     finally:
         proc.terminate()
         assert proc.wait(30) == 0
+
+
+def test_the_accept_burst_fits_the_descriptor_limit() -> None:
+    from rarebird.serve.http_server import BURSTS_IN_FLIGHT, FD_RESERVE, fd_budget
+
+    # 256 descriptors, 20 in use: 172 spare after the reserve; 100 held, bursts of 18
+    b = fd_budget(100, limit=256, used=20)
+    assert (b.accept_burst, b.max_connections, b.clamped) == (18, 100, False)
+    assert b.max_connections + BURSTS_IN_FLIGHT * b.accept_burst + FD_RESERVE + 20 <= 256
+    # the usual 1,024: the burst is as long as the kernel's queue allows
+    assert fd_budget(100, limit=1024, used=20).accept_burst == 210
+    assert fd_budget(100, limit=1 << 20, used=20).accept_burst == 1024
+    # 2,000 connections asked of 256 descriptors: lowered to what fits, and said so
+    low = fd_budget(2000, limit=256, used=20)
+    assert (low.max_connections, low.accept_burst, low.clamped) == (140, 8, True)
+
+
+def test_a_repeated_server_log_line_is_counted_not_repeated() -> None:
+    import logging
+
+    from rarebird.serve.http_server import _ToLog
+
+    lines: list[tuple[str, str, dict[str, object]]] = []
+    handler = _ToLog(lambda level, event, **kw: lines.append((level, event, kw)))
+    record = logging.LogRecord("asyncio", logging.ERROR, __file__, 1, "accept() out", None, None)
+    for _ in range(2000):
+        handler.emit(record)
+    handler.emit(
+        logging.LogRecord("uvicorn.error", logging.WARNING, __file__, 1, "other", None, None)
+    )
+    handler.flush()
+    assert lines == [
+        ("error", "http_server", {"message": "accept() out"}),
+        ("error", "http_server", {"message": "accept() out", "repeated": 1999}),
+        ("warning", "http_server", {"message": "other"}),
+    ]

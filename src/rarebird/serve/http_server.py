@@ -11,6 +11,14 @@ connections, but has no deadline for *receiving* a request (its issue #157:
   Hundreds of half-sent requests (slowloris) therefore hold nothing for long;
 - a **connection limit**: past ``max_connections`` open connections a new one is answered
   ``503`` and closed at once, so file descriptors stay for the store and the followed files.
+- a **file-descriptor budget** (:func:`fd_budget`): asyncio accepts up to ``backlog``
+  connections per wake-up before any of them is refused, and on ``EMFILE`` it logs once per
+  remaining slot of that burst (CPython 3.11 ``_accept_connection`` does not stop). Under a
+  low ``RLIMIT_NOFILE`` a burst of clients could thus take the descriptors the service needs
+  (a followed chunk is parsed through a memfd; SQLite opens its journal), which stopped the
+  service. The burst is therefore sized so that held connections, a few bursts in flight and
+  a reserve for the service fit under the limit; ``max_connections`` is lowered (with a
+  warning) when it alone does not fit. The kernel's listen queue stays long.
 
 The body deadline, the body limits and ``429`` are the application's (:mod:`.http_app`).
 The listening socket is bound by :meth:`HttpServer.__init__`, so "address in use" is an error
@@ -22,10 +30,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import resource
 import socket
 import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import h11
@@ -68,17 +79,26 @@ class GuardedH11Protocol(H11Protocol):
 
     guard: ClassVar[Guard]
     _header_timer: asyncio.TimerHandle | None = None
+    _refused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)  # a TCP connection's
-        super().connection_made(transport)
-        if len(self.connections) > self.guard.limits.max_connections:
+        if len(self.connections) >= self.guard.limits.max_connections:
+            # refused before uvicorn counts it: a connection being turned away must not make
+            # uvicorn's own concurrency limit answer 503 to a request on a held one
+            self._refused = True
+            self.transport = transport
             self.guard.on_refused("connections")
             transport.write(_raw_answer(503, "Service Unavailable",
                                         {"error": "too many connections; try again later"}))  # fmt: skip
             transport.close()
             return
+        super().connection_made(transport)
         self._arm_header_deadline()
+
+    def data_received(self, data: bytes) -> None:
+        if not self._refused:
+            super().data_received(data)
 
     def _arm_header_deadline(self) -> None:
         self._disarm_header_deadline()
@@ -113,7 +133,12 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_deadline()
-        super().connection_lost(exc)
+        if not self._refused:
+            super().connection_lost(exc)
+
+    def eof_received(self) -> None:
+        if not self._refused:
+            super().eof_received()
 
 
 def guarded_protocol(
@@ -126,17 +151,80 @@ def guarded_protocol(
     )  # fmt: skip
 
 
+#: Descriptors kept for the service itself: the store (database, WAL, shared memory, a
+#: journal), followed files and their rotations, a chunk's memfd, the log, the event loop's.
+FD_RESERVE = 64
+#: A burst is accepted, then refused over the limit a few loop turns later: at most this many
+#: bursts hold descriptors at once (accept, task step, connection_made, close).
+BURSTS_IN_FLIGHT = 4
+#: The kernel's queue of connections waiting for accept (independent of the burst).
+LISTEN_QUEUE = 1024
+
+
+@dataclass(frozen=True)
+class FdBudget:
+    """How many connections one accept wake-up takes, and how many are held at most."""
+
+    accept_burst: int
+    max_connections: int
+    limit: int | None  # RLIMIT_NOFILE's soft limit (None: unlimited)
+    clamped: bool  # max_connections was lowered to fit
+
+
+def open_fds() -> int:
+    """Descriptors open in this process now (0 where /proc is absent)."""
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 0
+
+
+def fd_budget(
+    max_connections: int, *, limit: int | None = None, used: int | None = None
+) -> FdBudget:
+    """The accept burst and connection limit that fit under ``RLIMIT_NOFILE`` (see the module
+    doc): ``max_connections + BURSTS_IN_FLIGHT * burst + FD_RESERVE + used <= limit``."""
+    if limit is None:
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        limit = None if soft == resource.RLIM_INFINITY else int(soft)
+    if limit is None:
+        return FdBudget(LISTEN_QUEUE, max_connections, None, clamped=False)
+    spare = limit - (open_fds() if used is None else used) - FD_RESERVE
+    floor_burst = 8
+    allowed = max(1, spare - BURSTS_IN_FLIGHT * floor_burst)
+    conns = min(max_connections, allowed)
+    burst = max(1, min(LISTEN_QUEUE, (spare - conns) // BURSTS_IN_FLIGHT))
+    return FdBudget(burst, conns, limit, clamped=conns < max_connections)
+
+
 class _ToLog(logging.Handler):
-    """uvicorn's own log lines (and asyncio's, e.g. out of file descriptors) as JSON log lines."""
+    """uvicorn's own log lines (and asyncio's, e.g. out of file descriptors) as JSON log lines;
+    a message repeated within a second is counted, not written again (``repeated``)."""
 
     def __init__(self, log: LogFn) -> None:
         super().__init__(logging.WARNING)
         self._log = log
+        self._last: tuple[str, str] | None = None
+        self._last_at = 0.0
+        self._repeats = 0
 
     def emit(self, record: logging.LogRecord) -> None:
         with contextlib.suppress(Exception):  # a log line must never take the server down
-            self._log("warning" if record.levelno < logging.ERROR else "error", "http_server",
-                      message=record.getMessage()[:500])  # fmt: skip
+            level = "warning" if record.levelno < logging.ERROR else "error"
+            message = record.getMessage()[:500]
+            now = time.monotonic()
+            if self._last == (level, message) and now - self._last_at < 1.0:
+                self._repeats += 1
+                return
+            self.flush()
+            self._last, self._last_at = (level, message), now
+            self._log(level, "http_server", message=message)
+
+    def flush(self) -> None:
+        if self._repeats and self._last is not None:
+            level, message = self._last
+            self._log(level, "http_server", message=message, repeated=self._repeats)
+        self._repeats = 0
 
 
 class HttpServer:
@@ -170,10 +258,19 @@ class HttpServer:
             logger.addHandler(self._handler)
             self._propagate[name] = logger.propagate
             logger.propagate = False  # stderr holds JSON log lines only
+        self.budget = fd_budget(limits.max_connections)
+        if self.budget.clamped:
+            log("warning", "http_max_connections_lowered", configured=limits.max_connections,
+                max_connections=self.budget.max_connections, open_files_limit=self.budget.limit,
+                message="RLIMIT_NOFILE is too low for max_connections with the service's own "
+                        "files; raise it (ulimit -n, LimitNOFILE=) or lower [http] "
+                        "max_connections")  # fmt: skip
+            limits = replace(limits, max_connections=self.budget.max_connections)
+        self.limits = limits
         config = uvicorn.Config(
             app, http=guarded_protocol(limits, on_refused), lifespan="off", log_config=None,
             access_log=False, server_header=False, limit_concurrency=limits.max_connections + 1,
-            timeout_keep_alive=max(1, round(limits.keep_alive)),
+            timeout_keep_alive=max(1, round(limits.keep_alive)), backlog=self.budget.accept_burst,
             timeout_graceful_shutdown=5, h11_max_incomplete_event_size=16 * 1024,
         )  # fmt: skip
         self._server = uvicorn.Server(config)
@@ -185,6 +282,13 @@ class HttpServer:
             daemon=True,
         )  # fmt: skip
         self._thread.start()
+        # asyncio listens with the burst as the kernel's queue too: give the queue its length
+        # back once the server is up (a re-listen only resizes the queue)
+        deadline = time.monotonic() + 10
+        while not self._server.started and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        with contextlib.suppress(OSError):
+            self._sock.listen(LISTEN_QUEUE)
 
     def stop(self) -> None:
         """Stop accepting; requests in progress get a few seconds to finish."""
@@ -193,6 +297,7 @@ class HttpServer:
             self._thread.join(timeout=10)
             self._thread = None
         self._sock.close()
+        self._handler.flush()
         for name, propagate in self._propagate.items():
             logger = logging.getLogger(name)
             logger.removeHandler(self._handler)
@@ -228,6 +333,6 @@ def open_http(
     )  # fmt: skip
     server.start()
     log("info", "http_listening", host=server.host, port=server.port, ingest=token is not None,
-        max_connections=limits.max_connections, header_timeout=limits.header_timeout,
+        max_connections=server.limits.max_connections, accept_burst=server.budget.accept_burst, header_timeout=limits.header_timeout,
         body_timeout=limits.body_timeout)  # fmt: skip
     return server
