@@ -222,7 +222,8 @@ def execve_bodies(args: tuple[str, ...]) -> list[bytes]:
         else:
             hexed = encoded[:1] != b'"'
             step = (MAX_EXECVE_AUDIT_LEN - 32) // (2 if hexed else 1)
-            piece = [b"a%d_len=%d" % (i, len(raw))]
+            # aN_len counts written characters, as the kernel does: 2 per byte when hex.
+            piece = [b"a%d_len=%d" % (i, len(raw) * (2 if hexed else 1))]
             for k, pos in enumerate(range(0, len(raw), step)):
                 chunk = raw[pos : pos + step]
                 value = chunk.hex().upper().encode() if hexed else b'"' + chunk + b'"'

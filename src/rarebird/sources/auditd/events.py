@@ -299,8 +299,14 @@ def _args(records: Sequence[RawRecord], ctx: BuildContext) -> tuple[str, ...]:
 def _long_arg(
     merged: dict[bytes, bytes], where: dict[bytes, int], i: int, ctx: BuildContext
 ) -> str:
-    """``aN_len=LEN aN[0]=… aN[1]=…``: the chunks of one long argument, in order."""
+    """``aN_len=LEN aN[0]=… aN[1]=…``: the chunks of one long argument, in order.
+
+    The kernel's ``aN_len`` counts the characters it writes: two per byte when the argument is
+    hex-encoded, one per byte when quoted. The check compares like with like, so a complete
+    hex argument is not reported as incomplete.
+    """
     parts: list[bytes] = []
+    written = 0
     k = 0
     while (chunk := merged.get(b"a%d[%d]" % (i, k))) is not None:
         raw, ok = decode_bytes(chunk)
@@ -308,13 +314,14 @@ def _long_arg(
             line = where.get(b"a%d[%d]" % (i, k), 0)
             ctx.report(line, BAD_VALUE, f"a{i}[{k}]")
         parts.append(raw)
+        written += len(raw) if chunk[:1] == b'"' or not ok else len(chunk)
         k += 1
     joined = b"".join(parts)
     want = text(merged.get(b"a%d_len" % i))
-    if want is not None and want.isdigit() and len(joined) != int(want):
+    if want is not None and want.isdigit() and written != int(want):
         line = where.get(b"a%d_len" % i, 0)
         ctx.report(
-            line, "auditd: EXECVE argument incomplete", f"a{i}: {len(joined)} of {want} bytes"
+            line, "auditd: EXECVE argument incomplete", f"a{i}: {written} of {want} characters"
         )
     if b"\x00" in joined:
         joined = joined.split(b"\x00", 1)[0]

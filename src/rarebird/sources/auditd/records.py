@@ -35,7 +35,13 @@ MAX_PREFIX = 5 + 255 + 1 + 5 + 64 + 5
 MAX_STAMP = 6 + 20 + 1 + 9 + 1 + 10 + 2
 
 #: ``key=value``: a quoted value, or bytes up to the next space, quote or 0x1d.
-FIELD_RE = re.compile(rb'([A-Za-z0-9_\-\[\]]+)=("[^"\n\x1d]*"|[^ "\n\r\x1d]*)')
+# A key starts only where a run of key characters starts (the look-behind): a key inside a run
+# is followed by the same character as the whole run, so it can match only if the run does.
+# Without it, a long run with no '=' is scanned again from each of its positions (quadratic:
+# 40 s on one 100 kB line, issue 17); with it, each byte is looked at a bounded number of times.
+FIELD_RE = re.compile(
+    rb'(?<![A-Za-z0-9_\-\[\]])([A-Za-z0-9_\-\[\]]+)=("[^"\n\x1d]*"|[^ "\n\r\x1d]*)'
+)
 
 _HEX_RE = re.compile(rb"(?:[0-9A-F]{2})+")
 
