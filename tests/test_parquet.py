@@ -58,8 +58,7 @@ def records(store: Path, inputs: str, *extra: str) -> list[dict[str, Any]]:
 
 def test_parquet_both_shapes_give_the_records_of_ndjson(fleet: Path, tmp_path: Path) -> None:
     want = records(tmp_path / "nd.db", str(fleet / "fleet.ndjson"))
-    assert len(want) == 12 and {r["user.name"][0] if isinstance(r.get("user.name"), list)
-                                else r.get("by_field_value") for r in want}  # fmt: skip
+    assert len(want) == 12
     assert any(r.get("by_field_value") == "www-data" for r in want)
     for shape in ("nested", "flat"):
         got = records(tmp_path / f"{shape}.db", str(fleet / f"{shape}.parquet"))
@@ -70,8 +69,9 @@ def test_the_schema_shapes_seen(fleet: Path) -> None:
     con = duckdb.connect()
     nested = con.sql(f"SELECT * FROM read_parquet('{fleet / 'nested.parquet'}') LIMIT 0")
     flat = con.sql(f"SELECT * FROM read_parquet('{fleet / 'flat.parquet'}') LIMIT 0")
-    assert "process" in nested.columns and "process.name" not in nested.columns
-    assert "process.name" in flat.columns and "process.args" in flat.columns
+    assert "process" in nested.columns
+    assert "process.name" not in nested.columns
+    assert {"process.name", "process.args"} <= set(flat.columns)
     source = open_source(str(fleet / "flat.parquet"), "auto", SourceOptions())
     assert source.describe().endswith("flat.parquet: parquet (auto)")
 
