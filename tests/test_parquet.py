@@ -211,3 +211,22 @@ def test_ocsf_parquet_gives_the_events_of_ocsf_ndjson(ocsf: Path, tmp_path: Path
     pushed = open_source(str(out), "parquet", SourceOptions(pushdown=compile_sql(datafeed)))
     assert [e.user_name for e in pushed] == ["root", "www-data"]  # the datafeed in SQL
     assert pushed.stats.prefiltered == 2
+
+
+def test_export_parquet_by_day_round_trips_through_job_run(fleet: Path, tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    proc = run("export", "parquet", str(fleet / "fleet.ndjson"), "-o", str(lake))
+    assert proc.returncode == 0, proc.stderr
+    days = sorted(p.parent.name for p in lake.glob("day=*/part-0.parquet"))
+    assert days == [f"day=2026-01-{d:02d}" for d in range(5, 19)]
+    assert "rarebird: 67,717 events written to 14 file(s), 0 input line(s) skipped" in proc.stderr
+    assert records(tmp_path / "lake.db", str(lake)) == records(
+        tmp_path / "nd.db", str(fleet / "fleet.ndjson")
+    )
+
+
+def test_export_counts_skipped_lines(ocsf: Path, tmp_path: Path) -> None:
+    proc = run("export", "parquet", str(ocsf), "-o", str(tmp_path / "lake"))
+    assert proc.returncode == 0, proc.stderr
+    assert "3 events written to 1 file(s), 1 input line(s) skipped" in proc.stderr
+    assert "skipped 1: not OCSF Process Activity (class_uid 4001)" in proc.stderr
