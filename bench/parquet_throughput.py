@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ecs_throughput import OUT, bench_file, run_timed  # noqa: E402
+from ecs_throughput import OUT, bench_file, run_timed
 
 TARGET_RATE = 5_000_000
 TARGET_RSS_MB = 300.0
