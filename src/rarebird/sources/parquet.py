@@ -29,9 +29,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rarebird.errors import InputError, ReadStats
-from rarebird.events import FIELD_ATTRS, ProcessEvent, SourceLocation
+from rarebird.events import ARRAY_FIELDS, FIELD_ATTRS, INT_FIELDS, ProcessEvent, SourceLocation
 from rarebird.sources.base import SourceOptions, SqlColumn
-from rarebird.sources.ecs.documents import DocumentError, event_from_document
+from rarebird.sources.ecs.documents import DocumentError, int_value, keyword, timestamp_of
 
 #: The magic bytes a Parquet file starts (and ends) with.
 PARQUET_MAGIC = b"PAR1"
@@ -174,27 +174,47 @@ class ParquetSource:
     def _event(
         self, row: tuple[Any, ...], fields: list[str], location: SourceLocation, raw_time: bool
     ) -> ProcessEvent | None:
-        doc: dict[str, Any] = {}
+        """The typed event of one row: the values as :func:`event_from_document` reads the same
+        document's (keyword strings; arrays as tuples; integers for the integer fields)."""
+        try:
+            if raw_time:
+                timestamp = timestamp_of(row[2])
+            elif row[0] is None:
+                raise DocumentError("missing @timestamp")
+            else:
+                timestamp = _EPOCH + timedelta(microseconds=int(row[0]))
+        except DocumentError as exc:
+            self._stats.skip(location, exc.reason, exc.detail)
+            return None
+        typed: dict[str, Any] = {}
+        extra: dict[str, tuple[str, ...]] = {}
         for name, value in zip(fields, row[3:] if raw_time else row[2:], strict=True):
             if value is None:
                 continue
             if type(value) is list:
-                value = [v for v in value if v is not None]
-                if not value:
+                values = tuple(_keyword(v) for v in value if v is not None)
+                if not values:
                     continue
-            elif isinstance(value, datetime):
-                value = _iso(value)
-            doc[name] = value
-        micros = row[0]
-        if raw_time:
-            doc["@timestamp"] = row[2]
-        elif micros is not None:
-            doc["@timestamp"] = _iso(_EPOCH + timedelta(microseconds=int(micros)))
-        try:
-            return event_from_document(doc, location)
-        except DocumentError as exc:
-            self._stats.skip(location, exc.reason, exc.detail)
-            return None
+            else:
+                values = (_keyword(value),)
+            attr = FIELD_ATTRS.get(name)
+            if attr is None:
+                extra[name] = values
+            elif name in ARRAY_FIELDS:
+                typed[attr] = values
+            elif name in INT_FIELDS:
+                typed[attr] = int_value(values[0])
+            else:
+                typed[attr] = values[0]
+        return ProcessEvent(timestamp=timestamp, extra=extra, origin=location, **typed)
+
+
+def _keyword(value: Any) -> str:
+    if type(value) is str:
+        return value
+    if isinstance(value, datetime):
+        return _iso(value)
+    return keyword(value) or str(value)
 
 
 def shape_columns(
