@@ -120,10 +120,15 @@ def test_the_core_never_imports_the_edges() -> None:
     assert wrong == []
 
 
+#: Not the store's SQL: DuckDB reading Parquet inputs, the datafeed pushed down to the scan
+#: (issue 12). Named one by one, so no other module writes SQL unnoticed.
+COLUMNAR_SQL = frozenset({"rarebird.sources.parquet"})
+
+
 def test_sql_lives_in_the_store_only() -> None:
     wrong = []
     for module, path in modules():
-        if top(module) == "store":
+        if top(module) == "store" or module in COLUMNAR_SQL:
             continue
         text = path.read_text(encoding="utf-8")
         for number, line in enumerate(text.splitlines(), start=1):

@@ -75,6 +75,14 @@ SAMPLES = {
             file_name="osqueryd.results.log",
         ),
         SourceSample(
+            "ocsf",
+            data("ocsf.ndjson"),
+            "ss",
+            b'{"class_uid": 1007, "activity_id": 1, "time": 17724456',  # cut short
+            sudo=SUDO,
+            file_name="ocsf.ndjson",
+        ),
+        SourceSample(
             "csv",
             data("columnar.csv"),
             "ss",
@@ -87,11 +95,16 @@ SAMPLES = {
 }
 
 
+#: Binary formats: the contract's bad line cannot be put inside them; tests/test_parquet.py
+#: holds Parquet to the events of the same documents in NDJSON instead.
+BINARY = frozenset({"parquet"})
+
+
 def test_every_built_in_format_has_a_sample() -> None:
-    assert sorted(SAMPLES) == sorted(BUILTIN_FORMATS)
+    assert sorted(SAMPLES) == sorted(set(BUILTIN_FORMATS) - BINARY)
 
 
-@pytest.mark.parametrize("fmt", format_names())
+@pytest.mark.parametrize("fmt", [f for f in format_names() if f not in BINARY])
 def test_the_source_contract(tmp_path: Path, fmt: str) -> None:
     events = check_source(SAMPLES[fmt], tmp_path)
     assert [(e.user_name, e.process_name) for e in events if e.process_name == "ss"][0] == (

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from rarebird.datafeed.sql import compile_sql
 from rarebird.definitions import DatafeedConfig, JobConfig
 from rarebird.errors import ReadStats
 from rarebird.events import ProcessEvent
@@ -43,6 +44,7 @@ class InputOptions:
         needed |= {d.by_field_name for d in job.detectors}
         return SourceOptions(
             prefilter=datafeed.query.prefilter,
+            pushdown=compile_sql(datafeed.query.source),
             fields=frozenset(needed),
             host_name=self.host_name,
             passwd=self.passwd,

@@ -9,7 +9,7 @@ skipping a record the datafeed would keep is a bug.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -54,6 +54,33 @@ class Prefilter:
 
 KEEP_ALL = Prefilter()
 
+
+@dataclass(frozen=True, slots=True)
+class SqlColumn:
+    """How a columnar source reads one ECS field: a SQL expression, and its shape."""
+
+    #: the SQL expression (``"process"."name"`` for a nested struct, ``"process.name"`` flat)
+    expr: str
+    #: a list column (``VARCHAR[]``): Elasticsearch's "any element" semantics apply
+    is_list: bool = False
+    #: strings (``VARCHAR`` / ``VARCHAR[]``); other types are compared only in Python
+    is_text: bool = True
+
+
+class SqlFilter(Protocol):
+    """The datafeed query as a SQL ``WHERE`` (:mod:`rarebird.datafeed.sql`), for columnar sources.
+
+    ``render(columns)`` gives the condition and its parameters for the columns an input has (a
+    field it lacks is missing). The condition keeps every row the query matches and may keep
+    more (what SQL cannot say is left to the datafeed's own check after parsing).
+    """
+
+    @property
+    def fields(self) -> frozenset[str]: ...
+
+    def render(self, columns: Mapping[str, SqlColumn]) -> tuple[str, list[object]]: ...
+
+
 #: Values of :attr:`SourceOptions.identity`: Elastic's ``user.name`` (the real user), or the
 #: login user behind ``sudo`` (see :mod:`rarebird.sources.identity`).
 IDENTITIES = ("user", "login")
@@ -80,6 +107,8 @@ class SourceOptions:
     #: influencers); None keeps every field. Sources may skip the rest while parsing.
     fields: frozenset[str] | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    #: the datafeed query as SQL, for columnar sources to push down (None: read every row)
+    pushdown: SqlFilter | None = None
 
     def __post_init__(self) -> None:
         if self.identity not in IDENTITIES:

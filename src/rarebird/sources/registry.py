@@ -50,6 +50,8 @@ BUILTIN: tuple[FormatSpec, ...] = (
     FormatSpec("sysmon", "rarebird.sources.sysmon", "open_sysmon", "sniff_sysmon"),
     FormatSpec("osquery", "rarebird.sources.osquery", "open_osquery", "sniff_osquery"),
     FormatSpec("csv", "rarebird.sources.columnar", "open_csv", "sniff_csv"),
+    FormatSpec("ocsf", "rarebird.sources.ocsf", "open_ocsf", "sniff_ocsf"),
+    FormatSpec("parquet", "rarebird.sources.parquet", "open_parquet", "sniff_parquet"),
 )
 
 #: The names of the built-in formats, in order.
