@@ -92,3 +92,17 @@ def test_one_pass_feeds_each_job_its_own_tools(tmp_path: Path) -> None:
                 assert "mallory" in users
             else:
                 assert "mallory" not in users
+
+
+def test_jobs_list_shows_every_packaged_job_and_its_rule() -> None:
+    from click.testing import CliRunner
+
+    from rarebird.cli import main
+
+    res = CliRunner().invoke(main, ["jobs", "list", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output)
+    assert [r["job_id"] for r in rows] == list(TOOLS)
+    for r in rows:
+        assert tuple(r["tools"]) == TOOLS[r["job_id"]]
+        assert (r["rule_id"], r["anomaly_threshold"]) == RULES[r["job_id"]]

@@ -72,6 +72,7 @@ class LazyGroup(click.Group):
         "setup": "rarebird.cli.setup",
         "store": "rarebird.cli.store",
         "outputs": "rarebird.cli.outputs",
+        "jobs": "rarebird.cli.jobs",
     }
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
