@@ -106,3 +106,37 @@ def test_jobs_list_shows_every_packaged_job_and_its_rule() -> None:
     for r in rows:
         assert tuple(r["tools"]) == TOOLS[r["job_id"]]
         assert (r["rule_id"], r["anomaly_threshold"]) == RULES[r["job_id"]]
+
+
+def test_job_run_jobs_family_gives_the_seed_job_the_records_of_the_default(
+    tmp_path: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from rarebird.cli import main
+
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+    lines = [doc(start + timedelta(hours=h), "root", "netstat") for h in range(48)]
+    lines.append(doc(start + timedelta(hours=48, minutes=3), "eve", "ss"))  # constructed
+    lines.append(doc(start + timedelta(hours=48, minutes=4), "eve", "whoami"))
+    path = tmp_path / "seed.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    seed_job = "v3_linux_network_connection_discovery"
+    found = {}
+    for name, extra in (("default", []), ("family", ["--jobs", "linux-discovery"])):
+        store = tmp_path / f"{name}.db"
+        res = CliRunner().invoke(
+            main, ["job", "run", "--store", str(store), "-q", *extra, str(path)]
+        )
+        assert res.exit_code == 0, res.output
+        with open_store(str(store)) as st:
+            page = search_results(st, "record", job_ids=[seed_job], limit=None)
+            found[name] = sorted(json.dumps(d, sort_keys=True) for _, d in page.hits)
+            user = search_results(
+                st, "record", job_ids=["v3_linux_system_user_discovery"], limit=None
+            )
+            found[name + "-user"] = [d["by_field_value"] for _, d in user.hits]
+    assert found["default"]
+    assert found["default"] == found["family"]
+    assert found["default-user"] == []
+    assert found["family-user"] == []  # eve is the only user of whoami: not rare by user

@@ -46,7 +46,8 @@ from rarebird.timeutil import iso
 @handle_errors
 def detect(
     store_path: str,
-    job_path: str | None,
+    job_path: tuple[str, ...],
+    families: tuple[str, ...],
     datafeed_path: str | None,
     rule_path: str | None,
     fmt: str,
@@ -76,13 +77,16 @@ def detect(
     results and model state go to the store, so a later `detect` on newer data continues.
     Inputs are read as by `job run` (the same options).
     """
-    from rarebird.definitions import load_datafeed, load_job
+    from rarebird.definitions.family import select_jobs
     from rarebird.run.engine import Engine
     from rarebird.run.replay import replay_inputs
 
-    job = load_job(job_path)
-    datafeed = load_datafeed(datafeed_path)
-    rule = load_rule(rule_path)
+    defs = select_jobs(job_path, families, datafeed_path=datafeed_path, with_rule=False)
+    if len(defs) > 1:
+        raise click.UsageError("detect runs one job for now: `job run --jobs` runs several")
+    job, datafeed = defs[0].job, defs[0].datafeed
+    packaged_rule = rule_path is None and job_path and not job_path[0].endswith(".json")
+    rule = (select_jobs(job_path)[0].rule if packaged_rule else None) or load_rule(rule_path)
     settings = input_settings(input_format, passwd_file, group_file, host_name, identity, workers)
     meter, show = reading_progress(inputs, quiet=quiet, progress=progress)
     lock = StoreLock(store_path, "detect")
