@@ -140,3 +140,35 @@ def test_job_run_jobs_family_gives_the_seed_job_the_records_of_the_default(
     assert found["default"] == found["family"]
     assert found["default-user"] == []
     assert found["family-user"] == []  # eve is the only user of whoami: not rare by user
+
+
+def test_detect_family_alerts_carry_each_jobs_own_rule(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from rarebird.cli import main
+
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+    lines = []
+    for h in range(72):  # two admins run every tool of the family, hourly
+        for tools in TOOLS.values():
+            lines.append(doc(start + timedelta(hours=h), "root", tools[0]))
+            lines.append(doc(start + timedelta(hours=h, minutes=1), "admin", tools[0]))
+    late = start + timedelta(hours=72, minutes=5)
+    lines.append(doc(late, "mallory", "whoami"))  # constructed: a new user's first whoami
+    lines.append(doc(late, "trent", "ifconfig"))  # and another's first ifconfig
+    path = tmp_path / "events.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    store = tmp_path / "d.db"
+    res = CliRunner().invoke(
+        main, ["detect", "--store", str(store), "--format", "json", "--jobs", "linux-discovery",
+               str(path)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert f"{len(lines):,} lines read once for 5 jobs" in res.stderr
+    alerts = json.loads(res.stdout)
+    got = set()
+    for a in alerts:
+        user = a["user.name"] if "user.name" in a else a["user"]["name"]
+        got.add((user[0] if isinstance(user, list) else user, a["kibana.alert.rule.rule_id"]))
+    assert ("trent", RULES["v3_linux_network_configuration_discovery"][0]) in got, res.stderr
+    assert all(user in ("mallory", "trent") for user, _ in got)
