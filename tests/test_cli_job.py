@@ -39,7 +39,7 @@ def history(days: int = 15) -> list[str]:
 def test_help_reads_well() -> None:
     proc = run("job", "run", "--help")
     assert proc.returncode == 0
-    for words in ("FILES...", "--store", "--job JOB.json", "--datafeed DATAFEED.json",
+    for words in ("FILES...", "--store", "--job ID|JOB.json", "--jobs FAMILY", "--datafeed DATAFEED.json",
                   "--input-format", "standard input", "continues the same job"):  # fmt: skip
         assert words in proc.stdout
 

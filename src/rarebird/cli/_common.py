@@ -73,6 +73,7 @@ class LazyGroup(click.Group):
         "store": "rarebird.cli.store",
         "outputs": "rarebird.cli.outputs",
         "export": "rarebird.cli.export",
+        "jobs": "rarebird.cli.jobs",
     }
 
     def main(self, *args: Any, **kwargs: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import click
 
@@ -46,7 +47,8 @@ from rarebird.timeutil import iso
 @handle_errors
 def detect(
     store_path: str,
-    job_path: str | None,
+    job_path: tuple[str, ...],
+    families: tuple[str, ...],
     datafeed_path: str | None,
     rule_path: str | None,
     fmt: str,
@@ -76,14 +78,22 @@ def detect(
     results and model state go to the store, so a later `detect` on newer data continues.
     Inputs are read as by `job run` (the same options).
     """
-    from rarebird.definitions import load_datafeed, load_job
+    from rarebird.definitions.family import select_jobs
     from rarebird.run.engine import Engine
     from rarebird.run.replay import replay_inputs
 
-    job = load_job(job_path)
-    datafeed = load_datafeed(datafeed_path)
-    rule = load_rule(rule_path)
+    defs = select_jobs(job_path, families, datafeed_path=datafeed_path, with_rule=False)
     settings = input_settings(input_format, passwd_file, group_file, host_name, identity, workers)
+    if len(defs) > 1:
+        if rule_path or rule_uuid:
+            raise click.UsageError("--rule/--rule-uuid apply to one job: each packaged job "
+                                   "brings its own rule")  # fmt: skip
+        _detect_many(store_path, job_path, families, inputs, settings, downtime, quiet, progress,
+                     fmt, outputs, dead_letter, (space, kibana_url, anomaly_index, kibana_version))  # fmt: skip
+        return
+    job, datafeed = defs[0].job, defs[0].datafeed
+    packaged_rule = rule_path is None and job_path and not job_path[0].endswith(".json")
+    rule = (select_jobs(job_path)[0].rule if packaged_rule else None) or load_rule(rule_path)
     meter, show = reading_progress(inputs, quiet=quiet, progress=progress)
     lock = StoreLock(store_path, "detect")
     lock.acquire()
@@ -142,3 +152,48 @@ def detect(
         lines.append(f"rarebird: warning: {message}" + (f" ({count} runs)" if count > 1 else ""))
     for line in lines:
         echo(line, err=True)
+
+
+def _detect_many(
+    store_path: str, job_path: tuple[str, ...], families: tuple[str, ...],
+    inputs: tuple[str, ...], settings: Any, downtime: list[tuple[datetime, datetime]],
+    quiet: bool, progress: bool | None, fmt: str, outputs: tuple[str, ...],
+    dead_letter: str | None, kibana: tuple[str | None, ...],
+) -> None:  # fmt: skip
+    """``detect`` over several packaged jobs: one pass over the inputs feeds each job, and each
+    job's own rule alerts on its records."""
+    from rarebird.definitions.family import select_jobs
+    from rarebird.run.engine import Engine
+    from rarebird.run.replay import replay_inputs_many
+
+    defs = select_jobs(job_path, families)
+    meter, show = reading_progress(inputs, quiet=quiet, progress=progress)
+    with StoreLock(store_path, "detect"):
+        store = open_rule_store(store_path, create=True)
+        sinks = open_sinks(outputs, dead_letter, store_path)
+        try:
+            engines = [
+                Engine(store, d.job, d.datafeed, d.rule, outbox=bool(sinks),
+                       identity=rule_identity(d.rule, None, *kibana))
+                for d in defs
+            ]  # fmt: skip
+            summary = replay_inputs_many(engines, inputs, settings, downtime=downtime,
+                                         on_progress=show)  # fmt: skip
+            meter.done()
+            deliver_outbox(store, sinks)
+        finally:
+            meter.done()
+            try:
+                close_sinks(sinks)
+            finally:
+                store.close()
+    alerts = [a for _, report in summary.reports for a in report.new_alerts]
+    print_alerts(tuple(alerts), fmt)
+    if quiet:
+        return
+    echo(f"rarebird: {summary.read.lines:,} lines read once for {len(defs)} jobs", err=True)
+    for (job_id, report), d in zip(summary.reports, defs, strict=True):
+        rule = d.rule.rule_id if d.rule is not None else "-"
+        echo(f"rarebird: {job_id}: {report.events:,} events matched its datafeed, "
+             f"{report.runs:,} runs of rule {rule}, {len(report.new_alerts)} new alert(s)",
+             err=True)  # fmt: skip

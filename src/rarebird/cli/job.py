@@ -22,10 +22,10 @@ from rarebird.cli._common import (
     store_option,
 )
 from rarebird.cli._output import Column, Rows, echo, emit, emit_document, format_option
-from rarebird.definitions import load_datafeed, load_job
+from rarebird.definitions.family import JobDefinitions, select_jobs
 from rarebird.explain import severity
 from rarebird.run.engine import Engine
-from rarebird.run.replay import InputOptions, RunSummary, replay_inputs
+from rarebird.run.replay import InputOptions, RunSummary, replay_inputs, replay_inputs_many
 from rarebird.sources import IDENTITIES, format_names
 from rarebird.store import open_store
 from rarebird.store.jobs import load_job as load_stored_job
@@ -41,11 +41,20 @@ def definition_options(func: Any) -> Any:
         metavar="DATAFEED.json",
         help="Elastic datafeed JSON (default: the packaged v3_linux_network_connection_discovery datafeed).",
     )(func)
+    func = click.option(
+        "--jobs",
+        "families",
+        multiple=True,
+        metavar="FAMILY",
+        help="Every packaged job of a family (linux-discovery), fed by one pass over the input.",
+    )(func)
     return click.option(
         "--job",
         "job_path",
-        metavar="JOB.json",
-        help="Elastic anomaly job JSON (default: the packaged v3_linux_network_connection_discovery job).",
+        multiple=True,
+        metavar="ID|JOB.json",
+        help="A packaged job id (rarebird jobs list) or an Elastic anomaly job JSON; repeatable "
+        "(default: the packaged v3_linux_network_connection_discovery job).",
     )(func)
 
 
@@ -129,7 +138,8 @@ def job() -> None:
 @handle_errors
 def job_run(
     store_path: str,
-    job_path: str | None,
+    job_path: tuple[str, ...],
+    families: tuple[str, ...],
     datafeed_path: str | None,
     input_format: str,
     passwd_file: str | None,
@@ -151,10 +161,14 @@ def job_run(
     input every bucket up to the last event's is finalised. Running again on later files
     continues the same job.
     """
-    job_cfg = load_job(job_path, job_id)
-    datafeed_cfg = load_datafeed(datafeed_path)
+    defs = select_jobs(job_path, families, datafeed_path=datafeed_path, job_id=job_id,
+                       with_rule=False)  # fmt: skip
     meter, show = reading_progress(inputs, quiet=quiet, progress=progress)
     settings = input_settings(input_format, passwd_file, group_file, host_name, identity, workers)
+    if len(defs) > 1:
+        _run_many(defs, store_path, inputs, settings, show, meter, quiet, strict, renormalize)
+        return
+    job_cfg, datafeed_cfg = defs[0].job, defs[0].datafeed
     with StoreLock(store_path, "job run"), open_store(store_path) as store:
         engine = Engine(store, job_cfg, datafeed_cfg, renormalize=renormalize)
         try:
@@ -163,6 +177,30 @@ def job_run(
             meter.done()
         if not quiet:
             _print_summary(summary, store_path, engine)
+    if strict and summary.read.skipped_total:
+        sys.exit(EXIT_INPUT)
+
+
+def _run_many(
+    defs: list[JobDefinitions], store_path: str, inputs: tuple[str, ...], settings: InputOptions,
+    show: Any, meter: Any, quiet: bool, strict: bool, renormalize: bool,
+) -> None:  # fmt: skip
+    """``job run`` over several jobs: one pass over the inputs feeds each job."""
+    with StoreLock(store_path, "job run"), open_store(store_path) as store:
+        engines = [Engine(store, d.job, d.datafeed, renormalize=renormalize) for d in defs]
+        try:
+            summary = replay_inputs_many(engines, inputs, settings, on_progress=show)
+        finally:
+            meter.done()
+    if not quiet:
+        read = summary.read
+        echo(f"read    {read.lines:,} lines, {read.bytes / 1e6:,.1f} MB in {summary.seconds:.2f} s "
+             f"(once, for {len(defs)} jobs; {read.prefiltered:,} skipped unparsed)", err=True)  # fmt: skip
+        for job_id, report in summary.reports:
+            echo(f"job     {job_id}: {report.events:,} events matched its datafeed, "
+                 f"{report.buckets:,} buckets finalised, {report.records:,} anomaly records",
+                 err=True)  # fmt: skip
+        echo(f"store   {store_path}", err=True)
     if strict and summary.read.skipped_total:
         sys.exit(EXIT_INPUT)
 
@@ -225,12 +263,15 @@ def _print_summary(summary: RunSummary, store_path: str, engine: Engine) -> None
 @format_option(default="json")
 @handle_errors
 def job_stats(
-    store_path: str, job_path: str | None, datafeed_path: str | None, job_id: str | None,
-    fmt: str,
+    store_path: str, job_path: tuple[str, ...], families: tuple[str, ...],
+    datafeed_path: str | None, job_id: str | None, fmt: str,
 ) -> None:  # fmt: skip
     """Show the job's counts and model size as Elastic's job statistics do."""
-    job_cfg = load_job(job_path, job_id)
-    load_datafeed(datafeed_path)  # a bad datafeed file is an error here too
+    defs = select_jobs(job_path, families, datafeed_path=datafeed_path, job_id=job_id,
+                       with_rule=False)  # fmt: skip
+    if len(defs) > 1:
+        raise click.UsageError("job stats shows one job: give one --job")
+    job_cfg = defs[0].job
     with open_existing_store(store_path) as store:
         anomaly_job = load_stored_job(store, job_cfg)
         doc = {"job_id": job_cfg.job_id, **anomaly_job.stats.to_dict()}

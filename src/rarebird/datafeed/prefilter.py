@@ -4,6 +4,7 @@ that cannot match are never parsed. The query itself is still checked after pars
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from rarebird.datafeed.dsl import NUMERIC_FIELDS, clauses, exact_terms, minimum_should_match
@@ -51,3 +52,25 @@ def _necessary_all(node: Any) -> list[FieldCondition]:
                 values |= frozenset.intersection(*mine) if len(mine) > 1 else mine[0]
             out.append(FieldCondition(name, frozenset(values)))
     return out
+
+
+def union_prefilters(prefilters: Sequence[Prefilter]) -> Prefilter:
+    """A prefilter every event matching ANY of ``prefilters`` satisfies: what one pass over the
+    input that feeds several datafeeds may skip. Conditions on a field that all of them test
+    are kept, with the union of their values; a field only some test cannot be relied on."""
+    if not prefilters:
+        return Prefilter()
+    if len(prefilters) == 1:
+        return prefilters[0]
+    common = set.intersection(*({c.field for c in p.conditions} for p in prefilters))
+    out: list[FieldCondition] = []
+    for cond in prefilters[0].conditions:  # in the first one's order: its most selective first
+        if cond.field not in common:
+            continue
+        values: set[str] = set()
+        for p in prefilters:
+            found = p.condition_for(cond.field)
+            assert found is not None
+            values |= found.values
+        out.append(FieldCondition(cond.field, frozenset(values)))
+    return Prefilter(tuple(out))

@@ -127,6 +127,14 @@ def compile_sql(query: dict[str, Any] | None) -> SqlQuery:
     return SqlQuery(_compile(query, "query", fields), frozenset(fields))
 
 
+def union_sql(queries: list[SqlQuery]) -> SqlQuery:
+    """One pushdown for a pass that feeds several datafeeds: a row any of them keeps."""
+    if len(queries) == 1:
+        return queries[0]
+    fields = frozenset().union(*(q.fields for q in queries))
+    return SqlQuery(Or(tuple(q.tree for q in queries)), fields)
+
+
 def _compile(node: Any, where: str, fields: set[str]) -> Node:
     kind, body = one_key(node, where)
     here = f"{where}.{kind}"

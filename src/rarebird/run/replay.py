@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from rarebird.datafeed.sql import compile_sql
+from rarebird.datafeed.prefilter import union_prefilters
+from rarebird.datafeed.sql import compile_sql, union_sql
 from rarebird.definitions import DatafeedConfig, JobConfig
-from rarebird.errors import ReadStats
+from rarebird.errors import InputError, ReadStats
 from rarebird.events import ProcessEvent
 from rarebird.rules.executor import RuleRun
 from rarebird.run.engine import Engine, ReplayReport
@@ -40,11 +41,20 @@ class InputOptions:
     def source_options(self, job: JobConfig, datafeed: DatafeedConfig) -> SourceOptions:
         """The options the sources get: these, plus the datafeed's prefilter and the fields the
         job and the datafeed read."""
-        needed = set(datafeed.query.fields) | set(job.influencers) | {job.time_field}
-        needed |= {d.by_field_name for d in job.detectors}
+        return self.source_options_for([(job, datafeed)])
+
+    def source_options_for(
+        self, definitions: Sequence[tuple[JobConfig, DatafeedConfig]]
+    ) -> SourceOptions:
+        """The options for one pass that feeds several jobs: a prefilter every event of ANY of
+        the datafeeds satisfies (:func:`union_prefilters`), and every field any of them reads."""
+        needed: set[str] = set()
+        for job, datafeed in definitions:
+            needed |= set(datafeed.query.fields) | set(job.influencers) | {job.time_field}
+            needed |= {d.by_field_name for d in job.detectors}
         return SourceOptions(
-            prefilter=datafeed.query.prefilter,
-            pushdown=compile_sql(datafeed.query.source),
+            prefilter=union_prefilters([d.query.prefilter for _, d in definitions]),
+            pushdown=union_sql([compile_sql(d.query.source) for _, d in definitions]),
             fields=frozenset(needed),
             host_name=self.host_name,
             passwd=self.passwd,
@@ -139,5 +149,87 @@ def replay_inputs(
         read=merged_source.stats,
         per_source=merged_source.per_source,
         report=report,
+        seconds=seconds,
+    )
+
+
+@dataclass
+class ManyRunSummary:
+    """What one pass over the inputs did for several jobs: read once, a report per job."""
+
+    inputs: list[str]
+    read: ReadStats
+    per_source: list[tuple[str, ReadStats]]
+    #: (job id, its replay's report), in the order the jobs were given
+    reports: list[tuple[str, ReplayReport]]
+    seconds: float = 0.0
+
+
+def replay_inputs_many(
+    engines: Sequence[Engine],
+    specs: Sequence[str],
+    options: InputOptions = InputOptions(),
+    *,
+    downtime: Sequence[tuple[datetime, datetime]] = (),
+    on_run: Callable[[RuleRun], None] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    progress_every: float = 0.5,
+) -> ManyRunSummary:
+    """Read ``specs`` ONCE and give every event to each engine, whose own datafeed decides
+    whether its job gets it (:meth:`Engine.replayer`): the sources skip only what none of the
+    datafeeds could match. Each engine's job, rule runs and alerts are its own, as if it had
+    replayed the inputs alone."""
+    if not engines:
+        raise ValueError("no engine to replay into")
+    from rarebird.run.elastic_inputs import split_specs
+
+    elastic, files = split_specs(specs)
+    if elastic and len(engines) > 1:
+        raise InputError(
+            elastic[0].split("?", 1)[0],
+            "an Elasticsearch input is searched with one datafeed's query: give one job "
+            "(--job ID) per run",
+        )
+    if len(engines) == 1:
+        one = replay_inputs(
+            engines[0], specs, options, downtime=downtime, on_run=on_run,
+            on_progress=on_progress, progress_every=progress_every,
+        )  # fmt: skip
+        return ManyRunSummary(
+            one.inputs, one.read, one.per_source, [(engines[0].config.job_id, one.report)],
+            one.seconds,
+        )  # fmt: skip
+    opts = options.source_options_for([(e.config, e.datafeed) for e in engines])
+    sources = [open_source(path, options.format, opts) for path in expand_inputs(files)]
+    merged_source = merge_by_time(sources)
+    replays = [e.replayer(downtime=downtime, on_run=on_run) for e in engines]
+    offers = [r.offer for r in replays]
+    clock = engines[0].clock
+    start = last_report = clock.monotonic()
+
+    def progress(*, final: bool = False) -> None:
+        if on_progress is not None:
+            st = merged_source.stats
+            kept = sum(r.matched for r in replays)
+            on_progress(
+                Progress(st.lines, st.bytes, st.events, kept, clock.monotonic() - start, final)
+            )
+
+    for ev in merged_source:
+        for offer in offers:
+            offer(ev)
+        if on_progress is not None:
+            now = clock.monotonic()
+            if now - last_report >= progress_every:
+                last_report = now
+                progress()
+    reports = [(e.config.job_id, r.finish()) for e, r in zip(engines, replays, strict=True)]
+    seconds = clock.monotonic() - start
+    progress(final=True)
+    return ManyRunSummary(
+        inputs=[s.describe() for s in sources],
+        read=merged_source.stats,
+        per_source=merged_source.per_source,
+        reports=reports,
         seconds=seconds,
     )
