@@ -27,13 +27,14 @@ from rarebird.timeutil import iso
     default="fleet",
     show_default=True,
     help="fleet: a server fleet with a constructed compromised account (the demo); "
-    "bench: N rich documents, fast, for throughput tests.",
+    "bench: N rich documents, fast, for throughput tests; labelled: a 30-host, 28-day fleet "
+    "with labelled admins, a new hire and constructed attacks (for evaluate, with --labels).",
 )
-@click.option("--days", type=click.IntRange(min=1), default=14, show_default=True,
-              help="Days of telemetry (fleet profile).")  # fmt: skip
-@click.option("--start", default="2026-01-05", show_default=True,
-              help="First day (UTC): a date, or 'today-14d' style (today-Nd) for data ending "
-                   "now.")  # fmt: skip
+@click.option("--days", type=click.IntRange(min=1), default=None,
+              help="Days of telemetry (fleet 14, labelled 28).")  # fmt: skip
+@click.option("--start", default=None,
+              help="First day (UTC): a date (fleet 2026-01-05, labelled 2026-02-02), or "
+                   "'today-14d' style (today-Nd) for data ending now.")  # fmt: skip
 @click.option("--seed", type=int, default=7, show_default=True,
               help="The same seed writes the same bytes.")  # fmt: skip
 @click.option(
@@ -42,8 +43,11 @@ from rarebird.timeutil import iso
     default=None,
     help="How many events (bench profile; default 1,000,000).",
 )
-@click.option("--hosts", type=click.IntRange(min=1), default=6, show_default=True,
-              help="Servers in the fleet.")  # fmt: skip
+@click.option("--hosts", type=click.IntRange(min=1), default=None,
+              help="Servers in the fleet (fleet 6, labelled 30).")  # fmt: skip
+@click.option("--labels", metavar="FILE.csv", default=None,
+              help="Write the labels of the labelled profile's discovery runs here "
+                   "(@timestamp,host.name,user.name,process.name,label).")  # fmt: skip
 @click.option(
     "--users", type=click.IntRange(min=0), default=5, show_default=True, help="Human users."
 )
@@ -66,11 +70,12 @@ from rarebird.timeutil import iso
 @handle_errors
 def generate(
     profile: str,
-    days: int,
-    start: str,
+    days: int | None,
+    start: str | None,
     seed: int,
     events: int | None,
-    hosts: int,
+    hosts: int | None,
+    labels: str | None,
     users: int,
     discovery_fraction: float | None,
     fmt: str,
@@ -87,8 +92,17 @@ def generate(
     if events is not None and profile != "bench":
         click.echo("rarebird: error: --events applies to --profile bench", err=True)
         sys.exit(EXIT_USAGE)
+    if (labels is not None) != (profile == "labelled"):
+        click.echo("rarebird: error: --profile labelled needs --labels FILE.csv (and --labels "
+                   "applies to it only)", err=True)  # fmt: skip
+        sys.exit(EXIT_USAGE)
+    if profile == "labelled":
+        _write_labelled(days or 28, hosts or 30, start, seed, output, labels or "", fmt)
+        return
+    days = days or 14
+    hosts = hosts or 6
     try:
-        first_day = _start(start)
+        first_day = _start(start or "2026-01-05")
         options = GeneratorOptions(
             profile=profile,
             days=days,
@@ -133,6 +147,32 @@ def generate(
         click.echo(
             f"constructed attack: www-data discovery burst {iso(begin)} .. {iso(end)}", err=True
         )
+
+
+def _write_labelled(
+    days: int, hosts: int, start: str | None, seed: int, output: str, labels: str, fmt: str
+) -> None:
+    from rarebird.generate.labelled import LabelledOptions, labelled_fleet, write_labels
+
+    if fmt != "ecs" or output == "-":
+        click.echo("rarebird: error: the labelled profile writes ECS to a file", err=True)
+        sys.exit(EXIT_USAGE)
+    try:
+        first = LabelledOptions().start if start is None else _start(start)
+        options = LabelledOptions(days=days, hosts=hosts, seed=seed, start=first)
+    except ValueError as exc:
+        click.echo(f"rarebird: error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    rows = list(labelled_fleet(options))
+    try:
+        total = write_ecs_file(output, (doc for doc, _ in rows))
+        with open(labels, "w", encoding="utf-8", newline="") as f:
+            labelled = write_labels(rows, f)
+    except OSError as exc:
+        click.echo(f"rarebird: error: {exc.filename}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(f"wrote {total:,} ecs events to {output} and {labelled:,} labels to {labels}",
+               err=True)  # fmt: skip
 
 
 def _write_auditd(options: GeneratorOptions, output: str) -> None:

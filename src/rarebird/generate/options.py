@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-PROFILES = ("fleet", "bench")
+PROFILES = ("fleet", "bench", "labelled")
 DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
 
 
