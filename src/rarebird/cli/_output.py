@@ -225,6 +225,10 @@ def cell_text(value: Any) -> str:
     return str(value)
 
 
+#: a cell a spreadsheet would run as a formula (OWASP "CSV injection"): =, +, -, @, tab, CR
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_text(value: Any) -> str:
     if value is None:
         return ""
@@ -233,8 +237,20 @@ def _csv_text(value: Any) -> str:
     if isinstance(value, float | int):
         return repr(value)
     if isinstance(value, list | tuple):
-        return ", ".join(_csv_text(v) for v in value)
-    return str(value)
+        return _csv_safe(", ".join(_csv_text(v) for v in value))
+    return _csv_safe(str(value))
+
+
+def _csv_safe(text: str) -> str:
+    """Text from events (a user named ``=HYPERLINK(...)``) opened in a spreadsheet must not
+    run: such a cell is prefixed with ``'``, which spreadsheets show as text (OWASP's advice).
+    Numbers (``-1.5``) are left alone."""
+    if text.startswith(_FORMULA_START):
+        try:
+            float(text)
+        except ValueError:
+            return "'" + text
+    return text
 
 
 def _min_width(col: Column, cells: Sequence[str]) -> int:

@@ -16,6 +16,7 @@ from typing import IO, Any
 import orjson
 
 from rarebird.clock import SYSTEM_CLOCK, Clock
+from rarebird.sinks.escape import json_unsafe_escaped
 from rarebird.timeutil import iso
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
@@ -46,7 +47,10 @@ class JsonLog:
         for key, value in fields.items():
             if value is not None:
                 doc[key] = value
-        line = orjson.dumps(doc, default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME) + b"\n"
+        # a user name or an argument in a log line: DEL, C1 controls and bidi overrides as \u
+        # escapes too, so `tail -f` of the log never runs a terminal sequence
+        data = orjson.dumps(doc, default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+        line = json_unsafe_escaped(data) + b"\n"
         with self._lock:
             try:
                 self.stream.write(line)

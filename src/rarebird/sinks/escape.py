@@ -57,5 +57,9 @@ def json_bytes(doc: Any) -> bytes:
     >>> orjson.loads(json_bytes({"user": "a\x1b\x9b\u202eb"}))["user"] == "a\x1b\x9b\u202eb"
     True
     """
-    data = orjson.dumps(doc)
+    return json_unsafe_escaped(orjson.dumps(doc))
+
+
+def json_unsafe_escaped(data: bytes) -> bytes:
+    """JSON text with DEL, C1 controls and bidi overrides written as ``\\u`` escapes."""
     return _JSON_UNSAFE.sub(_json_escape, data)
