@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +23,13 @@ from rarebird.cli._rules_common import (
     store_option,
     with_output_options,
 )
-from rarebird.cli.job import definition_options, input_options, input_settings, make_profile, profile_option
+from rarebird.cli.job import (
+    definition_options,
+    input_options,
+    input_settings,
+    make_profile,
+    profile_option,
+)
 from rarebird.clock import SYSTEM_CLOCK
 from rarebird.store.lock import StoreLock
 from rarebird.timeutil import iso

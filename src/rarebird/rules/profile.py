@@ -171,7 +171,9 @@ class QuietProfile:
 
     # --- decisions -------------------------------------------------------------------------
 
-    def _decide_bucket(self, bucket: int, events: list[tuple[int, str, str, str, str | None]]) -> None:
+    def _decide_bucket(
+        self, bucket: int, events: list[tuple[int, str, str, str, str | None]]
+    ) -> None:
         s = self.s
         events.sort(key=lambda e: e[0])
         warm = self.start_ms is None or bucket - self.start_ms < s.warm_up_days * DAY_MS
@@ -206,7 +208,9 @@ class QuietProfile:
             return Decision(True, "returned", WORDS["returned"].format(absence=s.absence_days))
         tools = self._burst(h.recent if h else [], evs)
         if tools >= s.burst_tools:
-            return Decision(True, "burst", WORDS["burst"].format(tools=tools, window=s.burst_minutes))
+            return Decision(
+                True, "burst", WORDS["burst"].format(tools=tools, window=s.burst_minutes)
+            )
         if warm:
             return Decision(False, "warm_up", WORDS["warm_up"])
         assert h is not None
@@ -301,17 +305,22 @@ class QuietProfile:
             "profile": self.name,
             "start_ms": self.start_ms,
             "finalized_ms": self.finalized_ms,
-            "users": {u: {"days": h.days, "last_ms": h.last_ms, "recent": h.recent}
-                      for u, h in sorted(self.users.items())},  # fmt: skip
+            "users": {
+                u: {"days": h.days, "last_ms": h.last_ms, "recent": h.recent}
+                for u, h in sorted(self.users.items())
+            },  # fmt: skip
             "hosts_seen": dict(sorted(self.hosts_seen.items())),
             "hosts_discovery": sorted(self.hosts_discovery),
             "pending": {str(b): evs for b, evs in sorted(self.pending.items())},
-            "decisions": [[u, b, d.keep, d.reason, d.words]
-                          for (u, b), d in sorted(self.decisions.items())],  # fmt: skip
+            "decisions": [
+                [u, b, d.keep, d.reason, d.words] for (u, b), d in sorted(self.decisions.items())
+            ],  # fmt: skip
             "host_first": [[b, rid, doc] for b, rid, doc in self.host_first],
-            "annotations": {rid: [d.keep, d.reason, d.words]
-                            for rid, d in sorted(self._annotations.items())
-                            if rid.startswith(f"{self.job_id}_rarebird_host_first_")},  # fmt: skip
+            "annotations": {
+                rid: [d.keep, d.reason, d.words]
+                for rid, d in sorted(self._annotations.items())
+                if rid.startswith(f"{self.job_id}_rarebird_host_first_")
+            },  # fmt: skip
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:

@@ -51,8 +51,8 @@ from rarebird.sinks.base import Sink
 from rarebird.store import Store
 from rarebird.store.adapters import SqliteRuleStore
 from rarebird.store.jobs import flush_job, load_job, save_job
-from rarebird.store.serve import add_to_outbox
 from rarebird.store.profiles import load_profile_state, save_profile_state
+from rarebird.store.serve import add_to_outbox
 from rarebird.timeutil import format_duration, iso, to_epoch_ms
 
 #: ``log(level, event, **fields)``

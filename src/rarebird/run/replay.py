@@ -59,11 +59,13 @@ class InputOptions:
             needed |= {"host.name", "process.name", "user.id"}
         return SourceOptions(
             prefilter=(
-                KEEP_ALL if self.every_event
+                KEEP_ALL
+                if self.every_event
                 else union_prefilters([d.query.prefilter for _, d in definitions])
             ),
             pushdown=(
-                None if self.every_event
+                None
+                if self.every_event
                 else union_sql([compile_sql(d.query.source) for _, d in definitions])
             ),
             fields=frozenset(needed),

@@ -22,9 +22,13 @@ def load_profile_state(store: Store, job_id: str, profile: str) -> dict[str, Any
     try:
         state = orjson.loads(str(row[0]))
     except orjson.JSONDecodeError as exc:
-        raise StateError(f"{store.path}: profile {profile!r} state of job {job_id!r}: {exc}") from exc
+        raise StateError(
+            f"{store.path}: profile {profile!r} state of job {job_id!r}: {exc}"
+        ) from exc
     if not isinstance(state, dict):
-        raise StateError(f"{store.path}: profile {profile!r} state of job {job_id!r} is not an object")
+        raise StateError(
+            f"{store.path}: profile {profile!r} state of job {job_id!r} is not an object"
+        )
     return state
 
 
