@@ -37,7 +37,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -54,6 +54,7 @@ from rarebird.timeutil import from_epoch_ms, parse_timestamp, to_epoch_ms
 LABEL_COLUMNS = ("@timestamp", "host.name", "user.name", "process.name", "label")
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
+Observer = Callable[[ProcessEvent, bool], None]
 SWEEP = (1.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0, 50.0, 60.0, 75.0, 90.0)
 
 
@@ -128,7 +129,7 @@ class _Observed:
     runs: list[tuple[int, str, str]] = field(default_factory=list)
 
 
-def _observer(labels: Sequence[Label], seen: _Observed):  # type: ignore[no-untyped-def]
+def _observer(labels: Sequence[Label], seen: _Observed) -> Observer:
     index: dict[tuple[int, str, str], list[int]] = {}
     for i, lab in enumerate(labels):
         index.setdefault((lab.ms // 1000, lab.host, lab.process), []).append(i)
@@ -154,7 +155,7 @@ def _observer(labels: Sequence[Label], seen: _Observed):  # type: ignore[no-unty
 
 def _ml_alerts(
     specs: Sequence[str], inputs: InputOptions, job: JobConfig, datafeed: DatafeedConfig,
-    rule: RuleConfig, profile: str, floor: float, observe: object,
+    rule: RuleConfig, profile: str, floor: float, observe: Observer | None,
 ) -> list[EvalAlert]:  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="rarebird-evaluate-") as tmp:
         store = open_store(str(Path(tmp) / "evaluate.db"))
@@ -164,7 +165,7 @@ def _ml_alerts(
             low = dataclasses.replace(rule, anomaly_threshold=floor)
             engine = Engine(store, job, datafeed, low, profile=prof)
             opts = dataclasses.replace(inputs, every_event=True)
-            summary = replay_inputs(engine, specs, opts, observe=observe)  # type: ignore[arg-type]
+            summary = replay_inputs(engine, specs, opts, observe=observe)
         finally:
             store.close()
     out = []
@@ -257,6 +258,7 @@ class Evaluation:
     detectors: tuple[Figures, ...]
     #: detector -> figures per threshold of the sweep
     sweeps: dict[str, tuple[Figures, ...]]
+    warm_up_days: int = 14
 
 
 def _figures(
@@ -344,7 +346,7 @@ def evaluate(
     warm = sum(1 for i, (_, ms) in observed.matched.items() if ms < window[0])
     unmatched = tuple(lab for i, lab in enumerate(labels) if i not in observed.matched)
     return Evaluation(tuple(specs), labels_path, inputs.identity, threshold, window[0], end, warm,
-                      unmatched, detectors, sweeps)  # fmt: skip
+                      unmatched, detectors, sweeps, warm_up_days)  # fmt: skip
 
 
 def window_text(ev: Evaluation) -> str:

@@ -82,7 +82,8 @@ def _intro(ev: Evaluation) -> list[str]:
     out = [
         f"inputs: {', '.join(ev.inputs)}; labels: {ev.labels_path}; identity: {ev.identity}; "
         f"rule threshold {ev.threshold:g}",
-        f"scored window: {window_text(ev)} UTC (the first 14 days are learning time; "
+        f"scored window: {window_text(ev)} UTC (the first {ev.warm_up_days} days are learning "
+        "time; "
         f"{ev.warm_up_labels} labelled events fell in them)",
     ]
     if ev.unmatched_labels:
@@ -94,11 +95,14 @@ def _intro(ev: Evaluation) -> list[str]:
 
 # --- Markdown -------------------------------------------------------------------------------
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~-])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
 
 def _md(text: str) -> str:
-    return _MD_SPECIAL.sub(r"\\\1", text.replace("\n", " ").replace("\r", " "))
+    """A table cell: no line breaks, HTML escaped (Markdown renders raw HTML), and the
+    characters of Markdown's tables, emphasis, code and links backslashed."""
+    flat = html.escape(text.replace("\n", " ").replace("\r", " "), quote=False)
+    return _MD_SPECIAL.sub(r"\\\1", flat)
 
 
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
