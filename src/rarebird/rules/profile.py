@@ -11,7 +11,8 @@ in this order -- the first that applies decides:
    profile has seen at least ``warm_up`` (14 days) of events -> keep;
 2. ``returned``: the user's last run is more than ``absence`` (30 days) ago -> keep;
 3. ``burst``: the user ran ``burst_tools`` (3) distinct tools within ``burst_window`` (10
-   minutes) -> keep;
+   minutes), more than they ever did before -> keep (a user whose habit is such a burst is
+   judged by the rules below);
 4. ``warm_up``: fewer than ``warm_up`` days of events seen: who is regular is not known yet
    -> quiet;
 5. ``regular``: the user ran the tools on ``regular_days`` (2) or more of the last
@@ -98,6 +99,7 @@ class _User:
     days: list[int]  # distinct epoch days with a run, last regular_window + 1 only
     last_ms: int
     recent: list[tuple[int, str]]  # (ms, tool) within the burst window of the last run
+    max_burst: int = 0  # the most distinct tools the user ran within a burst window so far
 
 
 def is_service_account(name: str, uid: str | None) -> bool:
@@ -195,7 +197,10 @@ class QuietProfile:
                 tools = tuple(dict.fromkeys(e[2] for e in events if e[3] == host and e[1] == user))
                 self._add_host_first(bucket, host, user, tools, (first_run - seen) // DAY_MS)
         for user, evs in by_user.items():
+            h = self.users.get(user)
+            burst = self._burst(h.recent if h else [], evs)
             self._learn(user, evs)
+            self.users[user].max_burst = max(self.users[user].max_burst, burst)
 
     def _decide(
         self, user: str, evs: list[tuple[int, str, str, str, str | None]], bucket: int, warm: bool
@@ -207,7 +212,7 @@ class QuietProfile:
         if h is not None and bucket - h.last_ms > s.absence_days * DAY_MS:
             return Decision(True, "returned", WORDS["returned"].format(absence=s.absence_days))
         tools = self._burst(h.recent if h else [], evs)
-        if tools >= s.burst_tools:
+        if tools >= s.burst_tools and tools > (h.max_burst if h else 0):
             return Decision(
                 True, "burst", WORDS["burst"].format(tools=tools, window=s.burst_minutes)
             )
@@ -306,7 +311,12 @@ class QuietProfile:
             "start_ms": self.start_ms,
             "finalized_ms": self.finalized_ms,
             "users": {
-                u: {"days": h.days, "last_ms": h.last_ms, "recent": h.recent}
+                u: {
+                    "days": h.days,
+                    "last_ms": h.last_ms,
+                    "recent": h.recent,
+                    "max_burst": h.max_burst,
+                }
                 for u, h in sorted(self.users.items())
             },  # fmt: skip
             "hosts_seen": dict(sorted(self.hosts_seen.items())),
@@ -334,7 +344,7 @@ class QuietProfile:
         self.finalized_ms = int(state["finalized_ms"])
         self.users = {
             u: _User([int(d) for d in h["days"]], int(h["last_ms"]),
-                     [(int(m), str(t)) for m, t in h["recent"]])
+                     [(int(m), str(t)) for m, t in h["recent"]], int(h["max_burst"]))
             for u, h in state["users"].items()
         }  # fmt: skip
         self.hosts_seen = {str(k): int(v) for k, v in state["hosts_seen"].items()}
