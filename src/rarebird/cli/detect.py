@@ -156,6 +156,9 @@ def detect(
         for line in report.quarantine.describe(SYSTEM_CLOCK.now()):
             lines.append(f"rarebird: {line}")
         lines.extend(f"rarebird:   {example}" for example in report.quarantine.examples[:5])
+    if profile is not None:
+        lines.append(f"rarebird: profile {profile.name}: {len(profile.quieted):,} record(s) over "
+                     "the threshold quieted (docs/RULE.md)")  # fmt: skip
     if report.skipped_runs:
         lines.append(f"rarebird: {report.skipped_runs} run(s) skipped (--down)")
     for reason, count in sorted(stats.skipped.items()):

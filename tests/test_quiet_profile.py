@@ -1,0 +1,203 @@
+"""``--profile quiet``: what it keeps and quiets, a host's first discovery run, its state, and
+``detect --profile quiet`` on a small labelled fleet beside the default (Elastic's) rule."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from rarebird.cli import main
+from rarebird.events import ProcessEvent
+from rarebird.explain import RecordFacts, explain
+from rarebird.rules.profile import DAY_MS, MINUTE_MS, QuietProfile, profile_for
+from rarebird.store.profiles import load_profile_state
+from rarebird.store.sqlite import Store
+from rarebird.timeutil import from_epoch_ms
+
+START = int(datetime(2026, 3, 2, tzinfo=UTC).timestamp() * 1000)
+
+
+def _ev(ms: int, user: str, tool: str = "ss", host: str = "web-01", uid: str | None = None) -> ProcessEvent:  # fmt: skip
+    return ProcessEvent(timestamp=from_epoch_ms(ms), user_name=user, user_id=uid,
+                        process_name=tool, host_name=host)  # fmt: skip
+
+
+def _profile(*runs: tuple[int, str, str, str, str | None, bool]) -> QuietProfile:
+    p = QuietProfile("job", 900)
+    for ms, user, tool, host, uid, matched in sorted(runs, key=lambda r: r[0]):
+        p.observe(_ev(ms, user, tool, host, uid), matched)
+    p.finalize(_bucket(max(r[0] for r in runs)) + 900_000)
+    return p
+
+
+def _at(day: int, hour: int = 10, minute: int = 0) -> int:
+    return START + day * DAY_MS + hour * 3_600_000 + minute * MINUTE_MS
+
+
+def _bucket(ms: int) -> int:
+    return ms - ms % 900_000
+
+
+def _history() -> list[tuple[int, str, str, str, str | None, bool]]:
+    runs: list[tuple[int, str, str, str, str | None, bool]] = []
+    for day in range(22):  # the monitoring account, every day
+        runs.append((_at(day, 1), "monitor", "ss", "web-01", "995", True))
+    runs += [
+        (_at(1), "alice", "netstat", "web-01", "1001", True),  # alice: regular
+        (_at(3), "alice", "ss", "web-01", "1001", True),
+        (_at(2), "bob", "netstat", "web-01", "1002", True),  # bob: once before
+        (_at(2), "backup", "netstat", "web-01", "600", True),  # a service account, once before
+        (_at(0), "root", "ls", "lab-01", "0", False),  # lab-01: busy, no discovery tool
+    ]
+    return runs
+
+
+def test_the_quiet_profile_keeps_newcomers_bursts_and_service_accounts_and_quiets_regulars() -> None:
+    late = [
+        (_at(20), "alice", "ss", "web-01", "1001", True),
+        (_at(20), "mallory", "ss", "web-01", "1010", True),
+        (_at(20), "bob", "ss", "web-01", "1002", True),
+        (_at(20), "backup", "ss", "web-01", "600", True),
+        (_at(21, 3, 0), "bob", "ss", "web-01", "1002", True),  # bob: 3 tools in 4 minutes
+        (_at(21, 3, 2), "bob", "route", "web-01", "1002", True),
+        (_at(21, 3, 4), "bob", "netstat", "web-01", "1002", True),
+        (_at(5), "carol", "ss", "web-01", "1003", True),  # new during the 14-day warm-up
+    ]
+    p = _profile(*_history(), *late)
+    got = {(u, b): (d.keep, d.reason) for (u, b), d in p.decisions.items() if b >= _bucket(_at(20))}
+    assert got == {
+        ("alice", _bucket(_at(20))): (False, "regular"),
+        ("mallory", _bucket(_at(20))): (True, "first_occurrence"),
+        ("bob", _bucket(_at(20))): (False, "seen_before"),
+        ("backup", _bucket(_at(20))): (True, "service_account"),
+        ("monitor", _bucket(_at(21, 1))): (False, "regular"),
+        ("bob", _bucket(_at(21, 3))): (True, "burst"),
+    }
+    # decisions only live a day (the rule looks back 45 minutes): older ones are gone
+    assert not [k for k in p.decisions if k[0] == "carol"]
+
+
+def test_a_warm_up_decision_quiets_a_new_user() -> None:
+    p = QuietProfile("job", 900)
+    p.observe(_ev(_at(0), "monitor"), True)
+    p.observe(_ev(_at(5), "carol"), True)
+    p.finalize(_at(5) + 900_000)
+    assert p.decisions[("carol", _bucket(_at(5)))].reason == "warm_up"
+
+
+def test_return_after_a_long_absence_is_kept() -> None:
+    p = QuietProfile("job", 900)
+    p.observe(_ev(_at(0), "ann"), True)
+    p.observe(_ev(_at(1), "ann"), True)
+    p.observe(_ev(_at(40), "ann"), True)
+    p.finalize(_at(41))
+    assert p.decisions[("ann", _bucket(_at(40)))].reason == "returned"
+
+
+def _doc(user: str, ms: int) -> dict[str, Any]:
+    return {"by_field_value": user, "timestamp": _bucket(ms), "record_score": 50.0}
+
+
+def test_host_first_discovery_after_a_day_of_the_hosts_data_is_a_record_of_its_own() -> None:
+    p = _profile(*_history(), (_at(20, 4, 22), "root", "ss", "lab-01", "0", True),
+                 (_at(20, 4, 23), "root", "netstat", "lab-01", "0", True),
+                 (_at(20, 5), "root", "ss", "new-01", "0", True))  # fmt: skip
+    # new-01's first event is a discovery run: learned, not alerted
+    lo, hi = from_epoch_ms(_at(20, 4)), from_epoch_ms(_at(20, 6))
+    out = p.select([], lo, hi)  # the job found nothing: root is not rare
+    ids = [rid for rid, _ in out]
+    assert ids == ["job_rarebird_host_first_" + f"{_bucket(_at(20, 4, 22))}_lab-01_root"]
+    doc = out[0][1]
+    assert doc["by_field_value"] == "root" and doc["record_score"] == 0.0
+    assert doc["host.name"] == ["lab-01"] and doc["process.name"] == ["ss", "netstat"]
+    fields = p.annotate(ids[0])
+    assert fields["rarebird.profile.reason"] == "host_first"
+    words = explain(RecordFacts.from_docs({**doc, **fields}, None))
+    assert words.summary == "first discovery run on this host"
+    assert "19 day(s) before without any" in words.lines[0]
+
+
+def test_select_drops_what_the_profile_quieted_and_keeps_what_it_never_saw() -> None:
+    p = _profile(*_history(), (_at(20), "alice", "ss", "web-01", "1001", True),
+                 (_at(20), "mallory", "ss", "web-01", "1010", True))  # fmt: skip
+    hits = [("a", _doc("alice", _at(20))), ("m", _doc("mallory", _at(20))),
+            ("x", _doc("unseen", _at(20)))]  # fmt: skip
+    out = p.select(hits, from_epoch_ms(_at(19)), from_epoch_ms(_at(21)))
+    assert [rid for rid, _ in out] == ["m", "x"]
+    assert p.quieted == {"a"}
+    assert p.annotate("m")["rarebird.profile.reason"] == "first_occurrence"
+    assert p.annotate("x") == {}
+
+
+def test_state_is_versioned_json_and_round_trips() -> None:
+    p = _profile(*_history(), (_at(20), "mallory", "ss", "web-01", "1010", True))
+    p.observe(_ev(_at(22), "zed"), True)  # pending, not yet final
+    text = orjson.dumps(p.to_state())
+    q = QuietProfile("job", 900)
+    q.restore(orjson.loads(text))
+    assert orjson.dumps(q.to_state()) == text
+    assert orjson.loads(text)["version"] == 1
+    with pytest.raises(ValueError, match="version 2"):
+        q.restore({**orjson.loads(text), "version": 2})
+    assert profile_for("default", "job", 900, "user.name") is None
+
+
+# --- on a small labelled fleet -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("quiet")
+    subprocess.run(
+        [sys.executable, "-m", "rarebird", "generate", "--profile", "labelled", "--hosts", "8",
+         "--days", "24", "--file", str(d / "fleet.ndjson"), "--labels", str(d / "labels.csv")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return d
+
+
+def _detect(d: Path, name: str, *extra: str) -> list[dict[str, Any]]:
+    result = CliRunner().invoke(
+        main, ["detect", "--store", str(d / f"{name}.db"), "--identity", "login", "--format",
+               "json", "-q", *extra, str(d / "fleet.ndjson")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    alerts: list[dict[str, Any]] = json.loads(result.stdout)
+    return alerts
+
+
+def test_detect_quiet_on_the_labelled_fleet_alerts_every_attack_and_never_later(fleet: Path) -> None:  # fmt: skip
+    default = _detect(fleet, "default")
+    quiet = _detect(fleet, "quiet", "--profile", "quiet")
+    assert len(default) == 29
+    assert [(a["user"]["name"][0], a["rarebird.profile.reason"]) for a in quiet] == [
+        ("erin", "first_occurrence"),
+        ("erin", "burst"),
+        ("www-data", "first_occurrence"),
+        ("frank", "first_occurrence"),  # the attacker behind sudo, with --identity login
+        ("root", "host_first"),  # root's first discovery run on lab-01
+    ]
+    by_id = {a["kibana.alert.uuid"]: a for a in default}
+    for a in quiet:
+        if a["rarebird.profile.reason"] == "host_first":
+            assert a["host"]["name"] == ["lab-01"] and a["record_score"] == 0.0
+            continue
+        same = by_id[a["kibana.alert.uuid"]]  # the default's alert, at the same time
+        assert a["@timestamp"] == same["@timestamp"]
+        assert "rarebird.profile.reason" not in same
+    # the profile's state is saved with the job's, as versioned JSON
+    store = Store.open(str(fleet / "quiet.db"), create=False)
+    try:
+        state = load_profile_state(store, "v3_linux_network_connection_discovery", "quiet")
+        assert state is not None and state["version"] == 1 and "lab-01" in state["hosts_discovery"]
+        assert load_profile_state(Store.open(str(fleet / "default.db")), "x", "quiet") is None
+    finally:
+        store.close()
