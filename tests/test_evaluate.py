@@ -79,7 +79,8 @@ def test_the_quiet_profile_is_never_later_than_the_default(evaluated: tuple[Path
 def test_reports_are_written_as_html_with_an_svg_and_as_markdown(evaluated: tuple[Path, str]) -> None:  # fmt: skip
     d, _ = evaluated
     page = (d / "r.html").read_text()
-    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 1
+    assert page.startswith("<!DOCTYPE html>")
+    assert page.count("<svg") == 1
     assert "<td>ML rule, --profile quiet</td><td>5</td><td>5</td><td>0</td>" in page
     md = (d / "r.md").read_text()
     assert "| ML rule, \\-\\-profile quiet | 5 | 5 | 0 | 0.50 | 1.00 | 4/4 |" not in md
@@ -117,10 +118,13 @@ def _evaluation(user: str) -> Evaluation:
 def test_html_and_markdown_escape_what_came_from_events() -> None:
     ev = _evaluation("<script>alert(1)</script>")
     page = html_report(ev)
-    assert "<script>" not in page and "<b>" not in page and "<i>" not in page
+    assert "<script>" not in page
+    assert "<b>" not in page
+    assert "<i>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     md = markdown(ev)
-    assert "<script>" not in md and "&lt;script&gt;alert(1)&lt;/script&gt;" in md
+    assert "<script>" not in md
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in md
     assert sweep_svg(ev).startswith('<svg xmlns="http://www.w3.org/2000/svg"')
 
 

@@ -118,8 +118,10 @@ def test_host_first_discovery_after_a_day_of_the_hosts_data_is_a_record_of_its_o
     ids = [rid for rid, _ in out]
     assert ids == ["job_rarebird_host_first_" + f"{_bucket(_at(20, 4, 22))}_lab-01_root"]
     doc = out[0][1]
-    assert doc["by_field_value"] == "root" and doc["record_score"] == 0.0
-    assert doc["host.name"] == ["lab-01"] and doc["process.name"] == ["ss", "netstat"]
+    assert doc["by_field_value"] == "root"
+    assert doc["record_score"] == 0.0
+    assert doc["host.name"] == ["lab-01"]
+    assert doc["process.name"] == ["ss", "netstat"]
     fields = p.annotate(ids[0])
     assert fields["rarebird.profile.reason"] == "host_first"
     words = explain(RecordFacts.from_docs({**doc, **fields}, None))
@@ -192,7 +194,8 @@ def test_detect_quiet_on_the_labelled_fleet_alerts_every_attack_and_never_later(
     by_id = {a["kibana.alert.uuid"]: a for a in default}
     for a in quiet:
         if a["rarebird.profile.reason"] == "host_first":
-            assert a["host"]["name"] == ["lab-01"] and a["record_score"] == 0.0
+            assert a["host"]["name"] == ["lab-01"]
+            assert a["record_score"] == 0.0
             continue
         same = by_id[a["kibana.alert.uuid"]]  # the default's alert, at the same time
         assert a["@timestamp"] == same["@timestamp"]
@@ -201,7 +204,9 @@ def test_detect_quiet_on_the_labelled_fleet_alerts_every_attack_and_never_later(
     store = Store.open(str(fleet / "quiet.db"), create=False)
     try:
         state = load_profile_state(store, "v3_linux_network_connection_discovery", "quiet")
-        assert state is not None and state["version"] == 1 and "lab-01" in state["hosts_discovery"]
+        assert state is not None
+        assert state["version"] == 1
+        assert "lab-01" in state["hosts_discovery"]
         assert load_profile_state(Store.open(str(fleet / "default.db")), "x", "quiet") is None
     finally:
         store.close()
