@@ -210,3 +210,44 @@ def test_detect_quiet_on_the_labelled_fleet_alerts_every_attack_and_never_later(
         assert load_profile_state(Store.open(str(fleet / "default.db")), "x", "quiet") is None
     finally:
         store.close()
+
+
+def _ecs(ms: int, user: str, line: str, host: str = "vm-lab") -> dict[str, Any]:
+    args = line.split()
+    return {
+        "@timestamp": from_epoch_ms(ms).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "event": {"category": ["process"], "type": ["start"], "action": "executed",
+                  "module": "auditd"},
+        "host": {"name": host, "os": {"type": "linux"}},
+        "process": {"name": args[0], "args": args, "executable": f"/usr/bin/{args[0]}"},
+        "user": {"name": user, "id": "0"},
+    }  # fmt: skip
+
+
+def test_a_hosts_first_discovery_run_is_alerted_where_the_faithful_job_sees_nothing(tmp_path: Path) -> None:  # fmt: skip
+    """A lab capture's shape: one VM for two weeks, root its only user, 12 reconnaissance runs
+    of ss/netstat from day 3 on. One user runs the tools, so nothing about it is rare to the job;
+    the quiet profile alerts the host's first run, once."""
+    docs = [_ecs(_at(day, hour), "root", "ls -la") for day in range(14) for hour in range(0, 24, 2)]
+    recon = [_at(3 + i, 14, 5) for i in range(11)] + [_at(13, 20, 40)]
+    docs += [_ecs(ms + k * 40_000, "root", tool) for ms in recon
+             for k, tool in enumerate(("ss -tunap", "netstat -antp"))]  # fmt: skip
+    docs.sort(key=lambda d: d["@timestamp"])
+    capture = tmp_path / "capture.ndjson"
+    capture.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in docs))
+
+    def detect(name: str, *extra: str) -> list[dict[str, Any]]:
+        result = CliRunner().invoke(main, ["detect", "--store", str(tmp_path / name), "--format",
+                                           "json", "-q", *extra, str(capture)])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        alerts: list[dict[str, Any]] = json.loads(result.stdout)
+        return alerts
+
+    assert detect("default.db") == []
+    quiet = detect("quiet.db", "--profile", "quiet")
+    assert [(a["kibana.alert.original_time"], a["rarebird.profile.reason"]) for a in quiet] == [
+        (from_epoch_ms(_bucket(recon[0])).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+         "host_first"),
+    ]  # fmt: skip
+    assert quiet[0]["host"]["name"] == ["vm-lab"]
+    assert "first network discovery run on this host" in quiet[0]["rarebird.profile.explanation"]
