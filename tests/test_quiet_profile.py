@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +15,24 @@ import pytest
 from click.testing import CliRunner
 
 from rarebird.cli import main
+from rarebird.clock import FixedClock
+from rarebird.definitions.service import (
+    AlertsConfig,
+    BackfillConfig,
+    FollowConfig,
+    ServeConfig,
+    config_from_dict,
+)
+from rarebird.errors import DefinitionError
 from rarebird.events import ProcessEvent
 from rarebird.explain import RecordFacts, explain
 from rarebird.rules.profile import DAY_MS, MINUTE_MS, QuietProfile, profile_for
+from rarebird.serve.service import Service
+from rarebird.store.alerts import list_alerts
 from rarebird.store.profiles import load_profile_state
 from rarebird.store.sqlite import Store
 from rarebird.timeutil import from_epoch_ms
+from tests.serve_support import Recorder, turn
 
 START = int(datetime(2026, 3, 2, tzinfo=UTC).timestamp() * 1000)
 
@@ -251,3 +263,30 @@ def test_a_hosts_first_discovery_run_is_alerted_where_the_faithful_job_sees_noth
     ]  # fmt: skip
     assert quiet[0]["host"]["name"] == ["vm-lab"]
     assert "first network discovery run on this host" in quiet[0]["rarebird.profile.explanation"]
+
+    # serve with `profile = "quiet"` in [alerts]: the same alert (one engine)
+    clock = FixedClock(from_epoch_ms(_at(14)))
+    config = ServeConfig(
+        store=str(tmp_path / "serve.db"), follow=(FollowConfig(path=str(capture)),),
+        backfill=BackfillConfig(max_age=timedelta(days=20), alerts=True),
+        alerts=AlertsConfig(profile="quiet"),
+    )  # fmt: skip
+    service = Service(config, clock=clock, log=Recorder())
+    service.open()
+    turn(service, clock, seconds=60)
+    service.close()
+    store = Store.open(str(tmp_path / "serve.db"), create=False)
+    try:
+        served = list_alerts(store)
+    finally:
+        store.close()
+    assert [a.id for a in served] == [quiet[0]["kibana.alert.uuid"]]
+    assert served[0].doc["rarebird.profile.reason"] == "host_first"
+
+
+def test_the_quiet_profile_does_not_combine_with_early_warning() -> None:
+    with pytest.raises(DefinitionError, match="alert_on_interim"):
+        config_from_dict({"store": "x.db", "alerts": {"profile": "quiet", "alert_on_interim": True}},
+                         "rarebird.toml")  # fmt: skip
+    with pytest.raises(DefinitionError, match="'loud' is not a profile"):
+        config_from_dict({"store": "x.db", "alerts": {"profile": "loud"}}, "rarebird.toml")

@@ -140,6 +140,19 @@ class QuietProfile:
 
     # --- events in -------------------------------------------------------------------------
 
+    def note_host(self, ev: ProcessEvent) -> bool:
+        """An event seen before it is released in time order (``serve`` ingests events as
+        they arrive): its host's first event is the earliest seen. True if that changed."""
+        ms = to_epoch_ms(ev.timestamp)
+        host = ev.host_name or ""
+        seen = self.hosts_seen.get(host)
+        if seen is not None and seen <= ms:
+            return False
+        self.hosts_seen[host] = ms
+        if self.start_ms is None or ms < self.start_ms:
+            self.start_ms = ms
+        return True
+
     def observe(self, ev: ProcessEvent, matched: bool) -> None:
         """Every event read (matched by the datafeed or not), in time order."""
         ms = to_epoch_ms(ev.timestamp)

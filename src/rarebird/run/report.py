@@ -140,7 +140,7 @@ COLOURS = {"ml": "#d6604d", "ml+quiet": "#2166ac"}
 def sweep_svg(ev: Evaluation, width: int = 640, height: int = 300) -> str:
     """The sweep as an inline SVG: alerts (solid) and benign alerts (dashed) per threshold, one
     colour per detector, on a log-like square-root scale so a few alerts stay visible."""
-    left, right, top, bottom = 56, 150, 20, 40
+    left, right, top, bottom = 56, 190, 20, 40
     pw, ph = width - left - right, height - top - bottom
     points = [f for figures in ev.sweeps.values() for f in figures]
     if not points:
