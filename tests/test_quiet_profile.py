@@ -290,3 +290,21 @@ def test_the_quiet_profile_does_not_combine_with_early_warning() -> None:
                          "rarebird.toml")  # fmt: skip
     with pytest.raises(DefinitionError, match="'loud' is not a profile"):
         config_from_dict({"store": "x.db", "alerts": {"profile": "loud"}}, "rarebird.toml")
+
+
+def test_a_new_hosts_first_run_is_alerted_only_when_it_is_more_than_routine() -> None:
+    """A host the fleet never saw (no day of history): after the warm-up its first discovery
+    run is alerted when it is more tools at once than the user ever ran together."""
+    history = [(_at(day, 3), "root", "netstat", f"web-0{h}", "0", True)
+               for day in range(20) for h in (1, 2)]  # root's cron: one tool a day  # fmt: skip
+    p = _profile(
+        *history, *_history(),
+        (_at(20, 4, 22), "root", "ss", "lab-02", "0", True),  # two tools at once, new host
+        (_at(20, 4, 23), "root", "netstat", "lab-02", "0", True),
+        (_at(20, 5), "monitor", "ss", "web-09", "995", True),  # a new server's monitoring
+        (_at(5, 4), "ops", "ss", "lab-03", "1020", True),  # during the warm-up
+        (_at(5, 4, 1), "ops", "netstat", "lab-03", "1020", True),
+    )  # fmt: skip
+    out = p.select([], from_epoch_ms(_at(0)), from_epoch_ms(_at(21)))
+    assert [rid for rid, _ in out] == [f"job_rarebird_host_first_{_bucket(_at(20, 4, 22))}_lab-02_root"]  # fmt: skip
+    assert "host new to the fleet, 2 different tools" in p.annotate(out[0][0])["rarebird.profile.explanation"]  # fmt: skip

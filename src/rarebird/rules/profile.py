@@ -27,7 +27,9 @@ bucket with a discovery run on a host whose first event of any kind the profile 
 ``host_warm_up`` (1 day) earlier gives a record of its own (``record_score`` 0, marked
 ``rarebird.profile.reason: host_first``) for each user who ran the tools there, whatever the
 job scored. A host whose very first events are discovery runs (a new host with monitoring from
-its first minute) is learned, not alerted.
+its first minute) is learned, not alerted -- unless, after the profile's warm-up, that first run
+is ``new_host_tools`` (2) or more distinct tools within the burst window, more than the user ever
+ran together (scripted reconnaissance on a host nobody watched, rather than routine).
 
 The state is versioned JSON (:meth:`QuietProfile.to_state`), saved with the job's state.
 """
@@ -60,6 +62,8 @@ WORDS = {
     "service_account": "a service account running discovery tools, not a regular runner of them",
     "host_first": "the first network discovery run on this host (seen for {days} day(s) "
     "before without any)",
+    "new_host_first": "the first network discovery run on a host new to the fleet, {tools} "
+    "different tools at once, more than this user ever ran together",
     "warm_up": "quieted: the profile is still learning who runs these tools (warm-up)",
     "regular": "quieted: this user runs these tools regularly ({days} of the last {window} days)",
     "seen_before": "quieted: seen running these tools before, nothing unusual now",
@@ -75,6 +79,7 @@ class ProfileSettings:
     regular_days: int = 2
     regular_window_days: int = 28
     host_warm_up_days: int = 1
+    new_host_tools: int = 2
 
 
 @dataclass(frozen=True)
@@ -204,11 +209,15 @@ class QuietProfile:
             self.hosts_discovery.add(host)
             first_run = min(e[0] for e in events if e[3] == host)
             seen = self.hosts_seen.get(host, first_run)
-            if first_run - seen < s.host_warm_up_days * DAY_MS:
-                continue
+            known = first_run - seen >= s.host_warm_up_days * DAY_MS
             for user in dict.fromkeys(e[1] for e in events if e[3] == host):
-                tools = tuple(dict.fromkeys(e[2] for e in events if e[3] == host and e[1] == user))
-                self._add_host_first(bucket, host, user, tools, (first_run - seen) // DAY_MS)
+                mine = [e for e in events if e[3] == host and e[1] == user]
+                tools = tuple(dict.fromkeys(e[2] for e in mine))
+                if known:
+                    self._add_host_first(bucket, host, user, tools, "host_first",
+                                         (first_run - seen) // DAY_MS)  # fmt: skip
+                elif not warm and self._new_host_novel(user, mine):
+                    self._add_host_first(bucket, host, user, tools, "new_host_first", 0)
         for user, evs in by_user.items():
             h = self.users.get(user)
             burst = self._burst(h.recent if h else [], evs)
@@ -265,8 +274,17 @@ class QuietProfile:
         window = self.s.burst_minutes * MINUTE_MS
         h.recent = [r for r in [*h.recent, *((e[0], e[2]) for e in evs)] if r[0] > last - window]
 
+    def _new_host_novel(self, user: str, runs: list[tuple[int, str, str, str, str | None]]) -> bool:
+        """A host new to the profile (no day of history) after the warm-up: its first discovery
+        run stands out when it is ``new_host_tools`` (2) or more distinct tools within the
+        burst window, more than the user ever ran in one (a new server's monitoring is one tool
+        at a time and routine; a scripted reconnaissance is not)."""
+        h = self.users.get(user)
+        tools = self._burst([], runs)
+        return tools >= self.s.new_host_tools and tools > (h.max_burst if h else 0)
+
     def _add_host_first(
-        self, bucket: int, host: str, user: str, tools: tuple[str, ...], days: int
+        self, bucket: int, host: str, user: str, tools: tuple[str, ...], reason: str, days: int
     ) -> None:
         record = AnomalyRecord(
             job_id=self.job_id,
@@ -284,7 +302,7 @@ class QuietProfile:
             ),
         )
         record_id = f"{self.job_id}_rarebird_host_first_{bucket}_{host}_{user}"
-        words = WORDS["host_first"].format(days=days)
+        words = WORDS[reason].format(days=days, tools=len(tools))
         self._annotations[record_id] = Decision(True, "host_first", words)
         self.host_first.append((bucket, record_id, record.to_doc()))
 
