@@ -56,14 +56,14 @@ def test_evaluate_scores_default_quiet_and_new_terms(evaluated: tuple[Path, str]
     assert _row(out, "ML rule (Elastic's, default)") == ["18", "4", "14", "1.80", "0.22", "3/4"]
     assert _row(out, "ML rule, --profile quiet") == ["5", "5", "0", "0.50", "1.00", "4/4"]
     assert _row(out, "New Terms on user.name (14-day history)") == ["3", "3", "0", "0.30", "1.00", "3/4"]  # fmt: skip
-    # per class: events, caught, missed, alerts, time to alert
-    assert _row(out, "ml         attack_host_first") == ["2", "0", "2", "0", "-"]
-    assert _row(out, "ml+quiet   attack_host_first") == ["2", "2", "0", "1", "8 min"]
-    assert _row(out, "ml+quiet   attack_sudo") == ["3", "3", "0", "1", "20 min"]
-    assert _row(out, "ml         attack_sudo") == ["3", "3", "0", "1", "20 min"]
-    assert _row(out, "ml         admin_troubleshooting") == ["20", "20", "0", "13", "19 min"]
-    assert _row(out, "ml+quiet   admin_troubleshooting") == ["20", "0", "20", "0", "-"]
-    assert _row(out, "new_terms  attack_sudo") == ["3", "3", "0", "1", "5 min"]
+    # per class: events, caught, missed, alerts, alerts/day, time to alert
+    assert _row(out, "ml         attack_host_first") == ["2", "0", "2", "0", "0.00", "-"]
+    assert _row(out, "ml+quiet   attack_host_first") == ["2", "2", "0", "1", "0.10", "8 min"]
+    assert _row(out, "ml+quiet   attack_sudo") == ["3", "3", "0", "1", "0.10", "20 min"]
+    assert _row(out, "ml         attack_sudo") == ["3", "3", "0", "1", "0.10", "20 min"]
+    assert _row(out, "ml         admin_troubleshooting") == ["20", "20", "0", "13", "1.30", "19 min"]
+    assert _row(out, "ml+quiet   admin_troubleshooting") == ["20", "0", "20", "0", "0.00", "-"]
+    assert _row(out, "new_terms  attack_sudo") == ["3", "3", "0", "1", "0.10", "5 min"]
     # the sweep: threshold, alerts, benign, precision, classes, attack events
     assert _row(out, "ml+quiet         25") == ["5", "0", "1.00", "4/4", "12"]
     assert _row(out, "ml               10") == ["22", "18", "0.18", "3/4", "10"]

@@ -9,7 +9,7 @@ import html
 import re
 from collections.abc import Sequence
 
-from rarebird.run.evaluate import Evaluation, Figures, window_text
+from rarebird.run.evaluate import DAY_MS, Evaluation, Figures, window_text
 from rarebird.timeutil import from_epoch_ms, iso
 
 NAMES = {
@@ -17,7 +17,8 @@ NAMES = {
     "ml+quiet": "ML rule, --profile quiet",
     "new_terms": "New Terms on user.name (14-day history)",
 }
-CLASS_HEADER = ("detector", "label", "events", "caught", "missed", "alerts", "time to alert")
+CLASS_HEADER = ("detector", "label", "events", "caught", "missed", "alerts", "alerts/day",
+                "time to alert")  # fmt: skip
 SUMMARY_HEADER = ("detector", "alerts", "attack alerts", "benign alerts", "alerts/day",
                   "precision", "attack classes caught")  # fmt: skip
 SWEEP_HEADER = ("detector", "threshold", "alerts", "benign", "precision", "attack classes caught",
@@ -48,10 +49,11 @@ def summary_rows(ev: Evaluation) -> list[tuple[str, ...]]:
 
 def class_rows(ev: Evaluation) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
+    days = max((ev.window_end_ms - ev.window_start_ms) / DAY_MS, 1e-9)
     for f in ev.detectors:
         for c in f.classes:
             rows.append((f.detector, c.label, str(c.events), str(c.caught), str(c.missed),
-                         str(c.alerts), delay_text(c.delay_s)))  # fmt: skip
+                         str(c.alerts), f"{c.alerts / days:.2f}", delay_text(c.delay_s)))  # fmt: skip
     return rows
 
 
