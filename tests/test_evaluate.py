@@ -61,7 +61,14 @@ def test_evaluate_scores_default_quiet_and_new_terms(evaluated: tuple[Path, str]
     assert _row(out, "ml+quiet   attack_host_first") == ["2", "2", "0", "1", "0.10", "8 min"]
     assert _row(out, "ml+quiet   attack_sudo") == ["3", "3", "0", "1", "0.10", "20 min"]
     assert _row(out, "ml         attack_sudo") == ["3", "3", "0", "1", "0.10", "20 min"]
-    assert _row(out, "ml         admin_troubleshooting") == ["20", "20", "0", "13", "1.30", "19 min"]
+    assert _row(out, "ml         admin_troubleshooting") == [
+        "20",
+        "20",
+        "0",
+        "13",
+        "1.30",
+        "19 min",
+    ]
     assert _row(out, "ml+quiet   admin_troubleshooting") == ["20", "0", "20", "0", "0.00", "-"]
     assert _row(out, "new_terms  attack_sudo") == ["3", "3", "0", "1", "0.10", "5 min"]
     # the sweep: threshold, alerts, benign, precision, classes, attack events
