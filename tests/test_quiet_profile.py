@@ -66,6 +66,7 @@ def _history() -> list[tuple[int, str, str, str, str | None, bool]]:
         (_at(1), "alice", "netstat", "web-01", "1001", True),  # alice: regular
         (_at(3), "alice", "ss", "web-01", "1001", True),
         (_at(2), "bob", "netstat", "web-01", "1002", True),  # bob: once before
+        (_at(3), "carl", "netstat", "web-01", "1004", True),  # carl: once before
         (_at(2), "backup", "netstat", "web-01", "600", True),  # a service account, once before
         (_at(0), "root", "ls", "lab-01", "0", False),  # lab-01: busy, no discovery tool
     ]
@@ -80,9 +81,12 @@ def test_the_quiet_profile_keeps_newcomers_bursts_and_service_accounts_and_quiet
         (_at(20), "mallory", "ss", "web-01", "1010", True),
         (_at(20), "bob", "ss", "web-01", "1002", True),
         (_at(20), "backup", "ss", "web-01", "600", True),
-        (_at(21, 3, 0), "bob", "ss", "web-01", "1002", True),  # bob: 3 tools in 4 minutes
-        (_at(21, 3, 2), "bob", "route", "web-01", "1002", True),
-        (_at(21, 3, 4), "bob", "netstat", "web-01", "1002", True),
+        (_at(21, 3, 0), "carl", "ss", "web-01", "1004", True),  # carl: 3 tools in 4 minutes
+        (_at(21, 3, 2), "carl", "route", "web-01", "1004", True),
+        (_at(21, 3, 4), "carl", "netstat", "web-01", "1004", True),
+        (_at(21, 9, 0), "alice", "ss", "web-01", "1001", True),  # regular alice troubleshoots
+        (_at(21, 9, 2), "alice", "route", "web-01", "1001", True),
+        (_at(21, 9, 4), "alice", "netstat", "web-01", "1001", True),
         (_at(5), "carol", "ss", "web-01", "1003", True),  # new during the 14-day warm-up
     ]
     p = _profile(*_history(), *late)
@@ -93,7 +97,8 @@ def test_the_quiet_profile_keeps_newcomers_bursts_and_service_accounts_and_quiet
         ("bob", _bucket(_at(20))): (False, "seen_before"),
         ("backup", _bucket(_at(20))): (True, "service_account"),
         ("monitor", _bucket(_at(21, 1))): (False, "regular"),
-        ("bob", _bucket(_at(21, 3))): (True, "burst"),
+        ("carl", _bucket(_at(21, 3))): (True, "burst"),
+        ("alice", _bucket(_at(21, 9))): (False, "regular"),
     }
     # decisions only live a day (the rule looks back 45 minutes): older ones are gone
     assert not [k for k in p.decisions if k[0] == "carol"]

@@ -10,18 +10,18 @@ in this order -- the first that applies decides:
 1. ``first_occurrence``: the user never ran a tool the datafeed selects before, and the
    profile has seen at least ``warm_up`` (14 days) of events -> keep;
 2. ``returned``: the user's last run is more than ``absence`` (30 days) ago -> keep;
-3. ``burst``: the user ran ``burst_tools`` (3) distinct tools within ``burst_window`` (10
-   minutes), more than they ever did before -> keep (a user whose habit is such a burst is
-   judged by the rules below);
-4. ``warm_up``: fewer than ``warm_up`` days of events seen: who is regular is not known yet
+3. ``regular``: the user ran the tools on ``regular_days`` (2) or more of the last
+   ``regular_window`` (28) days, today excluded -> quiet (whatever they run now: troubleshooting
+   is what such users do);
+4. ``burst``: the user ran ``burst_tools`` (3) distinct tools within ``burst_window`` (10
+   minutes), more than they ever did before -> keep;
+5. ``warm_up``: fewer than ``warm_up`` days of events seen: who is regular is not known yet
    -> quiet;
-5. ``regular``: the user ran the tools on ``regular_days`` (2) or more of the last
-   ``regular_window`` (28) days, today excluded -> quiet;
 6. ``service_account``: a service account (``user.id`` 1-999, or a name like ``www-data``,
    ``nobody``, ``svc-*``) that is not regular -> keep;
 7. ``seen_before``: otherwise (seen on one earlier day, nothing unusual now) -> quiet.
 
-The rule still needs the job's record over its threshold for 1-3 and 6: the profile only ever
+The rule still needs the job's record over its threshold for 1, 2, 4 and 6: the profile only ever
 removes the job's alerts, so it is never later than the default. **Host first**: the first
 bucket with a discovery run on a host whose first event of any kind the profile saw at least
 ``host_warm_up`` (1 day) earlier gives a record of its own (``record_score`` 0, marked
@@ -233,19 +233,19 @@ class QuietProfile:
             return Decision(True, "first_occurrence", WORDS["first_occurrence"])
         if h is not None and bucket - h.last_ms > s.absence_days * DAY_MS:
             return Decision(True, "returned", WORDS["returned"].format(absence=s.absence_days))
+        today = bucket // DAY_MS
+        days = (
+            0 if h is None else sum(1 for d in h.days if today - s.regular_window_days <= d < today)
+        )
+        if days >= s.regular_days:
+            words = WORDS["regular"].format(days=days, window=s.regular_window_days)
+            return Decision(False, "regular", words)
         tools = self._burst(h.recent if h else [], evs)
         if tools >= s.burst_tools and tools > (h.max_burst if h else 0):
-            return Decision(
-                True, "burst", WORDS["burst"].format(tools=tools, window=s.burst_minutes)
-            )
+            words = WORDS["burst"].format(tools=tools, window=s.burst_minutes)
+            return Decision(True, "burst", words)
         if warm:
             return Decision(False, "warm_up", WORDS["warm_up"])
-        assert h is not None
-        today = bucket // DAY_MS
-        days = sum(1 for d in h.days if today - s.regular_window_days <= d < today)
-        if days >= s.regular_days:
-            return Decision(False, "regular", WORDS["regular"].format(days=days,
-                                                                       window=s.regular_window_days))  # fmt: skip
         uid = next((e[4] for e in evs if e[4] is not None), None)
         if is_service_account(user, uid):
             return Decision(True, "service_account", WORDS["service_account"])
