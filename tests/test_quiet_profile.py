@@ -268,6 +268,10 @@ def test_a_hosts_first_discovery_run_is_alerted_where_the_faithful_job_sees_noth
     ]  # fmt: skip
     assert quiet[0]["host"]["name"] == ["vm-lab"]
     assert "first network discovery run on this host" in quiet[0]["rarebird.profile.explanation"]
+    why = CliRunner().invoke(main, ["triage", "--store", str(tmp_path / "quiet.db"),
+                                    quiet[0]["kibana.alert.uuid"]])  # fmt: skip
+    assert why.exit_code == 0, why.output
+    assert "The quiet profile raised this alert: the first network discovery run on this host (seen for 3 day(s)" in why.output  # fmt: skip
 
     # serve with `profile = "quiet"` in [alerts]: the same alert (one engine)
     clock = FixedClock(from_epoch_ms(_at(14)))
