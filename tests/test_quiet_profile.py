@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 from click.testing import CliRunner
+from starlette.testclient import TestClient
 
 from rarebird.cli import main
 from rarebird.clock import FixedClock
@@ -32,6 +33,7 @@ from rarebird.store.alerts import list_alerts
 from rarebird.store.profiles import load_profile_state
 from rarebird.store.sqlite import Store
 from rarebird.timeutil import from_epoch_ms
+from rarebird.web.app import create_app
 from tests.serve_support import Recorder, turn
 
 START = int(datetime(2026, 3, 2, tzinfo=UTC).timestamp() * 1000)
@@ -272,6 +274,12 @@ def test_a_hosts_first_discovery_run_is_alerted_where_the_faithful_job_sees_noth
                                     quiet[0]["kibana.alert.uuid"]])  # fmt: skip
     assert why.exit_code == 0, why.output
     assert "The quiet profile raised this alert: the first network discovery run on this host (seen for 3 day(s)" in why.output  # fmt: skip
+    # and the alert page of `rarebird ui` says the same
+    app = create_app(str(tmp_path / "quiet.db"), token="t" * 32, allowed_hosts=None)
+    with TestClient(app, base_url="http://127.0.0.1:8765", follow_redirects=False) as c:
+        assert c.get(f"/login?token={'t' * 32}&next=/alerts").status_code == 303
+        page = c.get(f"/alerts/{quiet[0]['kibana.alert.uuid']}").text
+    assert "The quiet profile raised this alert" in page
 
     # serve with `profile = "quiet"` in [alerts]: the same alert (one engine)
     clock = FixedClock(from_epoch_ms(_at(14)))
