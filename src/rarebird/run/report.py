@@ -73,7 +73,7 @@ def alert_rows(ev: Evaluation) -> list[tuple[str, ...]]:
     for f in ev.detectors:
         for a, caught in f.listing:
             rows.append((f.detector, iso(from_epoch_ms(a.alerted_ms)), a.user, a.host,
-                         f"{a.score:.1f}", a.reason or "-", ", ".join(caught) or "(none)"))  # fmt: skip
+                         "-" if a.reason == "new_term" else f"{a.score:.1f}", a.reason or "-", ", ".join(caught) or "(none)"))  # fmt: skip
     return rows
 
 
