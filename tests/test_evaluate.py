@@ -107,8 +107,13 @@ def test_a_bad_label_row_is_named_by_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"labels.csv:2: 4 columns, expected 5"):
         read_labels(str(labels))
     labels.write_text("time,host,user\n")
-    with pytest.raises(InputError, match=r"labels.csv:1: the header must be"):
+    with pytest.raises(InputError, match=r"labels.csv:1: the header has no @timestamp, host.name"):
         read_labels(str(labels))
+    # columns in another order, and more of them, are read by name
+    labels.write_text("label,process.name,note,user.name,host.name,@timestamp\n"
+                      "attack_x,ss,hi,erin,web-01,2026-02-02T10:00:00Z\n")  # fmt: skip
+    (got,) = read_labels(str(labels))
+    assert (got.label, got.process, got.user, got.host, got.line) == ("attack_x", "ss", "erin", "web-01", 2)  # fmt: skip
     labels.write_text(HEADER + "2026-02-02T10:00:00Z,web-01,,ss,admin\n")
     with pytest.raises(InputError, match=r"labels.csv:2: every column needs a value"):
         read_labels(str(labels))

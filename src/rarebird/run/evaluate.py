@@ -75,22 +75,26 @@ class Label:
 
 
 def read_labels(path: str) -> list[Label]:
-    """The labels CSV; a bad row is an :class:`InputError` naming the file and line."""
+    """The labels CSV (the five columns of :data:`LABEL_COLUMNS`, in any order; other columns
+    are ignored); a bad row is an :class:`InputError` naming the file and line."""
     out: list[Label] = []
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
-            header = next(reader, None)
-            if header is None or tuple(h.strip() for h in header) != LABEL_COLUMNS:
-                raise InputError(f"{path}:1", f"the header must be {','.join(LABEL_COLUMNS)}")
+            header = [h.strip() for h in next(reader, None) or []]
+            missing = [c for c in LABEL_COLUMNS if c not in header]
+            if missing:
+                raise InputError(f"{path}:1", f"the header has no {', '.join(missing)} (it needs "
+                                 f"{','.join(LABEL_COLUMNS)})")  # fmt: skip
+            at = [header.index(c) for c in LABEL_COLUMNS]
             for row in reader:
                 line = reader.line_num
                 if not row:
                     continue
-                if len(row) != len(LABEL_COLUMNS):
+                if len(row) != len(header):
                     raise InputError(f"{path}:{line}",
-                                     f"{len(row)} columns, expected {len(LABEL_COLUMNS)}")  # fmt: skip
-                stamp, host, user, process, label = (c.strip() for c in row)
+                                     f"{len(row)} columns, expected {len(header)}")  # fmt: skip
+                stamp, host, user, process, label = (row[i].strip() for i in at)
                 try:
                     when = parse_timestamp(stamp)
                 except ValueError:
