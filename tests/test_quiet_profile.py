@@ -281,17 +281,25 @@ def test_a_hosts_first_discovery_run_is_alerted_where_the_faithful_job_sees_noth
         page = c.get(f"/alerts/{quiet[0]['kibana.alert.uuid']}").text
     assert "The quiet profile raised this alert" in page
 
-    # serve with `profile = "quiet"` in [alerts]: the same alert (one engine)
-    clock = FixedClock(from_epoch_ms(_at(14)))
+    # serve with `profile = "quiet"` in [alerts]: the same alert (one engine), across a restart
+    # 8 hours before the first run -- the host's first event (day 0) comes from the saved state
+    followed = tmp_path / "followed.ndjson"
+    lines = capture.read_bytes().splitlines(keepends=True)
+    cut = next(i for i, d in enumerate(docs) if d["@timestamp"] >= "2026-03-05T06:00")
+    followed.write_bytes(b"".join(lines[:cut]))
     config = ServeConfig(
-        store=str(tmp_path / "serve.db"), follow=(FollowConfig(path=str(capture)),),
+        store=str(tmp_path / "serve.db"), follow=(FollowConfig(path=str(followed)),),
         backfill=BackfillConfig(max_age=timedelta(days=20), alerts=True),
         alerts=AlertsConfig(profile="quiet"),
     )  # fmt: skip
-    service = Service(config, clock=clock, log=Recorder())
-    service.open()
-    turn(service, clock, seconds=60)
-    service.close()
+    for now, part in ((_at(3, 6, 10), b""), (_at(14), b"".join(lines[cut:]))):
+        with followed.open("ab") as f:
+            f.write(part)
+        clock = FixedClock(from_epoch_ms(now))
+        service = Service(config, clock=clock, log=Recorder())
+        service.open()
+        turn(service, clock, seconds=60)
+        service.close()
     store = Store.open(str(tmp_path / "serve.db"), create=False)
     try:
         served = list_alerts(store)
