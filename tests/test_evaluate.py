@@ -3,6 +3,7 @@ report files, bad label rows named by file and line, HTML escaping, the New Term
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from rarebird.run.evaluate import (
     new_terms_alerts,
     read_labels,
 )
-from rarebird.run.report import html_report, markdown, sweep_svg
+from rarebird.run.report import html_report, json_doc, markdown, sweep_svg
 
 HEADER = "@timestamp,host.name,user.name,process.name,label\n"
 
@@ -153,3 +154,18 @@ def test_new_terms_alerts_a_user_unseen_for_14_days_once_its_history_is_full() -
         ("erin", 15 * day + 60_000, 15 * day + 900_000),
         ("alice", 30 * day, 30 * day),
     ]
+
+
+def test_the_json_document_has_the_tables_figures() -> None:
+    doc = json.loads(json.dumps(json_doc(_evaluation("erin"))))
+    (ml,) = doc["detectors"]
+    assert (ml["alerts"], ml["attack_alerts"], ml["benign_alerts"], ml["precision"]) == (
+        1,
+        1,
+        0,
+        1.0,
+    )
+    assert ml["classes"] == [{"label": "attack_<i>x</i>", "events": 2, "caught": 1, "missed": 1,
+                              "alerts": 1, "time_to_alert_s": 60.0}]  # fmt: skip
+    assert ml["listing"][0]["user"] == "erin"
+    assert [f["threshold"] for f in doc["sweep"]["ml"]] == [25.0, 50.0]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from rarebird.cli._common import handle_errors, main
-from rarebird.cli._output import Column, Rows, echo, emit
+from rarebird.cli._output import Column, Rows, echo, emit, format_option, write_json
 from rarebird.cli._rules_common import load_rule, rule_option
 from rarebird.cli.job import definition_options, input_options, input_settings, profile_option
 
@@ -25,6 +25,7 @@ from rarebird.cli.job import definition_options, input_options, input_settings, 
 @click.option("--warm-up", "warm_up_days", type=click.IntRange(0, 365), default=14,
               show_default=True, help="Days at the start of the input left out of the figures "
               "(learning time for every detector).")  # fmt: skip
+@format_option(choices=("table", "json"))
 @click.argument("inputs", nargs=-1, required=True)
 @handle_errors
 def evaluate(
@@ -42,6 +43,7 @@ def evaluate(
     labels_path: str,
     reports: tuple[str, ...],
     warm_up_days: int,
+    fmt: str,
     inputs: tuple[str, ...],
 ) -> None:
     """Replay INPUTS through the job and rule (as `detect` does, in a throw-away store) and
@@ -57,6 +59,7 @@ def evaluate(
         SUMMARY_HEADER,
         SWEEP_HEADER,
         class_rows,
+        json_doc,
         summary_rows,
         sweep_rows,
         write_report,
@@ -81,11 +84,14 @@ def evaluate(
     def cols(header: tuple[str, ...]) -> list[Column]:
         return [Column(h, "number" if h in numbers else "text") for h in header]
 
-    echo(f"scored {window_text(ev)} UTC, identity {ev.identity}, rule threshold {ev.threshold:g}",
-         err=True)  # fmt: skip
-    emit(Rows.of(cols(SUMMARY_HEADER), summary_rows(ev)), "table")
-    emit(Rows.of(cols(CLASS_HEADER), class_rows(ev)), "table")
-    emit(Rows.of(cols(SWEEP_HEADER), sweep_rows(ev)), "table")
+    if fmt == "json":
+        write_json(json_doc(ev))
+    else:
+        echo(f"scored {window_text(ev)} UTC, identity {ev.identity}, rule threshold {ev.threshold:g}",
+             err=True)  # fmt: skip
+        emit(Rows.of(cols(SUMMARY_HEADER), summary_rows(ev)), "table")
+        emit(Rows.of(cols(CLASS_HEADER), class_rows(ev)), "table")
+        emit(Rows.of(cols(SWEEP_HEADER), sweep_rows(ev)), "table")
     if ev.unmatched_labels:
         first = ev.unmatched_labels[0]
         echo(f"rarebird: {len(ev.unmatched_labels)} labelled row(s) matched no event the datafeed "

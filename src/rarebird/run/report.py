@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from rarebird.run.evaluate import DAY_MS, Evaluation, Figures, window_text
 from rarebird.timeutil import from_epoch_ms, iso
@@ -93,6 +94,44 @@ def _intro(ev: Evaluation) -> list[str]:
         out.append(f"{len(ev.unmatched_labels)} labelled row(s) matched no event the datafeed "
                    f"selects (first: line {first.line})")  # fmt: skip
     return out
+
+
+# --- JSON ---------------------------------------------------------------------------------
+
+
+def _figures_doc(f: Figures) -> dict[str, Any]:
+    got, total = f.attack_classes_caught
+    return {
+        "detector": f.detector, "threshold": f.threshold, "alerts": f.alerts,
+        "attack_alerts": f.attack_alerts, "benign_alerts": f.benign_alerts,
+        "alerts_per_day": round(f.per_day, 4), "precision": f.precision,
+        "attack_classes_caught": got, "attack_classes": total,
+        "classes": [{"label": c.label, "events": c.events, "caught": c.caught,
+                     "missed": c.missed, "alerts": c.alerts, "time_to_alert_s": c.delay_s}
+                    for c in f.classes],
+    }  # fmt: skip
+
+
+def json_doc(ev: Evaluation) -> dict[str, Any]:
+    """The evaluation as one JSON document (``evaluate --format json``)."""
+    return {
+        "inputs": list(ev.inputs), "labels": ev.labels_path, "identity": ev.identity,
+        "rule_threshold": ev.threshold,
+        "scored_from": iso(from_epoch_ms(ev.window_start_ms)),
+        "scored_to": iso(from_epoch_ms(ev.window_end_ms)),
+        "warm_up_days": ev.warm_up_days, "labelled_events_in_warm_up": ev.warm_up_labels,
+        "labels_matching_no_event": len(ev.unmatched_labels),
+        "detectors": [
+            {**_figures_doc(f),
+             "listing": [{"alerted_at": iso(from_epoch_ms(a.alerted_ms)), "user": a.user,
+                          "host": a.host, "bucket": iso(from_epoch_ms(a.bucket_ms)),
+                          "score": None if a.reason == "new_term" else a.score,
+                          "reason": a.reason or None, "catches": list(caught)}
+                         for a, caught in f.listing]}
+            for f in ev.detectors
+        ],
+        "sweep": {name: [_figures_doc(f) for f in figures] for name, figures in ev.sweeps.items()},
+    }  # fmt: skip
 
 
 # --- Markdown -------------------------------------------------------------------------------
