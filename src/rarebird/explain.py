@@ -74,6 +74,9 @@ class RecordFacts:
     total_concentration: float | None = None
     concentration: float | None = None
     identities: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: **rarebird** ``--profile quiet``: why the profile kept (or raised) the alert
+    profile_reason: str | None = None
+    profile_words: str | None = None
 
     @classmethod
     def from_docs(cls, record: Mapping[str, Any], details: Mapping[str, Any] | None) -> RecordFacts:
@@ -96,6 +99,8 @@ class RecordFacts:
             total_concentration=_float_or_none(d.get("total_concentration")),
             concentration=_float_or_none(d.get("concentration")),
             identities=tuple((str(k), tuple(str(x) for x in v)) for k, v in identities.items()),
+            profile_reason=_str_or_none(record.get("rarebird.profile.reason")),
+            profile_words=_str_or_none(record.get("rarebird.profile.explanation")),
         )
 
 
@@ -163,6 +168,17 @@ def explain(
     user = facts.user
     lines: list[str] = []
     phrases: list[str] = []
+    if facts.profile_reason == "host_first":
+        # not the job's anomaly: the quiet profile's own alert (record score 0)
+        words = facts.profile_words or "the first network discovery run on this host"
+        return Explanation(
+            "first discovery run on this host",
+            (f"The quiet profile raised this alert: {words}. The job did not score it "
+             f"({user} is not rare); it is the host, not the user, that is new to these tools.",),
+        )  # fmt: skip
+    if facts.profile_reason and facts.profile_words:
+        lines.append(f"The quiet profile kept this alert: {facts.profile_words}.")
+        phrases.append(f"kept: {facts.profile_reason.replace('_', ' ')}")
     recency = _recency(facts, activity)
     if recency is not None:
         lines.append(recency[0])
@@ -310,6 +326,10 @@ def _pct_whole(share: float) -> str:
     """A large share, never rounded up to 100 unless it is all."""
     value = 100 * share
     return "100" if share >= 1 else f"{min(math.floor(value), 99)}"
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _float_or_none(value: Any) -> float | None:

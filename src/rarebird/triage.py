@@ -107,6 +107,12 @@ def resolve_record_id(store: Store, ident: str) -> tuple[str, dict[str, Any] | N
 def triage(store: Store, ident: str, *, window: timedelta = timedelta(hours=1)) -> Triage:
     record_id, alert = resolve_record_id(store, ident)
     record = get_result(store, record_id)
+    if (
+        record is None
+        and alert is not None
+        and alert.get("rarebird.profile.reason") == "host_first"
+    ):
+        record = dict(alert)  # the quiet profile's own record (never stored) is on its alert
     if record is None:
         raise TriageError(f"the record {record_id!r} of that alert is no longer in {store.path}")
     job_id = record["job_id"]
@@ -136,7 +142,9 @@ def triage(store: Store, ident: str, *, window: timedelta = timedelta(hours=1)) 
         if user in _values(e, "user", "name") or record_hosts & set(_values(e, "host", "name"))
     ]
     details = get_record_details(store, record_id)
-    explanation = explain_record(store, record, details, FleetCache())
+    # the quiet profile's reason travels on the alert, not on the job's record
+    profile = {k: v for k, v in (alert or {}).items() if k.startswith("rarebird.profile.")}
+    explanation = explain_record(store, {**record, **profile}, details, FleetCache())
     return Triage(record_id, record, alert, details, history, around, explanation)
 
 

@@ -246,8 +246,10 @@ def build_alert(
     *,
     execution_uuid: str | None = None,
     suppression: Suppression | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> Alert:
-    """The alert Kibana's ML rule writes for one anomaly record at ``executed_at``."""
+    """The alert Kibana's ML rule writes for one anomaly record at ``executed_at``; ``extra``
+    (**rarebird**: a scoring profile's ``rarebird.profile.*`` fields) is added last."""
     alert_id = alert_id_for(record_id, identity)
     source = anomaly_to_ecs(record.to_doc())
     original_time = source["@timestamp"]
@@ -333,6 +335,8 @@ def build_alert(
     doc = source
     doc.pop("event.kind", None)
     doc.update(fields)
+    if extra:
+        doc.update(extra)
     return Alert(alert_id, doc)
 
 

@@ -60,6 +60,7 @@ class LazyGroup(click.Group):
         "results": "rarebird.cli.job",
         "generate": "rarebird.cli.generate",
         "detect": "rarebird.cli.detect",
+        "evaluate": "rarebird.cli.evaluate",
         "rule": "rarebird.cli.rule",
         "alerts": "rarebird.cli.alerts",
         "exceptions": "rarebird.cli.exceptions",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +23,13 @@ from rarebird.cli._rules_common import (
     store_option,
     with_output_options,
 )
-from rarebird.cli.job import definition_options, input_options, input_settings
+from rarebird.cli.job import (
+    definition_options,
+    input_options,
+    input_settings,
+    make_profile,
+    profile_option,
+)
 from rarebird.clock import SYSTEM_CLOCK
 from rarebird.store.lock import StoreLock
 from rarebird.timeutil import iso
@@ -34,6 +41,7 @@ from rarebird.timeutil import iso
 @rule_option
 @format_option()
 @input_options
+@profile_option
 @click.option("--down", "downtime", multiple=True, metavar="START/END", callback=time_ranges,
               help="Simulate the rule being down (no runs) between two times; repeatable.")  # fmt: skip
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no summary on stderr.")
@@ -58,6 +66,7 @@ def detect(
     host_name: str | None,
     identity: str,
     workers: int,
+    profile_name: str,
     downtime: list[tuple[datetime, datetime]],
     quiet: bool,
     progress: bool | None,
@@ -85,6 +94,8 @@ def detect(
     defs = select_jobs(job_path, families, datafeed_path=datafeed_path, with_rule=False)
     settings = input_settings(input_format, passwd_file, group_file, host_name, identity, workers)
     if len(defs) > 1:
+        if profile_name != "default":
+            raise click.UsageError("--profile applies to one job")
         if rule_path or rule_uuid:
             raise click.UsageError("--rule/--rule-uuid apply to one job: each packaged job "
                                    "brings its own rule")  # fmt: skip
@@ -94,6 +105,9 @@ def detect(
     job, datafeed = defs[0].job, defs[0].datafeed
     packaged_rule = rule_path is None and job_path and not job_path[0].endswith(".json")
     rule = (select_jobs(job_path)[0].rule if packaged_rule else None) or load_rule(rule_path)
+    profile = make_profile(profile_name, job)
+    if profile is not None:
+        settings = dataclasses.replace(settings, every_event=True)
     meter, show = reading_progress(inputs, quiet=quiet, progress=progress)
     lock = StoreLock(store_path, "detect")
     lock.acquire()
@@ -104,7 +118,7 @@ def detect(
         raise
     sinks = open_sinks(outputs, dead_letter, store_path)
     try:
-        engine = Engine(store, job, datafeed, rule, outbox=bool(sinks),
+        engine = Engine(store, job, datafeed, rule, outbox=bool(sinks), profile=profile,
                         identity=rule_identity(rule, rule_uuid, space, kibana_url, anomaly_index, kibana_version))  # fmt: skip
         summary = replay_inputs(engine, inputs, settings, downtime=downtime, on_progress=show)
         meter.done()
@@ -142,6 +156,9 @@ def detect(
         for line in report.quarantine.describe(SYSTEM_CLOCK.now()):
             lines.append(f"rarebird: {line}")
         lines.extend(f"rarebird:   {example}" for example in report.quarantine.examples[:5])
+    if profile is not None:
+        lines.append(f"rarebird: profile {profile.name}: {len(profile.quieted):,} record(s) over "
+                     "the threshold quieted (docs/RULE.md)")  # fmt: skip
     if report.skipped_runs:
         lines.append(f"rarebird: {report.skipped_runs} run(s) skipped (--down)")
     for reason, count in sorted(stats.skipped.items()):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 import sys
@@ -111,6 +112,25 @@ def input_settings(
     )
 
 
+def profile_option(func: Any) -> Any:
+    """``--profile default|quiet``: the opt-in scoring profile (docs/RULE.md)."""
+    return click.option(
+        "--profile", "profile_name", type=click.Choice(["default", "quiet"]), default="default",
+        show_default=True,
+        help="Scoring profile: default is Elastic's rule exactly; quiet keeps first "
+        "occurrences, returns, bursts and service accounts, quiets regular users, and alerts "
+        "a host's first discovery run (docs/RULE.md). quiet reads every event (no prefilter).",
+    )(func)  # fmt: skip
+
+
+def make_profile(name: str, job_cfg: Any) -> Any:
+    """The profile for one job (None for ``default``)."""
+    from rarebird.rules.profile import profile_for
+
+    return profile_for(name, job_cfg.job_id, job_cfg.bucket_span_s,
+                       job_cfg.detectors[0].by_field_name)  # fmt: skip
+
+
 @main.group()
 def job() -> None:
     """Run the anomaly detection job over events."""
@@ -120,6 +140,7 @@ def job() -> None:
 @store_option
 @definition_options
 @input_options
+@profile_option
 @click.option("--job-id", help="Run under this job id (default: the job file's id).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 @click.option(
@@ -147,6 +168,7 @@ def job_run(
     host_name: str | None,
     identity: str,
     workers: int,
+    profile_name: str,
     job_id: str | None,
     quiet: bool,
     progress: bool | None,
@@ -166,11 +188,16 @@ def job_run(
     meter, show = reading_progress(inputs, quiet=quiet, progress=progress)
     settings = input_settings(input_format, passwd_file, group_file, host_name, identity, workers)
     if len(defs) > 1:
+        if profile_name != "default":
+            raise click.UsageError("--profile applies to one job")
         _run_many(defs, store_path, inputs, settings, show, meter, quiet, strict, renormalize)
         return
     job_cfg, datafeed_cfg = defs[0].job, defs[0].datafeed
+    profile = make_profile(profile_name, job_cfg)
+    if profile is not None:
+        settings = dataclasses.replace(settings, every_event=True)
     with StoreLock(store_path, "job run"), open_store(store_path) as store:
-        engine = Engine(store, job_cfg, datafeed_cfg, renormalize=renormalize)
+        engine = Engine(store, job_cfg, datafeed_cfg, renormalize=renormalize, profile=profile)
         try:
             summary = replay_inputs(engine, inputs, settings, on_progress=show)
         finally:

@@ -149,6 +149,8 @@ class AlertsConfig:
 
     #: alert on interim results as soon as a user's first event of a bucket arrives
     alert_on_interim: bool = False
+    #: the scoring profile: ``default`` (Elastic's rule) or ``quiet`` (docs/RULE.md)
+    profile: str = "default"
     outputs: tuple[str, ...] = ()
     #: unused since dead letters live in the store (kept so older configs still load)
     dead_letter: str | None = None
@@ -235,7 +237,7 @@ _HTTP = frozenset(
 _BACKFILL = frozenset({"enabled", "max_age", "alerts"})
 _SNAPSHOTS = frozenset({"interval", "retention_days", "daily_retention_after_days"})
 _ALERTS = frozenset(
-    {"alert_on_interim", "outputs", "dead_letter", "rule_uuid", "space", "kibana_url",
+    {"alert_on_interim", "profile", "outputs", "dead_letter", "rule_uuid", "space", "kibana_url",
      "anomaly_index", "kibana_version", "webhook_auth", "webhook_token_env",
      "webhook_token_file"}
 )  # fmt: skip
@@ -379,8 +381,15 @@ def _snapshots(t: Reader) -> SnapshotConfig:
 
 def _alerts(t: Reader) -> AlertsConfig:
     interim = t.flag("alert_on_interim")
+    profile = t.string("profile") or "default"
+    if profile not in ("default", "quiet"):
+        raise t.fail("profile", f"{profile!r} is not a profile (default or quiet)")
+    if profile != "default" and interim:
+        raise t.fail("profile", "the quiet profile does not combine with alert_on_interim "
+                     "(an early-warning alert would bypass it)")  # fmt: skip
     return AlertsConfig(
         alert_on_interim=bool(interim),
+        profile=profile,
         outputs=tuple(_output(t, o) for o in t.str_list("outputs", lone_string=False)),
         dead_letter=t.path_value("dead_letter"),
         webhook_auth=_webhook_auth(t),

@@ -15,7 +15,7 @@
 - ``attack_sudo``: an attacker behind sudo: ``user.name`` is ``root`` (who runs ``netstat -s``
   every day), the login user ``frank`` a regular human who never runs these tools;
 - ``attack_host_first``: root's reconnaissance on ``lab-01``, a host on which no discovery tool
-  has ever run (nothing about ``root`` is rare).
+  has ever run (nothing about ``root`` is rare); root works on it every day (ordinary commands).
 
 Ordinary commands (shells, ``sshd``, ``ls``) are sprinkled in so the datafeed has something to
 drop. Everything is CONSTRUCTED, seeded and deterministic: the same seed writes the same bytes.
@@ -148,6 +148,13 @@ def _runs(options: LabelledOptions) -> list[_Run]:
             who = rng.choice(HUMANS)
             add(day_ms + rng.randrange(DAY_MS), rng.choice(monitored), who, rng.choice(ORDINARY),
                 None)  # fmt: skip
+    # the lab host: a few ordinary commands a day, no discovery tool (its own generator, so the
+    # rest of the fleet is what it was before the lab host had any activity)
+    lab_rng = random.Random(options.seed * 7919 + 1)
+    for day in range(options.days):
+        for _ in range(3):
+            add(start_ms + day * DAY_MS + lab_rng.randrange(DAY_MS), hosts[-1], LAB_ROOT,
+                lab_rng.choice(ORDINARY), None)  # fmt: skip
     last = options.days
 
     def at(day: int, hour: int, minute: int) -> int:

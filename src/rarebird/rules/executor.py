@@ -88,6 +88,20 @@ class RuleStore(Protocol):
         ...
 
 
+class RecordProfile(Protocol):
+    """A scoring profile between the job's records and the rule (:mod:`rarebird.rules.profile`)."""
+
+    def select(
+        self, hits: Sequence[tuple[str, Doc]], start: datetime, end: datetime
+    ) -> list[tuple[str, Doc]]:
+        """The records of ``hits`` the rule goes on with, and records of its own."""
+        ...
+
+    def annotate(self, record_id: str) -> Mapping[str, Any]:
+        """Fields added to the alert of ``record_id``."""
+        ...
+
+
 @dataclass(frozen=True)
 class RuleRun:
     """What one execution did."""
@@ -161,7 +175,9 @@ class RuleExecutor:
 
     ``exceptions``: a fixed set (replay loads it once), or None to load the rule's exceptions
     from the store at every run. ``check_jobs`` adds a warning when a job has no results at all
-    (Kibana's "ML jobs are not started" has no meaning for a replay).
+    (Kibana's "ML jobs are not started" has no meaning for a replay). ``profile`` (**rarebird**,
+    opt-in, :mod:`rarebird.rules.profile`): selects among the records found and adds its own,
+    and annotates the alerts it keeps; None (the default) is Elastic's rule, untouched.
     """
 
     def __init__(
@@ -173,8 +189,10 @@ class RuleExecutor:
         exceptions: ExceptionSet | None = None,
         max_alerts_per_run: int = KIBANA_MAX_ALERTS_PER_RUN,
         check_jobs: bool = True,
+        profile: RecordProfile | None = None,
     ) -> None:
         self.store = store
+        self.profile = profile
         self.rule = rule
         self.identity = identity or RuleIdentity.for_rule(rule)
         self.exceptions = exceptions
@@ -254,6 +272,9 @@ class RuleExecutor:
         hits = self.store.search_records(
             self.rule.machine_learning_job_id, rng.start, rng.end, self.rule.anomaly_threshold
         )
+        profile = self.profile
+        if profile is not None:
+            hits = profile.select(hits, rng.start, rng.end)
         kept: list[tuple[str, AnomalyRecord]] = []
         for record_id, doc in hits:
             tally.found.add(record_id)
@@ -284,8 +305,9 @@ class RuleExecutor:
             if ids[record_id] in exists or record_id in absorbed:
                 tally.already += 1
                 continue
+            extra = profile.annotate(record_id) if profile is not None else None
             out.append(build_alert(record, record_id, self.rule, self.identity, now,
-                                   execution_uuid=execution_uuid))  # fmt: skip
+                                   execution_uuid=execution_uuid, extra=extra))  # fmt: skip
         return out
 
     def _events_of(self, record: AnomalyRecord) -> Callable[[], Sequence[Mapping[str, Any]]]:

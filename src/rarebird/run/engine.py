@@ -38,20 +38,22 @@ from rarebird.alerts.model import Alert, RuleIdentity
 from rarebird.clock import SYSTEM_CLOCK, Clock
 from rarebird.datafeed.feed import Quarantine, TimeLimits
 from rarebird.definitions import DatafeedConfig, JobConfig, RuleConfig
-from rarebird.errors import DefinitionError
+from rarebird.errors import DefinitionError, StateError
 from rarebird.events import ProcessEvent
 from rarebird.job import AnomalyJob, JobStats
 from rarebird.job.anomaly import RENORMALIZE_INTERVAL_S
 from rarebird.results import BucketResults
 from rarebird.rules.exceptions import ExceptionSet
 from rarebird.rules.executor import RuleExecutor, RuleRun
+from rarebird.rules.profile import QuietProfile
 from rarebird.rules.schedule import align_down, align_up
 from rarebird.sinks.base import Sink
 from rarebird.store import Store
 from rarebird.store.adapters import SqliteRuleStore
 from rarebird.store.jobs import flush_job, load_job, save_job
+from rarebird.store.profiles import load_profile_state, save_profile_state
 from rarebird.store.serve import add_to_outbox
-from rarebird.timeutil import format_duration, iso
+from rarebird.timeutil import format_duration, iso, to_epoch_ms
 
 #: ``log(level, event, **fields)``
 LogFn = Callable[..., None]
@@ -165,6 +167,7 @@ class Engine:
         clock: Clock = SYSTEM_CLOCK,
         log: LogFn | None = None,
         time_limits: TimeLimits | None = None,
+        profile: QuietProfile | None = None,
     ) -> None:
         if rule is not None:
             check_rule_reads_job(rule, job)
@@ -187,11 +190,21 @@ class Engine:
         self.identity = (
             identity if identity is not None or rule is None else RuleIdentity.for_rule(rule)
         )
+        #: the opt-in scoring profile (None: Elastic's rule), its state resumed from the store
+        self.profile = profile
+        if profile is not None:
+            saved = load_profile_state(store, job.job_id, profile.name)
+            if saved is not None:
+                try:
+                    profile.restore(saved)
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise StateError(f"{store.path}: profile {profile.name!r} state of job "
+                                     f"{job.job_id!r}: {exc}") from exc  # fmt: skip
         self.executor: RuleExecutor | None = None
         if rule is not None:
             self.executor = RuleExecutor(
                 SqliteRuleStore(store), rule, identity=self.identity, exceptions=exceptions,
-                check_jobs=False,
+                check_jobs=False, profile=profile,
             )  # fmt: skip
         self.quarantine = Quarantine(time_limits or TimeLimits())
         self.span = job.bucket_span
@@ -204,8 +217,12 @@ class Engine:
     # --- shared steps ----------------------------------------------------------------------
 
     def save_job(self) -> None:
-        """Write the job's output and state (one transaction)."""
-        save_job(self.store, self.job)
+        """Write the job's output and state, and the profile's (one transaction)."""
+        with self.store.transaction():
+            save_job(self.store, self.job)
+            if self.profile is not None:
+                save_profile_state(self.store, self.config.job_id, self.profile.name,
+                                   self.profile.to_state())  # fmt: skip
         self._job_dirty = False
 
     def run_rule(self, at: datetime) -> RuleRun:
@@ -235,10 +252,12 @@ class Engine:
         *,
         downtime: Sequence[tuple[datetime, datetime]] = (),
         on_run: Callable[[RuleRun], None] | None = None,
+        observe: Callable[[ProcessEvent, bool], None] | None = None,
     ) -> Replay:
         """A replay over this engine, fed one event at a time (:meth:`Replay.offer`) -- so that
-        one pass over the input can feed several engines -- and ended with :meth:`Replay.finish`."""
-        return Replay(self, downtime=downtime, on_run=on_run)
+        one pass over the input can feed several engines -- and ended with :meth:`Replay.finish`.
+        ``observe`` sees every event offered, and whether the datafeed matched it."""
+        return Replay(self, downtime=downtime, on_run=on_run, observe=observe)
 
     def replay(
         self,
@@ -248,11 +267,12 @@ class Engine:
         on_run: Callable[[RuleRun], None] | None = None,
         on_progress: Callable[[int], None] | None = None,
         progress_every: float = 0.5,
+        observe: Callable[[ProcessEvent, bool], None] | None = None,
     ) -> ReplayReport:
         """Feed time-ordered ``events`` through the datafeed and the job, firing the rule (if
         any) on the event clock, and commit; see the module doc. ``on_progress`` gets the
         number of events matched so far, every ``progress_every`` seconds."""
-        replay = self.replayer(downtime=downtime, on_run=on_run)
+        replay = self.replayer(downtime=downtime, on_run=on_run, observe=observe)
         clock = self.clock
         last_report = clock.monotonic()
         offer = replay.offer
@@ -277,10 +297,20 @@ class Replay:
         *,
         downtime: Sequence[tuple[datetime, datetime]] = (),
         on_run: Callable[[RuleRun], None] | None = None,
+        observe: Callable[[ProcessEvent, bool], None] | None = None,
     ) -> None:
         self.engine = engine
         self.downtime = tuple(downtime)
         self.on_run = on_run
+        observers = [o for o in (observe, engine.profile and engine.profile.observe) if o]
+
+        def both(ev: ProcessEvent, matched: bool) -> None:
+            for o in observers:
+                o(ev, matched)
+
+        self._observe: Callable[[ProcessEvent, bool], None] | None = (
+            None if not observers else observers[0] if len(observers) == 1 else both
+        )
         self.tally = _RuleTally()
         self.buckets = 0
         self.records = 0
@@ -315,6 +345,8 @@ class Replay:
     def _fire(self, at: datetime) -> None:
         engine = self.engine
         self._note(engine.job.advance_to(at - engine.qd))
+        if engine.profile is not None:
+            engine.profile.finalize(to_epoch_ms(at - engine.qd))
         if any(a <= at < b for a, b in self.downtime):
             if engine._job_dirty:
                 engine.save_job()
@@ -329,7 +361,10 @@ class Replay:
         """One event of the input: True when the datafeed query matched it and its time is
         plausible (it went to the job); an implausible time is quarantined (counted, with where
         it came from), never modelled."""
-        if not self._matches(ev):
+        matched = self._matches(ev)
+        if self._observe is not None:
+            self._observe(ev, matched)
+        if not matched:
             self.not_matched += 1
             return False
         engine = self.engine
@@ -374,6 +409,8 @@ class Replay:
         job, rule, qd, tally = engine.job, engine.rule, engine.qd, self.tally
         if rule is None:
             self._note(job.finish())
+            if engine.profile is not None:
+                engine.profile.finalize(2**62)
         elif self.last_event is not None and self.next_run is not None:
             next_run = self.next_run
             last_bucket = align_down(self.last_event, engine.span)

@@ -44,6 +44,7 @@ from rarebird.errors import DefinitionError
 from rarebird.events import ProcessEvent
 from rarebird.results import BucketResults
 from rarebird.rules.executor import RuleRun
+from rarebird.rules.profile import QuietProfile
 from rarebird.rules.schedule import align_down, align_up
 from rarebird.run.early_warning import EarlyWarning
 from rarebird.run.engine import Engine, LogFn
@@ -97,7 +98,13 @@ class LiveEngine(Engine):
         keep_outbox: bool = False,
         log: LogFn | None = None,
         time_limits: TimeLimits | None = None,
+        profile: QuietProfile | None = None,
     ) -> None:
+        if alert_on_interim and profile is not None:
+            raise DefinitionError(
+                rule.source or "<rule>", "alert_on_interim",
+                "the quiet profile does not combine with alert_on_interim",
+            )  # fmt: skip
         if alert_on_interim and rule.alert_suppression is not None:
             raise DefinitionError(
                 rule.source or "<rule>", "alert_suppression",
@@ -105,7 +112,7 @@ class LiveEngine(Engine):
             )  # fmt: skip
         super().__init__(
             store, job, datafeed, rule, identity=identity, renormalize=True, keep_events=True,
-            clock=clock, log=log, time_limits=time_limits,
+            clock=clock, log=log, time_limits=time_limits, profile=profile,
         )  # fmt: skip
         self.rule: RuleConfig = rule
         backfill = backfill or BackfillConfig()
@@ -177,8 +184,11 @@ class LiveEngine(Engine):
         oldest = self.state.backfill_from_ms
         check_time = self.quarantine.check
         now = self.clock.now()
+        profile = self.profile
         for event in events:
             received += 1
+            if profile is not None and profile.note_host(event):
+                self._job_dirty = True  # the profile's state changed: save it at the commit
             if not matches(event):
                 not_matched += 1
                 continue
@@ -236,11 +246,16 @@ class LiveEngine(Engine):
             return
         job = self.job
         finished: list[BucketResults] = []
+        profile = self.profile
         for event in self.pending.pop_before(to_ms):
+            if profile is not None:
+                profile.observe(event, True)
             finished.extend(job.feed(event))
             report.fed += 1
             self._job_dirty = True
         finished.extend(job.advance_to(from_epoch_ms(to_ms)))
+        if profile is not None:
+            profile.finalize(to_ms)
         self.state.frontier_ms = to_ms
         for results in finished:
             self._job_dirty = True

@@ -19,7 +19,7 @@ from rarebird.errors import InputError, ReadStats
 from rarebird.events import ProcessEvent
 from rarebird.rules.executor import RuleRun
 from rarebird.run.engine import Engine, ReplayReport
-from rarebird.sources import SourceOptions, expand_inputs, merge_by_time, open_source
+from rarebird.sources import KEEP_ALL, SourceOptions, expand_inputs, merge_by_time, open_source
 from rarebird.sources.inputs import OpenedSource
 
 
@@ -37,6 +37,9 @@ class InputOptions:
     host_name: str | None = None
     #: processes reading one large file in parallel (formats that can)
     workers: int = 1
+    #: read every event, not only those the datafeed could match (no prefilter, no pushdown):
+    #: the quiet profile learns when each host was first seen from all of them
+    every_event: bool = False
 
     def source_options(self, job: JobConfig, datafeed: DatafeedConfig) -> SourceOptions:
         """The options the sources get: these, plus the datafeed's prefilter and the fields the
@@ -52,9 +55,19 @@ class InputOptions:
         for job, datafeed in definitions:
             needed |= set(datafeed.query.fields) | set(job.influencers) | {job.time_field}
             needed |= {d.by_field_name for d in job.detectors}
+        if self.every_event:
+            needed |= {"host.name", "process.name", "user.id"}
         return SourceOptions(
-            prefilter=union_prefilters([d.query.prefilter for _, d in definitions]),
-            pushdown=union_sql([compile_sql(d.query.source) for _, d in definitions]),
+            prefilter=(
+                KEEP_ALL
+                if self.every_event
+                else union_prefilters([d.query.prefilter for _, d in definitions])
+            ),
+            pushdown=(
+                None
+                if self.every_event
+                else union_sql([compile_sql(d.query.source) for _, d in definitions])
+            ),
             fields=frozenset(needed),
             host_name=self.host_name,
             passwd=self.passwd,
@@ -123,8 +136,10 @@ def replay_inputs(
     on_run: Callable[[RuleRun], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     progress_every: float = 0.5,
+    observe: Callable[[ProcessEvent, bool], None] | None = None,
 ) -> RunSummary:
-    """Read ``specs`` and replay them through ``engine``; summarise."""
+    """Read ``specs`` and replay them through ``engine``; summarise. ``observe`` sees every
+    event read, and whether the datafeed matched it."""
     sources = open_inputs(specs, options, engine.config, engine.datafeed)
     merged_source = merge_by_time(sources)
     events: Iterator[ProcessEvent] = iter(merged_source)
@@ -140,7 +155,7 @@ def replay_inputs(
 
     report = engine.replay(
         events, downtime=downtime, on_run=on_run, on_progress=progress,
-        progress_every=progress_every,
+        progress_every=progress_every, observe=observe,
     )  # fmt: skip
     seconds = clock.monotonic() - start
     progress(report.events, final=True)

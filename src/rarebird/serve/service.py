@@ -46,6 +46,7 @@ from rarebird.datafeed.feed import TimeLimits
 from rarebird.definitions import load_datafeed, load_job, load_rule
 from rarebird.definitions.service import ServeConfig
 from rarebird.errors import InputError
+from rarebird.rules.profile import profile_for
 from rarebird.run.delivery import RetryPolicy
 from rarebird.run.live import LiveEngine, StepReport, frontier_target
 from rarebird.serve.delivery_worker import DeliveryWorker
@@ -70,7 +71,7 @@ from rarebird.serve.reporting import (
 )
 from rarebird.sinks import Sink, open_sink
 from rarebird.sinks.webhook import auth_headers
-from rarebird.sources import load_builtin_formats
+from rarebird.sources import KEEP_ALL, load_builtin_formats
 from rarebird.store import Store, open_store
 from rarebird.store.serve import (
     record_gap,
@@ -140,8 +141,11 @@ class Service:
                 kibana_base_url=cfg.alerts.kibana_url, anomaly_index=cfg.alerts.anomaly_index,
                 kibana_version=cfg.alerts.kibana_version,
             )  # fmt: skip
+            profile = profile_for(cfg.alerts.profile, job.job_id, job.bucket_span_s,
+                                  job.detector.by_field_name)  # fmt: skip
             self.engine = LiveEngine(
                 self.store, job, datafeed, rule, clock=self.clock, identity=identity,
+                profile=profile,
                 backfill=cfg.backfill, snapshots=cfg.snapshots,
                 alert_on_interim=cfg.alerts.alert_on_interim, keep_outbox=bool(cfg.alerts.outputs),
                 log=self.log, time_limits=TimeLimits(max_future=cfg.max_future),
@@ -162,7 +166,8 @@ class Service:
                     continue
                 # -- end of Elasticsearch inputs ------------------------------------------------
                 self.inputs[fc.label] = open_input(
-                    fc, datafeed.query.prefilter, saved, backfill=backfill,
+                    fc, datafeed.query.prefilter if profile is None else KEEP_ALL, saved,
+                    backfill=backfill,
                     rotate_grace=self.config.rotate_grace, log=self.log,
                 )  # fmt: skip
                 self.quiet.watch(fc.label)

@@ -268,6 +268,19 @@ _DELIVERY: tuple[str, ...] = (
         """,
 )
 
+_PROFILES: tuple[str, ...] = (
+    """
+        CREATE TABLE profile_state (
+            job_id   TEXT NOT NULL,
+            profile  TEXT NOT NULL,
+            version  INTEGER NOT NULL,
+            state    TEXT NOT NULL,
+            updated  TEXT NOT NULL,
+            PRIMARY KEY (job_id, profile)
+        );
+        """,
+)
+
 #: (component, steps), in the order they are applied to a new store.
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("core", _CORE),
@@ -277,4 +290,5 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("snapshots", _SNAPSHOTS),
     ("serve", _SERVE),
     ("delivery", _DELIVERY),
+    ("profiles", _PROFILES),
 )

@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from rarebird.alerts import CLOSE_REASONS, WORKFLOW_STATUSES, Alert, AlertLookupError
 from rarebird.evidence import events_behind, propose_from_alert
+from rarebird.explain import RecordFacts, explain
 from rarebird.rules.exception_items import DEFAULT_PROPOSAL_FIELDS, propose_item
 from rarebird.store import views
 from rarebird.store.alerts import get_alert, set_workflow_status
@@ -203,9 +204,15 @@ def alert_page(ctx: Ctx) -> Response:
     span = timedelta(seconds=int(alert.doc.get("bucket_span", 900)))
     with ctx.ui.store() as store:
         record = views.stored_record(store, alert.record_id)
+        # the quiet profile's reason travels on the alert, not on the job's record
+        profile = {k: v for k, v in alert.doc.items() if k.startswith("rarebird.profile.")}
         explanation = (
-            views.explain_record(store, record.doc, record.details, views.FleetCache())
+            views.explain_record(
+                store, {**record.doc, **profile}, record.details, views.FleetCache()
+            )  # fmt: skip
             if record is not None
+            else explain(RecordFacts.from_docs(alert.doc, None))
+            if profile
             else None
         )
         behind = tuple(views.event_row(e) for e in events_behind(store, alert))
