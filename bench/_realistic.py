@@ -149,9 +149,9 @@ def write_auditd(
                 recs = [
                     f"{head}{rtype} msg={stamp}: pid={rng.randrange(300, 60000)} uid=0 "
                     f"auid={uid} ses={rng.randrange(1, 900)} subj=unconfined "
-                    f"msg='op=PAM:accounting grantors=pam_unix acct=\"{user}\" exe=\"{exe}\" "
+                    f'msg=\'op=PAM:accounting grantors=pam_unix acct="{user}" exe="{exe}" '
                     f"hostname=10.0.0.{rng.randrange(2, 250)} addr=10.0.0.{rng.randrange(2, 250)} "
-                    f"terminal=ssh res=success'\x1dUID=\"root\" AUID=\"{user}\"\n"
+                    f'terminal=ssh res=success\'\x1dUID="root" AUID="{user}"\n'
                 ]
             elif kind < 0.20:  # connect(2) by an ordinary process
                 exe, argv = rng.choice(ORDINARY)
@@ -196,7 +196,7 @@ def write_auditd(
                     f"{head}PATH msg={stamp}: item=0 name={_q(exe)} inode={rng.randrange(10**5, 10**7)} "
                     f"dev=fd:00 mode=0100755 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL cap_fp=0 "
                     f'cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0\x1dOUID="root" OGID="root"\n',
-                    f"{head}PATH msg={stamp}: item=1 name=\"/lib64/ld-linux-x86-64.so.2\" "
+                    f'{head}PATH msg={stamp}: item=1 name="/lib64/ld-linux-x86-64.so.2" '
                     f"inode=1835 dev=fd:00 mode=0100755 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL "
                     f'cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0\x1dOUID="root" OGID="root"\n',
                     f"{head}PROCTITLE msg={stamp}: proctitle={_hexed(chr(0).join(argv))}\n",
@@ -215,7 +215,9 @@ def write_auditd(
     return Written(str(path), execs, matching, decoys, lines, size)
 
 
-def _ecs_doc(rng: random.Random, t: float, kind: str, exe: str, argv: list[str]) -> dict[str, object]:
+def _ecs_doc(
+    rng: random.Random, t: float, kind: str, exe: str, argv: list[str]
+) -> dict[str, object]:
     user, uid = _user(rng)
     host = f"host-{rng.randrange(40):03d}"
     pid = rng.randrange(300, 4_000_000)
@@ -225,7 +227,9 @@ def _ecs_doc(rng: random.Random, t: float, kind: str, exe: str, argv: list[str])
     seconds = int(t)
     ts = _iso(t)
     name = exe.rsplit("/", 1)[1]
-    event_type, action = rng.choice(((["start"], "exec"),) * 5 + ((["end"], "end"), (["start"], "fork")))
+    event_type, action = rng.choice(
+        ((["start"], "exec"),) * 5 + ((["end"], "end"), (["start"], "fork"))
+    )
     if kind == "match_end":
         event_type, action = ["end"], "end"
     return {
@@ -291,7 +295,11 @@ def _ecs_doc(rng: random.Random, t: float, kind: str, exe: str, argv: list[str])
             "type": event_type,
         },
         "ecs": {"version": "8.10.0"},
-        "data_stream": {"dataset": "endpoint.events.process", "namespace": "default", "type": "logs"},
+        "data_stream": {
+            "dataset": "endpoint.events.process",
+            "namespace": "default",
+            "type": "logs",
+        },
         "elastic": {"agent": {"id": f"8a4f{seconds % 9973:04d}"}},
     }
 
@@ -300,7 +308,9 @@ def _iso(t: float) -> str:
     import time as _time
 
     whole = int(t)
-    return _time.strftime("%Y-%m-%dT%H:%M:%S", _time.gmtime(whole)) + f".{int(t * 1000) % 1000:03d}Z"
+    return (
+        _time.strftime("%Y-%m-%dT%H:%M:%S", _time.gmtime(whole)) + f".{int(t * 1000) % 1000:03d}Z"
+    )
 
 
 def _shuffled(rng: random.Random, doc: dict[str, object]) -> dict[str, object]:
