@@ -6,7 +6,8 @@ after the next event's; a variant with ``EOE``), and Elastic Defend ECS document
 events, keys in varied orders). Each is written at the default shares (2 % of execs are
 discovery commands, 10 % near-miss decoys), with many decoys (40 %: the unfavourable case,
 lines that hold the literals and must be looked at), and with 10 % matching (how the cost grows
-with the share of matching lines).
+with the share of matching lines); ``ecs-gz`` is the ECS file gzip-compressed (a rotated log:
+ISA-L's igzip against zlib, ``RAREBIRD_GZIP=zlib``, the baseline ``gzip -dc | grep``).
 
 Every command is a whole process, timed on the warm page cache; the commands of one input run
 interleaved (grep, rarebird, ausearch, grep, rarebird, ...) ``--repeat`` times (3) and the
@@ -54,6 +55,8 @@ INPUTS: dict[str, tuple[str, dict[str, object]]] = {
     "ecs": ("ecs", {}),
     "ecs-decoys-40": ("ecs", {"decoy_share": 0.40}),
     "ecs-match-10": ("ecs", {"match_share": 0.10}),
+    # the "ecs" input gzip-compressed (a rotated log): igzip against zlib
+    "ecs-gz": ("ecs", {}),
 }
 
 
@@ -65,9 +68,18 @@ class Run:
 
 
 def generate(name: str, events: int) -> tuple[Path, Written]:
+    if name.endswith("-gz"):
+        plain, written = generate(name[: -len("-gz")], events)
+        path = plain.with_name(plain.name + ".gz")
+        if not path.exists():
+            print(f"compressing {plain.name} (gzip -6) ...", flush=True)
+            with open(path.with_suffix(".tmp"), "wb") as out:
+                subprocess.run(["gzip", "-6", "-c", str(plain)], stdout=out, check=True)
+            path.with_suffix(".tmp").rename(path)
+        return path, Written(**{**asdict(written), "path": str(path)})
     fmt, kwargs = INPUTS[name]
     digest = hashlib.sha256((ROOT / "bench" / "_realistic.py").read_bytes()).hexdigest()[:10]
-    ext = "log" if fmt == "auditd" else "ndjson"
+    ext = "log" if fmt == "auditd" else "ndjson"  # ("-gz" inputs: the same, compressed)
     path = OUT / f"realistic-{name}-{events}-{digest}.{ext}"
     meta = path.with_suffix(".json")
     if path.exists() and meta.exists():
@@ -119,13 +131,18 @@ def commands(
     fmt = INPUTS[name][0]
     py = sys.executable
     job = [py, "-m", "rarebird", "job", "run", "--store", str(store), str(path)]
+    grep = ["grep", "-c", "-E", AUDIT_GREP if fmt == "auditd" else ECS_GREP, str(path)]
+    if name.endswith("-gz"):
+        grep = ["sh", "-c", f"gzip -dc '{path}' | grep -c -E '{ECS_GREP}'"]
     cmds: dict[str, tuple[list[str], dict[str, str] | None]] = {
-        "grep -c -E (baseline)": (
-            ["grep", "-c", "-E", AUDIT_GREP if fmt == "auditd" else ECS_GREP, str(path)],
-            None,
-        ),
+        "grep -c -E (baseline)": (grep, None),
         "rarebird job run": (job, None),
     }
+    if name.endswith("-gz"):
+        cmds["rarebird job run, zlib (RAREBIRD_GZIP=zlib)"] = (
+            job,
+            {**os.environ, "RAREBIRD_GZIP": "zlib"},
+        )
     if workers > 1 and fmt == "auditd":
         cmds[f"rarebird job run --workers {workers}"] = ([*job, "--workers", str(workers)], None)
     if before is not None:
@@ -136,7 +153,7 @@ def commands(
             ["ausearch", "--format", "csv", "-if", str(path)],
             None,
         )
-    if fmt == "ecs" and os.environ.get("RAREBIRD_ECS_SEARCH") is None:
+    if fmt == "ecs" and not name.endswith("-gz") and "RAREBIRD_ECS_SEARCH" not in os.environ:
         forced = {**os.environ, "RAREBIRD_ECS_SEARCH": "hyperscan"}
         cmds["rarebird job run, hyperscan forced"] = (job, forced)
     return cmds
