@@ -147,7 +147,7 @@ def commands(
             job,
             {**os.environ, "RAREBIRD_GZIP": "zlib"},
         )
-    if workers > 1 and fmt == "auditd":
+    if workers > 1 and not name.endswith("-gz"):
         cmds[f"rarebird job run --workers {workers}"] = ([*job, "--workers", str(workers)], None)
     if before is not None:
         env = {**os.environ, "PYTHONPATH": str(before)}

@@ -66,6 +66,7 @@ from rarebird.sources.ecs.multiscan import (
     load_hyperscan,
     search_mode,
 )
+from rarebird.sources.ecs.parallel import can_split, scan_parallel
 from rarebird.sources.ecs.prefilter import (
     STRSTR,
     ByteCondition,
@@ -100,7 +101,7 @@ class EcsSource:
         search: str | None = None,
         lane: bool = True,
     ) -> None:
-        mode = search_mode(search)  # auto, hyperscan, libc, python (.multiscan)
+        mode = self.search_mode = search_mode(search)  # auto, hyperscan, libc, python
         self._path = path
         self.options = options or SourceOptions()
         self._stats = ReadStats()
@@ -143,6 +144,10 @@ class EcsSource:
         return self._stats
 
     def __iter__(self) -> Iterator[ProcessEvent]:
+        workers = int(self.options.extra.get("workers", "1"))
+        if workers > 1 and can_split(self, self._path):
+            yield from scan_parallel(self, self._path, workers)
+            return
         stream = open_binary(self._path)
         try:
             head = b""
@@ -207,13 +212,21 @@ class EcsSource:
 
     # -- NDJSON --
 
-    def _iter_ndjson(self, stream: io.BufferedIOBase) -> Iterator[ProcessEvent]:
+    def read_ndjson(self, stream: io.RawIOBase, at_start: bool = True) -> Iterator[ProcessEvent]:
+        """The events of NDJSON ``stream`` (closed at the end); not ``at_start``: a range of a
+        file after its first line (line numbers are then relative to the range)."""
+        with stream:
+            yield from self._iter_ndjson(stream, at_start)  # type: ignore[arg-type]
+
+    def _iter_ndjson(
+        self, stream: io.BufferedIOBase, at_start: bool = True
+    ) -> Iterator[ProcessEvent]:
         stats = self._stats
         max_line = self.options.max_line_bytes
         chunk = ChunkBuffer(_buffer_size(stream, self.chunk_bytes), self.use_libc)
         filled = 0
         eof = False
-        first = True
+        first = at_start
         lineno = 0
         skipping_long = False  # inside a line longer than max_line_bytes, dropping it
         primary: ByteCondition | None = None
