@@ -13,7 +13,7 @@ spells a code unit of a value, as in :func:`.prefilter.escape_hits`.
 Which search runs is the ``search`` of :class:`~rarebird.sources.ecs.reader.EcsSource`, or
 the ``RAREBIRD_ECS_SEARCH`` environment variable: ``auto`` (default), ``hyperscan``, ``libc``
 or ``python``. ``auto`` uses Hyperscan only where the PyPI wheel imports and the CPU runs it,
-and only when, timed on the input's first chunk, it is faster than libc (which one is depends
+and only when, timed on the input's first chunk, it is clearly faster than libc (which one is depends
 on the CPU, the C library and the data: see docs/BENCHMARKS.md); otherwise today's search.
 """
 
@@ -113,15 +113,22 @@ class MultiLiteral:
         return found
 
 
+#: Hyperscan is chosen when it takes less than this share of libc's time on the first chunk: a
+#: single chunk timed on a busy machine misleads (measured: ``auto`` picked Hyperscan on a file
+#: where it was 1.9 times slower overall), and a small gain is not worth the risk
+MARGIN = 0.8
+
+
 def faster(first: Callable[[], object], second: Callable[[], object]) -> bool:
-    """True when ``second`` runs faster than ``first`` (best of two runs each, alternated)."""
+    """True when ``second`` runs clearly faster than ``first`` (in under ``MARGIN`` of its time,
+    best of two runs each, alternated)."""
     best = [float("inf"), float("inf")]
     for _ in range(2):
         for i, run in enumerate((first, second)):
             t0 = time.perf_counter()
             run()
             best[i] = min(best[i], time.perf_counter() - t0)
-    return best[1] < best[0]
+    return best[1] < MARGIN * best[0]
 
 
 _PROBE = ByteCondition(
