@@ -16,6 +16,9 @@ Peak RSS from ``/usr/bin/time -v``. ``--before REV`` also times ``job run`` of t
 revision REV (exported under ``bench/out/``) in the same rotation.
 
     python bench/realistic_inputs.py                        # 200,000 events per input
+                                                            # (all 8 inputs: about 8 minutes
+                                                            # on the 2-core machine, --only
+                                                            # to pick some)
     python bench/realistic_inputs.py --events 1000000       # the issue's size
     python bench/realistic_inputs.py --before main --only auditd-no-eoe
 """

@@ -50,7 +50,7 @@ def load_hyperscan() -> ModuleType | None:
     """The ``hyperscan`` module when installed and runnable on this CPU, else None."""
     try:
         import hyperscan
-    except ImportError:
+    except (ImportError, OSError):  # not installed, or its bundled library cannot load
         return None
     try:
         MultiLiteral(hyperscan, (_PROBE,))

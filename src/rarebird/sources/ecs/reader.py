@@ -144,9 +144,9 @@ class EcsSource:
         return self._stats
 
     def __iter__(self) -> Iterator[ProcessEvent]:
-        workers = int(self.options.extra.get("workers", "1"))
-        if workers > 1 and can_split(self, self._path):
-            yield from scan_parallel(self, self._path, workers)
+        workers = self.options.extra.get("workers", "1")
+        if workers.isdigit() and int(workers) > 1 and can_split(self, self._path):
+            yield from scan_parallel(self, self._path, int(workers))
             return
         stream = open_binary(self._path)
         try:
