@@ -252,3 +252,51 @@ def test_open_events_are_bounded_events_come_out_as_the_input_is_read(
     window = 64 * 1024 + 2 * GAP + 64 * 1024  # CHUNK + HISTORY + MARGIN (the fast path's)
     assert max(lag) <= window + GAP + 8192
     assert len(data) > 10 * max(lag)
+
+
+# --- real logs -----------------------------------------------------------------------------------
+
+
+def corpus_logs() -> list[Path]:
+    from tests.conftest import SHARED
+
+    root = SHARED / "corpora"
+    out = []
+    for folder in ("audit-userspace", "go-libaudit", "laurel"):
+        for path in sorted((root / folder).rglob("*")):
+            if path.is_file() and path.stat().st_size < 10_000_000:
+                with open(path, "rb") as f:
+                    if b"msg=audit(" in f.read(4096):
+                        out.append(path)
+    return out
+
+
+@pytest.mark.corpora
+def test_real_logs_group_alike_in_both_readers_with_and_without_eoe(tmp_path: Path) -> None:
+    """The public sample logs (audit-userspace, go-libaudit, laurel), as written and with
+    their EOE records removed: the fast path keeps what the full parse keeps, for a prefilter
+    naming every executable that runs in them."""
+    from rarebird.sources import FieldCondition, Prefilter
+
+    logs = corpus_logs()
+    if not logs:
+        pytest.skip("../shared/corpora is absent")
+    compared = 0
+    for path in logs:
+        for strip in (False, True):
+            data = path.read_bytes()
+            if strip:
+                data = b"".join(x for x in data.splitlines(True) if b"type=EOE " not in x)
+            copy = tmp_path / f"{path.name}.{int(strip)}"
+            copy.write_bytes(data)
+            everything = list(AuditdSource(str(copy), SourceOptions(extra={"scan": "full"})))
+            names = {e.process_name for e in everything if e.process_name}
+            names = {n for n in names if "/" not in n and " " not in n}
+            if not names:
+                continue
+            pf = Prefilter((FieldCondition("process.name", frozenset(names)),))
+            full = [e for e in everything if pf.holds(e)]
+            fast = list(AuditdSource(str(copy), SourceOptions(prefilter=pf)))
+            assert fast == full, path
+            compared += 1
+    assert compared >= 40
