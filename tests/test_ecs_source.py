@@ -18,6 +18,7 @@ from rarebird.definitions.datafeed import load_datafeed
 from rarebird.events import ProcessEvent, SourceLocation
 from rarebird.sources import KEEP_ALL, FieldCondition, Prefilter, SourceOptions
 from rarebird.sources.ecs import EcsSource, byte_conditions, detect_layout, sniff_ecs
+from rarebird.sources.ecs.multiscan import load_hyperscan
 from tests.conftest import shared_path
 
 DATAFEED = load_datafeed()
@@ -49,6 +50,10 @@ def write_lines(path: Path, lines: list[str | bytes | dict[str, Any]], end: byte
         out += end
     path.write_bytes(bytes(out))
     return path
+
+
+#: the byte searches of the prefilter (one Hyperscan pass where the wheel runs, else libc)
+SEARCHES = ("libc", "python") + (("hyperscan",) if load_hyperscan() is not None else ())
 
 
 def read(
@@ -279,7 +284,7 @@ def test_bad_lines_are_counted_with_their_line_and_cost_no_neighbour(tmp_path: P
 
 def test_fast_mode_reports_badly_framed_lines_it_does_not_parse(tmp_path: Path) -> None:
     path = write_lines(tmp_path / "bad.ndjson", BAD_LINES)
-    for search in ("libc", "python"):
+    for search in SEARCHES:
         events, src = read(path, FEED, search=search)
         assert [ev.user_name for ev in events] == ["u1", "u2", "u3"]
         # line 8 is framed like an object and holds no value of the datafeed: not parsed
@@ -355,7 +360,7 @@ def test_results_do_not_depend_on_chunk_size_or_search(tmp_path: Path) -> None:
     reference, ref_src = read(path)
     assert len(reference) > 50
     for chunk in (16, 100, 1000, 5000):
-        for search in ("libc", "python"):
+        for search in SEARCHES:
             events, src = read(path, chunk_bytes=chunk, search=search)
             assert events == reference
             assert issues(src) == issues(ref_src)
@@ -550,6 +555,8 @@ def test_prefilter_never_drops_what_the_datafeed_keeps(
     full = _kept(path, KEEP_OPTIONS)
     assert _kept(path, FEED) == full
     assert _kept(path, FEED, search="python", chunk_bytes=64) == full
+    if "hyperscan" in SEARCHES:
+        assert _kept(path, FEED, search="hyperscan", chunk_bytes=64) == full
 
 
 def test_the_jobs_fast_field_getters_agree_with_event_value() -> None:

@@ -28,14 +28,13 @@ import io
 import os
 import stat
 import sys
-import zlib
 from collections.abc import Iterator, Sequence
 from operator import attrgetter
-from typing import Any
 
 from rarebird.errors import InputError, ReadStats
 from rarebird.events import ProcessEvent
 from rarebird.sources.base import Source, SourceOptions
+from rarebird.sources.gunzip import GzipInput
 from rarebird.sources.registry import detect, format_names, open_format, undetected_format
 from rarebird.sources.sniff import SNIFF_BYTES, Detection, gunzip_head, is_gzip
 
@@ -215,46 +214,6 @@ def open_binary(path: str) -> io.BufferedIOBase:
     if is_gzip(magic):
         return GzipInput(stream)
     return stream
-
-
-class GzipInput(gzip.GzipFile):
-    """A gzip stream over an input this module opened.
-
-    Closing it closes the input too, and :meth:`readinto` fills the buffer piece by piece, so
-    that what was decompressed before a corrupt or cut-off part is handed over before the
-    error is raised (on the next call).
-    """
-
-    def __init__(self, stream: io.BufferedReader) -> None:
-        super().__init__(fileobj=stream, mode="rb")
-        self._input = stream
-        self._error: BaseException | None = None
-
-    def readinto(self, b: Any) -> int:
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-        view = memoryview(b).cast("B")
-        total = 0
-        while total < len(view):
-            try:
-                piece = self.read1(len(view) - total)
-            except (OSError, EOFError, zlib.error) as exc:
-                if not total:
-                    raise
-                self._error = exc
-                break
-            if not piece:
-                break
-            view[total : total + len(piece)] = piece
-            total += len(piece)
-        return total
-
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            self._input.close()
 
 
 def read_head(path: str, size: int = SNIFF_BYTES) -> bytes:

@@ -23,7 +23,6 @@ from rarebird.errors import ReadStats
 from rarebird.events import ProcessEvent, SourceLocation
 from rarebird.sources.auditd.events import BuildContext, RawRecord, build_context, build_event
 from rarebird.sources.auditd.records import (
-    HEADER_LINE_RE,
     HEADER_RE,
     MAX_PREFIX,
     MAX_STAMP,
@@ -296,11 +295,18 @@ def _following(
     max_line: int,
 ) -> list[tuple[int, int, Header, bytes]]:
     """The records named ``node``+``stamp`` after offset ``frm`` (a line start), each starting
-    at most GAP bytes after the previous one (``cur`` is the last one so far), up to an EOE."""
+    at most GAP bytes after the previous one (``cur`` is the last one so far), up to an EOE.
+
+    Only lines holding the stamp's text are looked at: the search for it is a byte search (C,
+    skipping ahead by the stamp's length), so an event without an ``EOE`` costs a few
+    microseconds for the GAP bytes after its last record, not a regular expression over every
+    line there (issue 10). A line is one of the event's records exactly when its header, read
+    at the line's start, names ``node`` and ``stamp``: the lines this looks at and the answer are
+    those of a scan of every line start (the rule of :mod:`rarebird.sources.auditd.scan`).
+    """
     buf, n, eof = win.buf, win.n, win.eof
     out: list[tuple[int, int, Header, bytes]] = []
     pos = frm
-    last_seen = frm - 1
     while True:
         limit = cur + GAP
         endpos = limit + MAX_PREFIX + MAX_STAMP
@@ -311,21 +317,28 @@ def _following(
         # the usual case: the next line is the event's next record
         m = HEADER_RE.match(buf, pos, endpos)
         if m is None or m.group(1) != node or buf[m.start(3) - 6 : m.end()] != stamp:
-            # records of other events (or other lines) in between: look further
+            # records of other events (or other lines) in between: the next line holding the
+            # stamp's text whose header is the event's, starting within GAP
             m = None
-            for cand in HEADER_LINE_RE.finditer(buf, pos, endpos):
-                s = cand.start()
-                if s <= last_seen:
-                    continue
+            p = buf.find(stamp, pos, endpos)
+            while p >= 0:
+                s = buf.rfind(b"\n", pos, p) + 1 or pos
                 if s > limit:
                     return out
-                last_seen = s
-                if cand.group(1) == node and buf[cand.start(3) - 6 : cand.end()] == stamp:
+                cand = HEADER_RE.match(buf, s, endpos)
+                if (
+                    cand is not None
+                    and cand.group(1) == node
+                    and buf[cand.start(3) - 6 : cand.end()] == stamp
+                ):
                     m = cand
                     break
+                # not this line: go on after it
+                e = buf.find(b"\n", p, endpos)
+                if e < 0:
+                    break
+                p = buf.find(stamp, e + 1, endpos)
             if m is None:
-                if endpos < n:  # the window moved on: nothing more within GAP
-                    return out
                 return out
         s = m.start()
         e = buf.find(b"\n", m.end(), n)
@@ -333,7 +346,6 @@ def _following(
             if not eof:
                 raise NeedMore
             e = n
-        last_seen = s
         pos = e + 1
         if e - s > max_line:
             continue

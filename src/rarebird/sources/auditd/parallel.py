@@ -11,26 +11,27 @@ relative to the range and fixed up here once the lines of the earlier ranges are
 from __future__ import annotations
 
 import dataclasses
-import os
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypedDict
 
 import orjson
 
-from rarebird.errors import InputError, InputIssue, ReadStats
-from rarebird.events import ProcessEvent, SourceLocation
+from rarebird.errors import InputError, ReadStats
+from rarebird.events import ProcessEvent
 from rarebird.sources.auditd.fast import FastScan, exe_needle, fast_scan_for
 from rarebird.sources.auditd.scan import HISTORY
-from rarebird.sources.base import FieldCondition, JsonObject, Prefilter, SourceOptions
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_SKIP = frozenset({"timestamp", "origin", "extra"})
+from rarebird.sources.base import FieldCondition, Prefilter, SourceOptions
+from rarebird.sources.ranges import (
+    decode_event,
+    encode_event,
+    encode_stats,
+    merge_stats,
+    split_ranges,
+)
 
 #: What a worker process runs: :func:`run_worker` on the JSON spec in ``argv[1]``.
 WORKER_CODE = (
@@ -71,21 +72,6 @@ class WorkerSpec:
             group=self.group,
             max_line_bytes=self.max_line_bytes,
         )
-
-
-def split_ranges(path: str, parts: int) -> list[tuple[int, int]]:
-    """``parts`` byte ranges of the file, each starting at the beginning of a line."""
-    size = os.path.getsize(path)
-    cuts = [0]
-    with open(path, "rb") as f:
-        for i in range(1, parts):
-            f.seek(size * i // parts)
-            f.readline()
-            pos = f.tell()
-            if pos > cuts[-1] and pos < size:
-                cuts.append(pos)
-    cuts.append(size)
-    return list(zip(cuts, cuts[1:], strict=False))
 
 
 def scan_parallel(
@@ -153,72 +139,6 @@ def _run(
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-
-
-class StatsDoc(TypedDict):
-    """A worker's :class:`~rarebird.errors.ReadStats` as JSON (issues as line, reason, detail)."""
-
-    lines: int
-    bytes: int
-    prefiltered: int
-    skipped: dict[str, int]
-    issues: list[tuple[int, str, str]]
-
-
-def encode_event(event: ProcessEvent) -> bytes:
-    """One event as a JSON object (typed attributes that are set, time in microseconds)."""
-    doc: dict[str, Any] = {}
-    for f in dataclasses.fields(event):
-        if f.name in _SKIP:
-            continue
-        value = getattr(event, f.name)
-        if value is None or value == ():
-            continue
-        doc[f.name] = list(value) if isinstance(value, tuple) else value
-    delta = event.timestamp - _EPOCH
-    doc["timestamp"] = (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
-    doc["extra"] = {k: list(v) for k, v in event.extra.items()}
-    if event.origin is not None:
-        doc["origin"] = [event.origin.path, event.origin.line]
-    return orjson.dumps(doc)
-
-
-def decode_event(doc: JsonObject, line_offset: int = 0) -> ProcessEvent:
-    """The inverse of :func:`encode_event`, adding ``line_offset`` to the origin's line."""
-    kwargs: dict[str, Any] = {}
-    for key, value in doc.items():
-        if key == "timestamp":
-            kwargs[key] = _EPOCH + timedelta(microseconds=value)
-        elif key == "extra":
-            kwargs[key] = {k: tuple(v) for k, v in value.items()}
-        elif key == "origin":
-            kwargs[key] = SourceLocation(value[0], value[1] + line_offset)
-        else:
-            kwargs[key] = tuple(value) if isinstance(value, list) else value
-    return ProcessEvent(**kwargs)
-
-
-def encode_stats(stats: ReadStats) -> bytes:
-    doc: StatsDoc = {
-        "lines": stats.lines,
-        "bytes": stats.bytes,
-        "prefiltered": stats.prefiltered,
-        "skipped": dict(stats.skipped),
-        "issues": [(i.location.line, i.reason, i.detail) for i in stats.issues],
-    }
-    return orjson.dumps(doc)
-
-
-def merge_stats(stats: ReadStats, doc: StatsDoc, path: str, line_offset: int) -> None:
-    stats.lines += doc["lines"]
-    stats.bytes += doc["bytes"]
-    stats.prefiltered += doc["prefiltered"]
-    stats.skipped.update(doc["skipped"])
-    for line, reason, detail in doc["issues"]:
-        if len(stats.issues) < stats.max_issues:
-            stats.issues.append(
-                InputIssue(SourceLocation(path, line + line_offset), reason, detail)
-            )
 
 
 def run_worker(spec_json: str) -> None:

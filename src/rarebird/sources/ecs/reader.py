@@ -59,6 +59,14 @@ from rarebird.sources.ecs.documents import (
     event_from_document,
 )
 from rarebird.sources.ecs.layout import detect_layout, stream_records
+from rarebird.sources.ecs.multiscan import (
+    CALIBRATE_MIN,
+    MultiLiteral,
+    faster,
+    load_hyperscan,
+    search_mode,
+)
+from rarebird.sources.ecs.parallel import can_split, scan_parallel
 from rarebird.sources.ecs.prefilter import (
     STRSTR,
     ByteCondition,
@@ -90,16 +98,24 @@ class EcsSource:
         options: SourceOptions | None = None,
         *,
         chunk_bytes: int = CHUNK_BYTES,
-        search: str = "auto",
+        search: str | None = None,
         lane: bool = True,
     ) -> None:
-        if search not in ("auto", "libc", "python"):
-            raise ValueError(f"search must be auto, libc or python, not {search!r}")
+        mode = self.search_mode = search_mode(search)  # auto, hyperscan, libc, python
         self._path = path
         self.options = options or SourceOptions()
         self._stats = ReadStats()
         self.chunk_bytes = max(16, chunk_bytes)
-        self.use_libc = STRSTR is not None and search != "python"
+        self.use_libc = STRSTR is not None and mode != "python"
+        self._hs = load_hyperscan() if mode in ("auto", "hyperscan") else None
+        if mode == "hyperscan" and self._hs is None:
+            raise ValueError("search hyperscan: the hyperscan module is missing or cannot run")
+        #: the search in use: "hyperscan", "libc" or "python" (auto times the first chunk)
+        self.searcher = (
+            "hyperscan" if mode == "hyperscan" else "libc" if self.use_libc else "python"
+        )
+        self._calibrate = mode == "auto" and self._hs is not None
+        self._multi: dict[tuple[ByteCondition, ...], MultiLiteral] = {}
         self.conditions = byte_conditions(self.options.prefilter)
         self.wanted = Wanted.for_fields(self.options.fields)
         #: msgspec's quick lane for plain candidate lines (None: every line takes orjson)
@@ -128,6 +144,10 @@ class EcsSource:
         return self._stats
 
     def __iter__(self) -> Iterator[ProcessEvent]:
+        workers = self.options.extra.get("workers", "1")
+        if workers.isdigit() and int(workers) > 1 and can_split(self, self._path):
+            yield from scan_parallel(self, self._path, int(workers))
+            return
         stream = open_binary(self._path)
         try:
             head = b""
@@ -192,13 +212,21 @@ class EcsSource:
 
     # -- NDJSON --
 
-    def _iter_ndjson(self, stream: io.BufferedIOBase) -> Iterator[ProcessEvent]:
+    def read_ndjson(self, stream: io.RawIOBase, at_start: bool = True) -> Iterator[ProcessEvent]:
+        """The events of NDJSON ``stream`` (closed at the end); not ``at_start``: a range of a
+        file after its first line (line numbers are then relative to the range)."""
+        with stream:
+            yield from self._iter_ndjson(stream, at_start)  # type: ignore[arg-type]
+
+    def _iter_ndjson(
+        self, stream: io.BufferedIOBase, at_start: bool = True
+    ) -> Iterator[ProcessEvent]:
         stats = self._stats
         max_line = self.options.max_line_bytes
         chunk = ChunkBuffer(_buffer_size(stream, self.chunk_bytes), self.use_libc)
         filled = 0
         eof = False
-        first = True
+        first = at_start
         lineno = 0
         skipping_long = False  # inside a line longer than max_line_bytes, dropping it
         primary: ByteCondition | None = None
@@ -251,6 +279,8 @@ class EcsSource:
                     n = last + 1
                 if self.filtering:
                     if primary is None:
+                        if self._calibrate and n >= CALIBRATE_MIN:
+                            self._choose_search(chunk, n)
                         primary = self._choose_primary(chunk, n)
                     lineno = yield from self._scan_chunk(chunk, n, lineno, primary)
                 else:
@@ -308,6 +338,8 @@ class EcsSource:
                 start = z + 1
                 z = buf.find(0, start, n)
             segments.append((start, n))
+            if self.searcher == "hyperscan":
+                return self._multi_for(conds).search(buf, n), nuls
             escapes = buf.find(0x5C, 0, n) >= 0  # any backslash at all (memchr)?
             found: list[list[int]] = []
             for cond in conds:
@@ -320,6 +352,24 @@ class EcsSource:
             return found, nuls
         finally:
             buf[n] = saved
+
+    def _multi_for(self, conds: tuple[ByteCondition, ...]) -> MultiLiteral:
+        multi = self._multi.get(conds)
+        if multi is None:
+            assert self._hs is not None
+            multi = self._multi[conds] = MultiLiteral(self._hs, conds)
+        return multi
+
+    def _choose_search(self, chunk: ChunkBuffer, n: int) -> None:
+        """``auto``: Hyperscan for this input when it searches its first chunk faster."""
+        own = self.searcher
+
+        def run(searcher: str) -> None:
+            self.searcher = searcher
+            self._search(chunk, n, self.conditions)
+
+        hs_faster = faster(lambda: run(own), lambda: run("hyperscan"))
+        self.searcher = "hyperscan" if hs_faster else own
 
     def _choose_primary(self, chunk: ChunkBuffer, n: int) -> ByteCondition:
         """The condition with the fewest hits in the first chunk picks the candidate lines."""

@@ -1,0 +1,183 @@
+"""Reading one large ECS NDJSON file with several processes, one byte range each (``--workers``).
+
+As for raw auditd (:mod:`rarebird.sources.auditd.parallel`): the file is cut at line boundaries
+into ``workers`` ranges; this process reads the first while worker processes (started with
+``python -c``) read the others with the same options and prefilter, and their events are taken
+in file order, so the events and the counts are the sequential ones. Used for plain regular
+files of at least 64 MiB holding NDJSON, when the prefilter can skip lines (otherwise the
+reading process is not the bottleneck: every line is parsed, or the input is compressed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from rarebird.errors import InputError
+from rarebird.events import ProcessEvent
+from rarebird.sources.base import FieldCondition, Prefilter, SourceOptions
+from rarebird.sources.ranges import (
+    decode_event,
+    encode_event,
+    encode_stats,
+    merge_stats,
+    split_ranges,
+)
+
+if TYPE_CHECKING:
+    from rarebird.sources.ecs.reader import EcsSource
+
+#: Below this size a file is read by one process whatever ``workers`` says.
+PARALLEL_MIN_BYTES = 64 * 1024 * 1024
+
+WORKER_CODE = (
+    "import sys; from rarebird.sources.ecs.parallel import run_worker; run_worker(sys.argv[1])"
+)
+
+
+class RangeStream(io.RawIOBase):
+    """Bytes ``start`` to ``stop`` of a file, as a stream."""
+
+    def __init__(self, path: str, start: int, stop: int) -> None:
+        self._f = open(path, "rb")  # noqa: SIM115 (closed by close())
+        self._f.seek(start)
+        self._left = stop - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        n = self._f.readinto(view[: min(len(view), self._left)]) or 0
+        self._left -= n
+        return n
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSpec:
+    """What one worker reads, and the options it reads with (as JSON)."""
+
+    path: str
+    start: int
+    stop: int
+    out: str
+    prefilter: list[tuple[str, list[str]]]
+    fields: list[str] | None
+    max_line_bytes: int
+    chunk_bytes: int
+    search: str
+    lane: bool
+
+    def to_json(self) -> str:
+        return orjson.dumps(dataclasses.asdict(self)).decode()
+
+
+def can_split(source: EcsSource, path: str) -> bool:
+    """Whether ``path`` is worth (and fit for) reading in ranges with ``source``'s options."""
+    if not source.filtering:
+        return False
+    try:
+        if not os.path.isfile(path) or os.path.getsize(path) < PARALLEL_MIN_BYTES:
+            return False
+        with open(path, "rb") as f:
+            head = f.read(64 * 1024)
+    except OSError as exc:
+        raise InputError(path, exc.strerror or str(exc)) from None
+    from rarebird.sources.ecs.layout import detect_layout
+    from rarebird.sources.sniff import is_gzip
+
+    return not is_gzip(head[:2]) and detect_layout(head) == "ndjson"
+
+
+def scan_parallel(source: EcsSource, path: str, workers: int) -> Iterator[ProcessEvent]:
+    """The events of ``path`` read by ``workers`` processes, in file order; counts go to
+    ``source.stats`` as if one process had read it all."""
+    ranges = split_ranges(path, workers)
+    with tempfile.TemporaryDirectory(prefix="rarebird-ecs-") as tmp:
+        yield from _run(source, path, ranges, Path(tmp))
+
+
+def _run(
+    source: EcsSource, path: str, ranges: list[tuple[int, int]], tmp: Path
+) -> Iterator[ProcessEvent]:
+    options = source.options
+    stats = source.stats
+    procs: list[tuple[subprocess.Popen[bytes], Path, Path]] = []
+    try:
+        for i, (start, stop) in enumerate(ranges[1:], 1):
+            out, err = tmp / f"range-{i}.ndjson", tmp / f"range-{i}.stderr"
+            spec = WorkerSpec(
+                path=path,
+                start=start,
+                stop=stop,
+                out=str(out),
+                prefilter=[(c.field, sorted(c.values)) for c in options.prefilter.conditions],
+                fields=sorted(options.fields) if options.fields is not None else None,
+                max_line_bytes=options.max_line_bytes,
+                chunk_bytes=source.chunk_bytes,
+                search=source.search_mode,
+                lane=source.lane is not None,
+            )
+            cmd = [sys.executable, "-c", WORKER_CODE, spec.to_json()]
+            with open(err, "wb") as err_file:
+                procs.append((subprocess.Popen(cmd, stderr=err_file), out, err))
+        first_start, first_stop = ranges[0]
+        source.layout = "ndjson"
+        yield from source.read_ndjson(RangeStream(path, first_start, first_stop))
+        for proc, out, err in procs:
+            lines_before = stats.lines
+            if proc.wait() != 0:
+                tail = err.read_text(errors="replace").strip().splitlines()[-1:] or ["?"]
+                raise InputError(path, f"worker process failed: {tail[0]}")
+            with open(out, "rb") as rows:
+                last = b""
+                for row in rows:
+                    if last:
+                        stats.events += 1
+                        yield decode_event(orjson.loads(last), lines_before)
+                    last = row
+            merge_stats(stats, orjson.loads(last), path, lines_before)
+    finally:
+        for proc, _out, _err in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def run_worker(spec_json: str) -> None:
+    """A worker process: read one range, write its events and then its counts as JSON lines."""
+    from rarebird.sources.ecs.reader import EcsSource
+
+    doc = orjson.loads(spec_json)
+    conditions = tuple(FieldCondition(f, frozenset(v)) for f, v in doc["prefilter"])
+    options = SourceOptions(
+        prefilter=Prefilter(conditions),
+        fields=frozenset(doc["fields"]) if doc["fields"] is not None else None,
+        max_line_bytes=doc["max_line_bytes"],
+    )
+    source = EcsSource(
+        doc["path"],
+        options,
+        chunk_bytes=doc["chunk_bytes"],
+        search=doc["search"],
+        lane=doc["lane"],
+    )
+    with open(doc["out"], "wb") as out:
+        stream = RangeStream(doc["path"], doc["start"], doc["stop"])
+        for event in source.read_ndjson(stream, at_start=False):
+            out.write(encode_event(event) + b"\n")
+        out.write(encode_stats(source.stats) + b"\n")

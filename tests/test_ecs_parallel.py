@@ -1,0 +1,103 @@
+"""``--workers`` on one large ECS NDJSON file: the events and counts of one process.
+
+Worker processes read byte ranges of the file (cut at line ends) with the same prefilter and
+fields; their events are taken in file order with line numbers fixed up. Bad lines, blank and
+CRLF lines, a NUL byte and escaped values sit across the range boundaries.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from rarebird.definitions.datafeed import load_datafeed
+from rarebird.sources import SourceOptions
+from rarebird.sources.ecs import EcsSource
+from rarebird.sources.ecs import parallel as ecs_parallel
+from rarebird.sources.ranges import split_ranges
+
+FEED = load_datafeed().query.prefilter
+FIELDS = frozenset({"user.name", "process.name", "event.type", "host.os.type", "host.name"})
+
+
+def line(rng: random.Random, i: int) -> bytes:
+    name = rng.choice(["ss", "netstat", "sshd", "route", "bash", "showmount", "ip"])
+    doc = {
+        "@timestamp": f"2026-01-05T10:{i // 60 % 60:02d}:{i % 60:02d}.000Z",
+        "event": {"type": [rng.choice(["start", "end"])], "category": ["process"]},
+        "host": {"name": f"h{i % 4}", "os": {"type": "linux"}},
+        "process": {"name": name, "args": [name, "-a"], "parent": {"name": "ss"}},
+        "user": {"name": f"u{i % 9}"},
+    }
+    text = json.dumps(doc).encode()
+    r = rng.random()
+    if r < 0.03:
+        return b'{"broken": '
+    if r < 0.05:
+        return b""
+    if r < 0.07:
+        return text + b"\r"
+    if r < 0.08:
+        return text.replace(b'"name": "ss"', b'"name": "\\u0073s"')
+    if r < 0.085:
+        return text.replace(b"category", b"cat\x00egory")
+    return text
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rng = random.Random(4)
+    path = tmp_path_factory.mktemp("ecs") / "fleet.ndjson"
+    path.write_bytes(b"\n".join(line(rng, i) for i in range(4000)) + b"\n")
+    return path
+
+
+def read(path: Path, workers: int, fields: frozenset[str] | None) -> tuple[object, ...]:
+    extra = {"workers": str(workers)} if workers > 1 else {}
+    src = EcsSource(
+        str(path), SourceOptions(prefilter=FEED, fields=fields, extra=extra), chunk_bytes=4096
+    )
+    events = list(src)
+    s = src.stats
+    issues = [(str(i.location), i.reason) for i in s.issues]
+    return events, issues, s.lines, s.bytes, s.prefiltered, s.events, dict(s.skipped)
+
+
+@pytest.mark.parametrize("fields", [FIELDS, None], ids=["lane", "whole-documents"])
+def test_workers_give_the_events_and_counts_of_one_process(
+    big: Path, monkeypatch: pytest.MonkeyPatch, fields: frozenset[str] | None
+) -> None:
+    one = read(big, 1, fields)
+    monkeypatch.setattr(ecs_parallel, "PARALLEL_MIN_BYTES", 0)
+    ranges: list[int] = []
+
+    def spy(path: str, parts: int) -> list[tuple[int, int]]:
+        out = split_ranges(path, parts)
+        ranges.append(len(out))
+        return out
+
+    monkeypatch.setattr(ecs_parallel, "split_ranges", spy)
+    three = read(big, 3, fields)
+    assert ranges == [3]  # read in three ranges
+    assert three == one
+    assert len(one[0]) > 500  # type: ignore[arg-type]
+    assert len(one[1]) > 50  # type: ignore[arg-type]
+
+
+def test_small_or_compressed_files_are_read_by_one_process(
+    big: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = EcsSource(str(big), SourceOptions(prefilter=FEED, extra={"workers": "2"}))
+    assert not ecs_parallel.can_split(src, str(big))  # under 64 MiB
+    monkeypatch.setattr(ecs_parallel, "PARALLEL_MIN_BYTES", 0)
+    assert ecs_parallel.can_split(src, str(big))
+    import gzip
+
+    gz = tmp_path / "fleet.ndjson.gz"
+    gz.write_bytes(gzip.compress(big.read_bytes()))
+    assert not ecs_parallel.can_split(src, str(gz))
+    keep_all = EcsSource(str(big), SourceOptions(extra={"workers": "2"}))
+    assert not ecs_parallel.can_split(keep_all, str(big))  # no prefilter: every line parsed
