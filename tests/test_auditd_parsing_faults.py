@@ -124,3 +124,56 @@ def test_a_real_gap_in_one_boot_is_still_counted(tmp_path: Path) -> None:
     events, src = parse(path)
     assert len(events) == 20
     assert src.stats.skipped[GAP] == 10
+
+
+def _datafeed_prefilter() -> Prefilter:
+    from rarebird.definitions import load_datafeed
+
+    return load_datafeed().query.prefilter
+
+
+def test_lines_that_are_not_audit_records_are_reported_on_the_prefiltered_path(
+    tmp_path: Path,
+) -> None:
+    """A syslog line, a JSON document and a stray note between records, runs of blank lines and
+    a whitespace-only line: the prefiltered fast path reports the same lines (file:line) as
+    the full parser, and still keeps the event."""
+    path = tmp_path / "mixed.log"
+    path.write_text(
+        "Jan  5 10:00:00 web1 sshd[77]: Accepted publickey for alice\n"
+        + SYSCALL
+        + "\n\n\n   \n"
+        + f'type=EXECVE msg={STAMP} argc=2 a0="ss" a1="-t"\n'
+        + '{"@timestamp": "2026-01-05T10:00:00Z", "process": {"name": "ss"}}\n'
+        + f"type=EOE msg={STAMP}\n"
+        + "note: ss netstat route\n"
+    )
+    found = {}
+    for scan in ("full", "fast"):
+        options = SourceOptions(prefilter=_datafeed_prefilter(), extra={"scan": scan})
+        src = AuditdSource(str(path), options)
+        events = list(src)
+        assert [e.process_args for e in events] == [("ss", "-t")]
+        found[scan] = [(i.location.line, i.reason) for i in src.stats.issues]
+        assert src.stats.lines == 10
+    assert found["fast"] == found["full"]
+    assert found["fast"] == [(1, "auditd: not an audit record"), (8, "auditd: not an audit record"),
+                             (10, "auditd: not an audit record")]  # fmt: skip
+
+
+def test_a_file_of_another_format_read_as_auditd_fails_under_strict(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "app.log"
+    path.write_text(
+        "".join(f"2026-01-05 10:{i:02d} INFO ran ss -tan for user{i}\n" for i in range(50))
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "rarebird", "job", "run", "--store", str(tmp_path / "s.db"),
+         "--input-format", "auditd", "--strict", str(path)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "50 auditd: not an audit record" in proc.stdout + proc.stderr
+    assert f"{path}:1: auditd: not an audit record" in proc.stdout + proc.stderr

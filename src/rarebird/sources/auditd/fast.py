@@ -26,7 +26,10 @@ from rarebird.sources.auditd.records import (
     HEADER_RE,
     MAX_PREFIX,
     MAX_STAMP,
+    NOT_A_RECORD,
     Header,
+    count_foreign_lines,
+    foreign_lines,
     header_from_match,
     parse_header,
 )
@@ -156,6 +159,7 @@ class FastScan:
         cursor_abs, cursor_line = self.start, self.lines_before_start + 1
         done_line = -1  # the end of the last line looked at (absolute)
         parsed = 0
+        foreign = 0  # lines that are not audit records (reported, not prefiltered)
         while True:
             win.fill()
             buf, n, base = win.buf, win.n, win.base
@@ -163,6 +167,7 @@ class FastScan:
             if self.stop is not None:
                 hi = min(hi, self.stop - base)
             begin = lo - base
+            span_line = cursor_line + buf.count(b"\n", cursor_abs - base, begin)
             hits: Iterator[re.Match[bytes]] = self.needle.finditer(buf, begin, max(begin, hi))
             if hi <= begin and not win.eof and n == len(buf):
                 # no line ends in the whole buffer: the bytes belong to a line far longer than
@@ -201,6 +206,7 @@ class FastScan:
             done_to = resume if resume is not None else base + max(hi, begin)
             cursor_line += buf.count(b"\n", cursor_abs - base, done_to - base)
             cursor_abs = done_to
+            foreign += self._foreign(buf, begin, done_to - base, span_line, cursor_line)
             lo = done_to
             if resume is None and (
                 (win.eof and lo >= base + n) or (self.stop is not None and lo >= self.stop)
@@ -210,7 +216,7 @@ class FastScan:
                     lines += 1  # a last line without a newline
                 self.stats.lines += lines
                 # ReadStats.prefiltered: lines (records) never parsed
-                self.stats.prefiltered += max(0, lines - parsed)
+                self.stats.prefiltered += max(0, lines - parsed - foreign)
                 self.stats.bytes += lo - self.start
                 return
             # dropping old bytes cannot make room: the event is longer than the buffer
@@ -225,6 +231,27 @@ class FastScan:
                 end = buf.find(b"\n", resume - base, n)
                 done_line = base + (end if end >= 0 else n)  # go on after that SYSCALL line
             win.drop(max(0, lo - base - HISTORY))
+
+    def _foreign(
+        self, buf: bytearray, begin: int, end: int, first_line: int, next_line: int
+    ) -> int:
+        """Report the lines of ``buf[begin:end]`` (lines ``first_line`` to before ``next_line``)
+        that are not audit records, as the full parser does (file:line), so a file of another
+        format is not read as an empty log."""
+        if not (begin == 0 if first_line == 1 else begin > 0 and buf[begin - 1] == 0x0A):
+            # the span goes on with a line longer than the buffer: its head was looked at
+            nl = buf.find(b"\n", begin, end)
+            if nl < 0:
+                return 0
+            begin, first_line = nl + 1, first_line + 1
+        if count_foreign_lines(buf, begin, end, next_line - first_line) == 0:
+            return 0
+        found = 0
+        for i, line in foreign_lines(buf, begin, end):
+            self.stats.skip(SourceLocation(self.path, first_line + i), NOT_A_RECORD,
+                            line[:80].decode("utf-8", "replace"))  # fmt: skip
+            found += 1
+        return found
 
     def _group(
         self, win: Window, ls: int, le: int, header: Header, line: bytes
