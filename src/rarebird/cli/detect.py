@@ -22,7 +22,7 @@ from rarebird.cli._rules_common import (
     store_option,
     with_output_options,
 )
-from rarebird.cli.job import definition_options, input_options, input_settings
+from rarebird.cli.job import definition_options, engine_options, input_options, input_settings
 from rarebird.clock import SYSTEM_CLOCK
 from rarebird.store.lock import StoreLock
 from rarebird.timeutil import iso
@@ -34,6 +34,7 @@ from rarebird.timeutil import iso
 @rule_option
 @format_option()
 @input_options
+@engine_options
 @click.option("--down", "downtime", multiple=True, metavar="START/END", callback=time_ranges,
               help="Simulate the rule being down (no runs) between two times; repeatable.")  # fmt: skip
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no summary on stderr.")
@@ -58,6 +59,8 @@ def detect(
     host_name: str | None,
     identity: str,
     workers: int,
+    scan_engine: str,
+    spark_master: str | None,
     downtime: list[tuple[datetime, datetime]],
     quiet: bool,
     progress: bool | None,
@@ -83,7 +86,8 @@ def detect(
     from rarebird.run.replay import replay_inputs
 
     defs = select_jobs(job_path, families, datafeed_path=datafeed_path, with_rule=False)
-    settings = input_settings(input_format, passwd_file, group_file, host_name, identity, workers)
+    settings = input_settings(input_format, passwd_file, group_file, host_name, identity, workers,
+                              scan_engine, spark_master)  # fmt: skip
     if len(defs) > 1:
         if rule_path or rule_uuid:
             raise click.UsageError("--rule/--rule-uuid apply to one job: each packaged job "

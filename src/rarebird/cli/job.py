@@ -25,7 +25,13 @@ from rarebird.cli._output import Column, Rows, echo, emit, emit_document, format
 from rarebird.definitions.family import JobDefinitions, select_jobs
 from rarebird.explain import severity
 from rarebird.run.engine import Engine
-from rarebird.run.replay import InputOptions, RunSummary, replay_inputs, replay_inputs_many
+from rarebird.run.replay import (
+    ENGINES,
+    InputOptions,
+    RunSummary,
+    replay_inputs,
+    replay_inputs_many,
+)
 from rarebird.sources import IDENTITIES, format_names
 from rarebird.store import open_store
 from rarebird.store.jobs import load_job as load_stored_job
@@ -92,6 +98,24 @@ def input_options(func: Any) -> Any:
     )(func)
 
 
+def engine_options(func: Any) -> Any:
+    """``--engine`` and ``--spark-master`` (``job run`` and ``detect``)."""
+    func = click.option(
+        "--spark-master",
+        metavar="URL",
+        help="The Spark master with --engine spark (default: local[2]; spark://HOST:7077 ...).",
+    )(func)
+    return click.option(
+        "--engine",
+        "scan_engine",
+        type=click.Choice(ENGINES),
+        default="local",
+        show_default=True,
+        help="What scans Parquet inputs: DuckDB in this process, or Apache Spark (needs "
+        "rarebird[spark] and Java 17+); the job, rule and results are the same.",
+    )(func)
+
+
 def input_settings(
     input_format: str,
     passwd_file: str | None,
@@ -99,8 +123,12 @@ def input_settings(
     host_name: str | None,
     identity: str,
     workers: int = 1,
+    engine: str = "local",
+    spark_master: str | None = None,
 ) -> InputOptions:
     """The input options every command that reads events shares (``input_options``)."""
+    if spark_master and engine != "spark":
+        raise click.UsageError("--spark-master goes with --engine spark")
     return InputOptions(
         format=input_format,
         identity=identity,
@@ -108,6 +136,8 @@ def input_settings(
         group=group_file,
         host_name=host_name,
         workers=workers,
+        engine=engine,
+        spark_master=spark_master,
     )
 
 
@@ -120,6 +150,7 @@ def job() -> None:
 @store_option
 @definition_options
 @input_options
+@engine_options
 @click.option("--job-id", help="Run under this job id (default: the job file's id).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 @click.option(
@@ -147,6 +178,8 @@ def job_run(
     host_name: str | None,
     identity: str,
     workers: int,
+    scan_engine: str,
+    spark_master: str | None,
     job_id: str | None,
     quiet: bool,
     progress: bool | None,
@@ -164,7 +197,8 @@ def job_run(
     defs = select_jobs(job_path, families, datafeed_path=datafeed_path, job_id=job_id,
                        with_rule=False)  # fmt: skip
     meter, show = reading_progress(inputs, quiet=quiet, progress=progress)
-    settings = input_settings(input_format, passwd_file, group_file, host_name, identity, workers)
+    settings = input_settings(input_format, passwd_file, group_file, host_name, identity, workers,
+                              scan_engine, spark_master)  # fmt: skip
     if len(defs) > 1:
         _run_many(defs, store_path, inputs, settings, show, meter, quiet, strict, renormalize)
         return
