@@ -79,7 +79,7 @@ def child(parquet: str, engine: str, master: str, out_dir: str) -> dict[str, Any
         t0, c0 = time.perf_counter(), cpu(jvm)
         cli(["job", "run", "--quiet", *flags, "--store", store, parquet], standalone_mode=False)
         runs.append({"wall": time.perf_counter() - t0, "cpu": cpu(jvm) - c0, "store": store})
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = proc_hwm_mb(os.getpid())  # ru_maxrss would keep the bench's own peak across exec
     return {"start": started, "runs": runs, "rss_python": rss,
             "rss_jvm": proc_hwm_mb(jvm) if jvm else 0.0}  # fmt: skip
 
