@@ -116,10 +116,18 @@ def main() -> int:
         print(json.dumps(child(parquet, engine, master, out_dir)))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--events", type=int, default=1_000_000)
+    quick = os.environ.get("RAREBIRD_BENCH_QUICK") == "1"
+    parser.add_argument("--events", type=int, default=100_000 if quick else 1_000_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    from rarebird.sources.spark import SparkUnavailable, check_spark
+
+    try:
+        check_spark()
+    except SparkUnavailable as exc:
+        print(f"skipped: {exc}")
+        return 0
     n = args.events
     parquet = parquet_file(bench_file(n, args.seed))
     rarebird = str(Path(sys.executable).with_name("rarebird"))
