@@ -166,6 +166,38 @@ def test_spark_reads_what_export_parquet_writes_and_reports_the_scan(
     assert results(tmp_path / "spark.db") == results(tmp_path / "local.db")
 
 
+def test_a_folder_is_one_scan_and_ties_across_files_keep_the_local_order(
+    spark: Any, tmp_path: Path
+) -> None:
+    """The same events in two files of a folder: every event has a twin at the same time in
+    the other file, so the order of ties across files decides the users' order in buckets.
+    Two nested files are one Spark query; a nested and a flat file (which one table cannot
+    hold) are a query each, merged as the local engine merges them."""
+    ndjson = tmp_path / "fleet.ndjson"
+    cli("generate", "--days", "2", "--file", str(ndjson))
+    for name, shapes in (("same", (False, False)), ("mixed", (False, True))):
+        folder = tmp_path / name
+        folder.mkdir()
+        for i, flat in enumerate(shapes):
+            to_parquet(ndjson, folder / f"part-{i}.parquet", flat=flat)
+        runs = [CliRunner().invoke(main, ["job", "run", *engine, "--store",
+                                          str(tmp_path / f"{name}-{len(engine)}.db"), str(folder)])
+                for engine in ((), ("--engine", "spark"))]  # fmt: skip
+        assert [r.exit_code for r in runs] == [0, 0], runs[1].output
+        assert "input   2 Parquet files: parquet\n" in runs[1].stderr
+
+        def counts(text: str) -> list[str]:
+            return [
+                ln.split(" in ")[0] for ln in text.splitlines() if ln.startswith(("read", "kept"))
+            ]
+
+        assert counts(runs[1].stderr) == counts(runs[0].stderr)
+        assert counts(runs[0].stderr)[0].startswith("read    ")
+        want = results(tmp_path / f"{name}-0.db")
+        assert want["record"], name
+        assert results(tmp_path / f"{name}-2.db") == want, name
+
+
 def test_engine_spark_refuses_a_line_format(spark: Any, labelled: Path, tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["job", "run", "--engine", "spark", "--store",
                                     str(tmp_path / "s.db"), str(labelled / "fleet.ndjson")])  # fmt: skip

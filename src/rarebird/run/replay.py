@@ -97,6 +97,21 @@ class InputOptions:
                 )
 
 
+def one_spark_scan(
+    paths: Sequence[str], opened: list[OpenedSource], options: InputOptions, opts: SourceOptions
+) -> list[OpenedSource]:
+    """With ``engine="spark"``, several Parquet inputs become ONE Spark scan (one query, in the
+    order the time merge of one scan per file would give); otherwise ``opened`` as it is."""
+    options.check_engine(opened)
+    if options.engine != "spark" or len(opened) < 2:
+        return opened
+    from rarebird.sources.identity import reader_options, with_identity
+    from rarebird.sources.parquet import SparkParquetSource
+
+    scan = SparkParquetSource(paths, reader_options(opts))
+    return [OpenedSource(with_identity(scan, opts.identity), "parquet", None)]
+
+
 @dataclass(frozen=True)
 class Progress:
     """Where a replay is: lines and bytes read, events kept, seconds elapsed."""
@@ -144,9 +159,10 @@ def open_inputs(
     elastic, specs = split_specs(specs)
     searched = [open_elastic(spec, job, datafeed, opts) for spec in elastic]
     # -- end of Elasticsearch inputs ------------------------------------------------------------
-    opened = [open_source(path, options.format, opts) for path in expand_inputs(specs)]
+    paths = expand_inputs(specs)
+    opened = [open_source(path, options.format, opts) for path in paths]
     options.check_engine([*searched, *opened])
-    return searched + opened
+    return searched + one_spark_scan(paths, opened, options, opts)
 
 
 def replay_inputs(
@@ -235,8 +251,10 @@ def replay_inputs_many(
             one.seconds,
         )  # fmt: skip
     opts = options.source_options_for([(e.config, e.datafeed) for e in engines])
-    sources = [open_source(path, options.format, opts) for path in expand_inputs(files)]
-    options.check_engine(sources)
+    paths = expand_inputs(files)
+    sources = one_spark_scan(
+        paths, [open_source(path, options.format, opts) for path in paths], options, opts
+    )
     merged_source = merge_by_time(sources)
     replays = [e.replayer(downtime=downtime, on_run=on_run) for e in engines]
     offers = [r.offer for r in replays]

@@ -23,9 +23,11 @@ DuckDB runs on ``workers`` threads (one by default: the figures in docs/SCALE.md
 
 from __future__ import annotations
 
+import heapq
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from rarebird.errors import InputError, ReadStats
@@ -196,17 +198,7 @@ class ParquetSource:
 
     def _read_spark(self) -> Iterator[ProcessEvent]:
         """The same events, scanned by Spark (:mod:`rarebird.sources.spark`)."""
-        from rarebird.sources.spark import scan_rows
-
-        stats = self._stats
-        stats.bytes = _size(self._path)
-        fields, rows = scan_rows(self._path, self.options, stats)
-        for row in rows:
-            location = SourceLocation(self._path, int(row[1]) + 1)
-            event = self._event(row[:2] + row[3:], fields, location, False, row[2])
-            if event is not None:
-                stats.events += 1
-                yield event
+        yield from SparkParquetSource([self._path], self.options, self._stats)
 
     def _wanted(
         self, columns: Mapping[str, tuple[SqlColumn, str]]
@@ -262,6 +254,57 @@ class ParquetSource:
             else:
                 typed[attr] = values[0]
         return ProcessEvent(timestamp=timestamp, extra=extra, origin=location, **typed)
+
+
+class SparkParquetSource(ParquetSource):
+    """Events of several Parquet files (in input order) scanned by Spark in ONE query, in the
+    order the local engine's time merge of one scan per file gives (ties: input order, then
+    file order). Files that do not read as one table (schemas that do not merge, nested and
+    dotted shapes mixed) are scanned one query each and merged here, in the same order."""
+
+    def __init__(
+        self, paths: Sequence[str], options: SourceOptions, stats: ReadStats | None = None
+    ) -> None:
+        super().__init__(paths[0] if len(paths) == 1 else f"{len(paths)} Parquet files", options)
+        self._paths = list(paths)
+        if stats is not None:
+            self._stats = stats
+        self._parts: list[ReadStats] = []
+
+    @property
+    def stats(self) -> ReadStats:
+        if not self._parts:
+            return self._stats
+        total = ReadStats()
+        for part in self._parts:
+            total.merge(part)
+        return total
+
+    def __iter__(self) -> Iterator[ProcessEvent]:
+        from rarebird.sources.spark import NotOneScan
+
+        self._stats.bytes = sum(_size(p) for p in self._paths)
+        try:
+            yield from self._scan(self._paths, self._stats)
+        except NotOneScan:
+            self._parts = [ReadStats() for _ in self._paths]
+            scans = [
+                self._scan([p], part) for p, part in zip(self._paths, self._parts, strict=True)
+            ]
+            yield from heapq.merge(*scans, key=attrgetter("timestamp"))
+
+    def _scan(self, paths: list[str], stats: ReadStats) -> Iterator[ProcessEvent]:
+        from rarebird.sources.spark import scan_rows
+
+        if len(paths) == 1:
+            stats.bytes = _size(paths[0])
+        fields, rows = scan_rows(paths, self.options, stats)
+        for row in rows:
+            location = SourceLocation(paths[row[3]], int(row[1]) + 1)
+            event = self._event(row[:2] + row[4:], fields, location, False, row[2])
+            if event is not None:
+                stats.events += 1
+                yield event
 
 
 def _keyword(value: Any) -> str:

@@ -26,11 +26,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from rarebird.errors import InputError, RarebirdError, ReadStats
-from rarebird.events import FIELD_ATTRS, SourceLocation
+from rarebird.events import FIELD_ATTRS
 from rarebird.sources.base import SourceOptions, SqlColumn
 
 #: Spark's settings for rarebird's one session (local mode by default): small, quiet, UTC,
@@ -95,23 +95,32 @@ def quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def leaf_columns(schema: Any) -> dict[str, tuple[SqlColumn, str]]:
+def leaf_columns(
+    schema: Any, duplicates: set[str] | None = None
+) -> dict[str, tuple[SqlColumn, str]]:
     """Every field of a Spark schema as (column, kind) by dotted ECS name, as
     :func:`rarebird.sources.parquet.leaf_columns` does for DuckDB: struct members walked,
-    dotted column names taken as they are (first one wins); kinds are Spark's type names."""
+    dotted column names taken as they are (first one wins, the others named in
+    ``duplicates``); kinds are Spark's type names."""
     out: dict[str, tuple[SqlColumn, str]] = {}
+    seen = duplicates if duplicates is not None else set()
     for field in schema.fields:
-        _walk(field.name, quote(field.name), field.dataType, out)
+        _walk(field.name, quote(field.name), field.dataType, out, seen)
     return out
 
 
-def _walk(name: str, expr: str, dtype: Any, out: dict[str, tuple[SqlColumn, str]]) -> None:
+def _walk(
+    name: str, expr: str, dtype: Any, out: dict[str, tuple[SqlColumn, str]], dup: set[str]
+) -> None:
     kind = dtype.typeName()
     if kind == "struct":
         for child in dtype.fields:
-            _walk(f"{name}.{child.name}", f"{expr}.{quote(child.name)}", child.dataType, out)
+            _walk(f"{name}.{child.name}", f"{expr}.{quote(child.name)}", child.dataType, out, dup)
         return
-    if name in out or kind == "map":
+    if name in out:
+        dup.add(name)
+        return
+    if kind == "map":
         return
     if kind == "array":
         element = dtype.elementType.typeName()
@@ -132,30 +141,50 @@ def time_key(column: SqlColumn, kind: str) -> str | None:
     return None
 
 
+class NotOneScan(Exception):
+    """Several files that one Spark scan cannot read as one table (their schemas do not merge,
+    or a field is both a struct member in some and a dotted column in others)."""
+
+
 def scan_rows(
-    path: str, options: SourceOptions, stats: ReadStats
+    paths: Sequence[str], options: SourceOptions, stats: ReadStats
 ) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
-    """The rows of ``path`` (a file or a glob) the datafeed can match, in time order (ties in
-    file order): the names of the fields selected, and the rows as ``(time_us | None,
-    row_index, raw_time | None, *values)`` -- the DuckDB scan's layout. ``stats`` gets the rows
-    read (``lines``) now and the rows left in Spark (``prefiltered``) when the rows are done."""
+    """The rows of ``paths`` (files or globs, in input order) the datafeed can match, in ONE
+    Spark query, in time order -- ties by input order, then file order, as the local engine's
+    time merge of one scan per file orders them: the names of the fields selected, and the
+    rows as ``(time_us | None, row_index, raw_time | None, file, *values)``. ``stats`` gets the
+    rows read (``lines``) now and the rows left in Spark (``prefiltered``) when the rows are
+    done. Raises :class:`NotOneScan` for several files that do not read as one table."""
     from pyspark.errors import PySparkException
     from pyspark.sql import functions as F
 
     spark = spark_session(options.extra.get("spark_master") or None)
+    where_ = paths[0] if len(paths) == 1 else f"{paths[0]} (and {len(paths) - 1} more)"
     try:
-        frame = spark.read.parquet(path)
-        columns = leaf_columns(frame.schema)
-        total = frame.count()
+        if len(paths) == 1:
+            frames = [spark.read.parquet(paths[0])]
+            schema = frames[0].schema
+        else:
+            schema = spark.read.option("mergeSchema", "true").parquet(*paths).schema
+            frames = [spark.read.schema(schema).parquet(p) for p in paths]
+        duplicates: set[str] = set()
+        columns = leaf_columns(schema, duplicates)
+        if duplicates and len(paths) > 1:
+            raise NotOneScan(f"both nested and dotted: {sorted(duplicates)[:3]}")
+        total = frames[0].count() if len(frames) == 1 else _union(frames).count()
     except PySparkException as exc:
+        if len(paths) > 1:
+            raise NotOneScan(str(exc).strip().splitlines()[0]) from None
         text = str(exc).strip()
         first = text.splitlines()[0] if text else type(exc).__name__
-        raise InputError(path, f"Spark cannot read it as Parquet: {first}") from None
+        raise InputError(where_, f"Spark cannot read it as Parquet: {first}") from None
     if "@timestamp" not in columns and "class_uid" in columns and "time" in columns:
-        raise InputError(path, "OCSF Parquet is read by the local engine only, not --engine spark")
+        raise InputError(
+            where_, "OCSF Parquet is read by the local engine only, not --engine spark"
+        )
     stamp = columns.get("@timestamp")
     if stamp is None:
-        raise InputError(path, "no @timestamp column: not ECS")
+        raise InputError(where_, "no @timestamp column: not ECS")
     stats.lines = int(total)
     need = options.fields
     keep = None if need is None else set(need) | set(FIELD_ATTRS)
@@ -163,19 +192,25 @@ def scan_rows(
     key = time_key(*stamp)
     # text times are parsed in Python (as NDJSON's are); Spark orders by its own parse of them
     order = key or f"unix_micros(try_cast({stamp[0].expr} AS TIMESTAMP))"
-    selected = [
-        F.expr(key or "CAST(NULL AS BIGINT)").alias("__t"),
-        F.col("_metadata.row_index").alias("__row"),
-        F.expr("CAST(NULL AS STRING)" if key else stamp[0].expr).alias("__raw"),
-        *(F.expr(columns[n][0].expr).alias(f"__f{i}") for i, n in enumerate(wanted)),
-        F.expr(order).alias("__order"),
-    ]
-    scan = frame
+    where = None
     if options.pushdown is not None:
         where, _ = options.pushdown.render({n: c for n, (c, _) in columns.items()}, "spark")
-        scan = scan.where(where)
-    ordered = scan.select(*selected).orderBy(F.col("__order").asc_nulls_last(), F.col("__row"))
-    rows = ordered.drop("__order")
+
+    def selected(index: int, frame: Any) -> Any:
+        scan = frame if where is None else frame.where(where)
+        return scan.select(
+            F.expr(key or "CAST(NULL AS BIGINT)").alias("__t"),
+            F.col("_metadata.row_index").alias("__row"),
+            F.expr("CAST(NULL AS STRING)" if key else stamp[0].expr).alias("__raw"),
+            F.lit(index).alias("__file"),
+            *(F.expr(columns[n][0].expr).alias(f"__f{i}") for i, n in enumerate(wanted)),
+            F.expr(order).alias("__order"),
+        )
+
+    scans = _union([selected(i, f) for i, f in enumerate(frames)])
+    rows = scans.orderBy(F.col("__order").asc_nulls_last(), F.col("__file"), F.col("__row")).drop(
+        "__order"
+    )
 
     def stream() -> Iterator[tuple[Any, ...]]:
         returned = 0
@@ -187,6 +222,8 @@ def scan_rows(
     return wanted, stream()
 
 
-def location(path: str, row_index: int) -> SourceLocation:
-    """Where a row came from: the file and its 1-based row (as the DuckDB scan says it)."""
-    return SourceLocation(path, int(row_index) + 1)
+def _union(frames: list[Any]) -> Any:
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.unionByName(frame)
+    return out
