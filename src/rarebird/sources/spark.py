@@ -27,6 +27,7 @@ import importlib.util
 import os
 import shutil
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from rarebird.errors import InputError, RarebirdError, ReadStats
@@ -81,6 +82,10 @@ def spark_session(master: str | None = None) -> Any:
     builder = SparkSession.builder.master(master or DEFAULT_MASTER).appName("rarebird")
     for key, value in SESSION_CONF.items():
         builder = builder.config(key, value)
+    logging = Path(__file__).with_name("spark-log4j2.properties").as_uri()
+    builder = builder.config(
+        "spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={logging}"
+    )
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
