@@ -34,9 +34,10 @@ def cli(*args: str) -> str:
     return res.stdout
 
 
-def to_parquet(ndjson: Path, out: Path, *, flat: bool = False) -> Path:
+def to_parquet(ndjson: Path, out: Path, *, flat: bool = False, text_time: bool = False) -> Path:
     """NDJSON → Parquet as DuckDB writes it from JSON: structs, or dotted column names (UUIDs as
-    text, as ``rarebird export parquet`` writes them: Spark has no UUID type)."""
+    text, as ``rarebird export parquet`` writes them: Spark has no UUID type); ``text_time``:
+    ``@timestamp`` as ISO-8601 text, as Spark writes it from JSON."""
     con = duckdb.connect()
     scan = f"read_json_auto('{ndjson}', sample_size = -1)"
     rel = con.sql(f"SELECT * FROM {scan} LIMIT 0")
@@ -46,6 +47,9 @@ def to_parquet(ndjson: Path, out: Path, *, flat: bool = False) -> Path:
         scan = f"(SELECT {select} FROM {scan})"
         rel = con.sql(f"SELECT * FROM {scan} LIMIT 0")
     portable = portable_select(list(rel.columns), list(rel.types))
+    if text_time:
+        iso = """strftime("@timestamp" AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%gZ')"""
+        portable = portable.replace('"@timestamp"', f'{iso} AS "@timestamp"', 1)
     con.execute(f"COPY (SELECT {portable} FROM {scan}) TO '{out}' (FORMAT parquet)")
     con.close()
     return out
@@ -172,19 +176,23 @@ def test_a_folder_is_one_scan_and_ties_across_files_keep_the_local_order(
     """The same events in two files of a folder: every event has a twin at the same time in
     the other file, so the order of ties across files decides the users' order in buckets.
     Two nested files are one Spark query; a nested and a flat file (which one table cannot
-    hold) are a query each, merged as the local engine merges them."""
+    hold) are a query each, merged as the local engine merges them. And a file whose times are
+    text (as Spark writes them from JSON), parsed in Python by both engines."""
     ndjson = tmp_path / "fleet.ndjson"
     cli("generate", "--days", "2", "--file", str(ndjson))
-    for name, shapes in (("same", (False, False)), ("mixed", (False, True))):
+    for name, shapes in (("same", (False, False)), ("mixed", (False, True)), ("text", (False,))):
         folder = tmp_path / name
         folder.mkdir()
         for i, flat in enumerate(shapes):
-            to_parquet(ndjson, folder / f"part-{i}.parquet", flat=flat)
+            to_parquet(ndjson, folder / f"part-{i}.parquet", flat=flat, text_time=name == "text")
+        kind = duckdb.sql(f"SELECT * FROM '{folder / 'part-0.parquet'}' LIMIT 0").types[0]
+        assert str(kind) == ("VARCHAR" if name == "text" else "TIMESTAMP WITH TIME ZONE")
         runs = [CliRunner().invoke(main, ["job", "run", *engine, "--store",
                                           str(tmp_path / f"{name}-{len(engine)}.db"), str(folder)])
                 for engine in ((), ("--engine", "spark"))]  # fmt: skip
         assert [r.exit_code for r in runs] == [0, 0], runs[1].output
-        assert "input   2 Parquet files: parquet\n" in runs[1].stderr
+        one = f"{folder / 'part-0.parquet'}: parquet (auto)" if len(shapes) == 1 else ""
+        assert f"input   {one or '2 Parquet files: parquet'}\n" in runs[1].stderr
 
         def counts(text: str) -> list[str]:
             return [
