@@ -5,11 +5,12 @@ The scan is the Parquet source's (:mod:`rarebird.sources.parquet`) with Spark in
 the datafeed query compiled to Spark SQL (:meth:`~rarebird.datafeed.sql.SqlQuery.render` with
 ``dialect="spark"``: ``exists(array, x -> ...)`` for list fields such as ``event.type``, binary
 (case-sensitive) string comparison, ``LIKE`` only where it narrows) is the ``where``; only the
-fields the job and the datafeed read are selected; rows are sorted by event time, ties in file
-order (``_metadata.row_index``), and streamed with ``toLocalIterator`` (one partition at a time).
-Each row becomes the same :class:`~rarebird.events.ProcessEvent` DuckDB's row would
-(:func:`~rarebird.sources.parquet.row_event`), so the job, the rule and the store downstream are
-the local engine's own.
+fields the job and the datafeed read are selected; rows are sorted by event time, ties in input
+order then file order (``_metadata.row_index``), and streamed with ``toLocalIterator`` (one
+partition at a time). Several files are one query (:func:`scan_rows`). Each row becomes the same
+:class:`~rarebird.events.ProcessEvent` DuckDB's row would
+(:class:`~rarebird.sources.parquet.SparkParquetSource`), so the job, the rule and the store
+downstream are the local engine's own.
 
 Why events and not per-bucket aggregates: the job needs each matching event -- the order users
 first appear in a bucket (the model's person ids and the order of its results), each user's
@@ -63,10 +64,10 @@ def check_spark() -> None:
     home = os.environ.get("JAVA_HOME")
     java = os.path.join(home, "bin", "java") if home else shutil.which("java")
     if not java or not os.access(java, os.X_OK):
+        where = f"no bin/java in JAVA_HOME ({home})" if home else "no java on PATH"
         raise SparkUnavailable(
-            "--engine spark needs Java 17 or later: no java on PATH"
-            + (f" nor in JAVA_HOME ({home})" if home else "")
-            + " (Debian: apt-get install openjdk-17-jre-headless)"
+            f"--engine spark needs Java 17 or later: {where} "
+            "(Debian: apt-get install openjdk-17-jre-headless)"
         )
 
 
