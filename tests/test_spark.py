@@ -253,6 +253,7 @@ QUERIES: list[dict[str, Any]] = [
     {"wildcard": {"process.name": "net?x"}},
     {"wildcard": {"process.name": "net\\_*"}},
     {"bool": {"must_not": {"term": {"process.name": "SS"}}}},
+    {"bool": {"should": [{"term": {"process.name": "ss"}}], "must_not": [{"term": {"user.name": "bob"}}]}},
 ]  # fmt: skip
 
 
@@ -292,6 +293,7 @@ def test_spark_sql_selects_the_rows_duckdb_selects(spark: Any) -> None:
         ["dave"],  # ? is one character, case kept
         ["dave"],  # an escaped _ is a literal _
         ["", "alice", "back\\slash", "carol", "dave", "eve", "frank", "it's"],
+        ["", "alice"],  # must_not does not make should optional (Elasticsearch's default)
     ]
 
 

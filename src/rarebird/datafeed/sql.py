@@ -187,6 +187,7 @@ def _compile_bool(body: Any, where: str, fields: set[str]) -> Node:
         for key in ("must", "filter")
         for i, c in enumerate(clauses(body, key, where))
     ]
+    required = bool(items)  # must / filter: then should clauses are optional, as in ES
     items += [
         Not(_compile(c, f"{where}.must_not[{i}]", fields))
         for i, c in enumerate(clauses(body, "must_not", where))
@@ -198,7 +199,7 @@ def _compile_bool(body: Any, where: str, fields: set[str]) -> Node:
     if "minimum_should_match" in body:
         msm = minimum_should_match(body["minimum_should_match"], len(should), where)
     else:
-        msm = 0 if items or not should else 1
+        msm = 0 if required or not should else 1
     if msm == 1:
         items.append(Or(tuple(should)))
     elif msm > 1:
