@@ -30,16 +30,20 @@ TARGET_RSS_MB = 300.0
 
 
 def parquet_file(ndjson: Path) -> Path:
+    """The NDJSON as DuckDB writes it from JSON, UUIDs as text (as ``export parquet`` writes
+    them, so that Spark reads the same file: bench/spark_throughput.py)."""
     import duckdb
 
-    path = OUT / (ndjson.stem + ".parquet")
+    from rarebird.sources.parquet import portable_select
+
+    path = OUT / (ndjson.stem + ".portable.parquet")
     if not path.exists():
         con = duckdb.connect()
         tmp = path.with_suffix(".tmp")
-        con.execute(
-            f"COPY (SELECT * FROM read_json_auto('{ndjson}', sample_size = -1)) "
-            f"TO '{tmp}' (FORMAT parquet)"
-        )
+        scan = f"read_json_auto('{ndjson}', sample_size = -1)"
+        rel = con.sql(f"SELECT * FROM {scan} LIMIT 0")
+        select = portable_select(list(rel.columns), list(rel.types))
+        con.execute(f"COPY (SELECT {select} FROM {scan}) TO '{tmp}' (FORMAT parquet)")
         con.close()
         tmp.rename(path)
     return path

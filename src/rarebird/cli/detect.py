@@ -25,6 +25,7 @@ from rarebird.cli._rules_common import (
 )
 from rarebird.cli.job import (
     definition_options,
+    engine_options,
     input_options,
     input_settings,
     make_profile,
@@ -42,6 +43,7 @@ from rarebird.timeutil import iso
 @format_option()
 @input_options
 @profile_option
+@engine_options
 @click.option("--down", "downtime", multiple=True, metavar="START/END", callback=time_ranges,
               help="Simulate the rule being down (no runs) between two times; repeatable.")  # fmt: skip
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no summary on stderr.")
@@ -67,6 +69,8 @@ def detect(
     identity: str,
     workers: int,
     profile_name: str,
+    scan_engine: str,
+    spark_master: str | None,
     downtime: list[tuple[datetime, datetime]],
     quiet: bool,
     progress: bool | None,
@@ -92,7 +96,8 @@ def detect(
     from rarebird.run.replay import replay_inputs
 
     defs = select_jobs(job_path, families, datafeed_path=datafeed_path, with_rule=False)
-    settings = input_settings(input_format, passwd_file, group_file, host_name, identity, workers)
+    settings = input_settings(input_format, passwd_file, group_file, host_name, identity, workers,
+                              scan_engine, spark_master)  # fmt: skip
     if len(defs) > 1:
         if profile_name != "default":
             raise click.UsageError("--profile applies to one job")
@@ -107,6 +112,9 @@ def detect(
     rule = (select_jobs(job_path)[0].rule if packaged_rule else None) or load_rule(rule_path)
     profile = make_profile(profile_name, job)
     if profile is not None:
+        if scan_engine != "local":
+            # the profile learns every host's first event; Spark scans only what the datafeed keeps
+            raise click.UsageError("--profile quiet reads every event: use the local engine")
         settings = dataclasses.replace(settings, every_event=True)
     meter, show = reading_progress(inputs, quiet=quiet, progress=progress)
     lock = StoreLock(store_path, "detect")

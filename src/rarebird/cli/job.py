@@ -26,7 +26,13 @@ from rarebird.cli._output import Column, Rows, echo, emit, emit_document, format
 from rarebird.definitions.family import JobDefinitions, select_jobs
 from rarebird.explain import severity
 from rarebird.run.engine import Engine
-from rarebird.run.replay import InputOptions, RunSummary, replay_inputs, replay_inputs_many
+from rarebird.run.replay import (
+    ENGINES,
+    InputOptions,
+    RunSummary,
+    replay_inputs,
+    replay_inputs_many,
+)
 from rarebird.sources import IDENTITIES, format_names
 from rarebird.store import open_store
 from rarebird.store.jobs import load_job as load_stored_job
@@ -93,6 +99,24 @@ def input_options(func: Any) -> Any:
     )(func)
 
 
+def engine_options(func: Any) -> Any:
+    """``--engine`` and ``--spark-master`` (``job run`` and ``detect``)."""
+    func = click.option(
+        "--spark-master",
+        metavar="URL",
+        help="The Spark master with --engine spark (default: local[2]; spark://HOST:7077 ...).",
+    )(func)
+    return click.option(
+        "--engine",
+        "scan_engine",
+        type=click.Choice(ENGINES),
+        default="local",
+        show_default=True,
+        help="What scans Parquet inputs: DuckDB in this process, or Apache Spark (needs "
+        "rarebird[spark] and Java 17+); the job, rule and results are the same.",
+    )(func)
+
+
 def input_settings(
     input_format: str,
     passwd_file: str | None,
@@ -100,8 +124,12 @@ def input_settings(
     host_name: str | None,
     identity: str,
     workers: int = 1,
+    engine: str = "local",
+    spark_master: str | None = None,
 ) -> InputOptions:
     """The input options every command that reads events shares (``input_options``)."""
+    if spark_master and engine != "spark":
+        raise click.UsageError("--spark-master goes with --engine spark")
     return InputOptions(
         format=input_format,
         identity=identity,
@@ -109,6 +137,8 @@ def input_settings(
         group=group_file,
         host_name=host_name,
         workers=workers,
+        engine=engine,
+        spark_master=spark_master,
     )
 
 
@@ -141,6 +171,7 @@ def job() -> None:
 @definition_options
 @input_options
 @profile_option
+@engine_options
 @click.option("--job-id", help="Run under this job id (default: the job file's id).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 @click.option(
@@ -169,6 +200,8 @@ def job_run(
     identity: str,
     workers: int,
     profile_name: str,
+    scan_engine: str,
+    spark_master: str | None,
     job_id: str | None,
     quiet: bool,
     progress: bool | None,
@@ -186,7 +219,8 @@ def job_run(
     defs = select_jobs(job_path, families, datafeed_path=datafeed_path, job_id=job_id,
                        with_rule=False)  # fmt: skip
     meter, show = reading_progress(inputs, quiet=quiet, progress=progress)
-    settings = input_settings(input_format, passwd_file, group_file, host_name, identity, workers)
+    settings = input_settings(input_format, passwd_file, group_file, host_name, identity, workers,
+                              scan_engine, spark_master)  # fmt: skip
     if len(defs) > 1:
         if profile_name != "default":
             raise click.UsageError("--profile applies to one job")
@@ -195,6 +229,9 @@ def job_run(
     job_cfg, datafeed_cfg = defs[0].job, defs[0].datafeed
     profile = make_profile(profile_name, job_cfg)
     if profile is not None:
+        if scan_engine != "local":
+            # the profile learns every host's first event; Spark scans only what the datafeed keeps
+            raise click.UsageError("--profile quiet reads every event: use the local engine")
         settings = dataclasses.replace(settings, every_event=True)
     with StoreLock(store_path, "job run"), open_store(store_path) as store:
         engine = Engine(store, job_cfg, datafeed_cfg, renormalize=renormalize, profile=profile)

@@ -102,14 +102,20 @@ class SqlQuery:
     #: the fields the query reads
     fields: frozenset[str]
 
-    def render(self, columns: Mapping[str, SqlColumn]) -> tuple[str, list[object]]:
-        """The ``WHERE`` condition (``?`` placeholders) and its parameters."""
-        sql, _, params = _render(self.tree, columns)
+    def render(
+        self, columns: Mapping[str, SqlColumn], dialect: str = "duckdb"
+    ) -> tuple[str, list[object]]:
+        """The ``WHERE`` condition and its parameters: for DuckDB with ``?`` placeholders; for
+        Spark SQL (``dialect="spark"``, for ``DataFrame.where``, which takes no parameters)
+        with the values written as escaped literals and no parameters."""
+        if dialect not in DIALECTS:
+            raise ValueError(f"unknown SQL dialect {dialect!r} (expected one of {DIALECTS})")
+        sql, _, params = _render(self.tree, columns, dialect == "spark")
         return sql, params
 
     def exact(self, columns: Mapping[str, SqlColumn]) -> bool:
         """Whether the rendered condition is the query itself (nothing left to Python)."""
-        return _render(self.tree, columns)[1]
+        return _render(self.tree, columns, False)[1]
 
 
 def compile_sql(query: dict[str, Any] | None) -> SqlQuery:
@@ -181,6 +187,7 @@ def _compile_bool(body: Any, where: str, fields: set[str]) -> Node:
         for key in ("must", "filter")
         for i, c in enumerate(clauses(body, key, where))
     ]
+    required = bool(items)  # must / filter: then should clauses are optional, as in ES
     items += [
         Not(_compile(c, f"{where}.must_not[{i}]", fields))
         for i, c in enumerate(clauses(body, "must_not", where))
@@ -192,7 +199,7 @@ def _compile_bool(body: Any, where: str, fields: set[str]) -> Node:
     if "minimum_should_match" in body:
         msm = minimum_should_match(body["minimum_should_match"], len(should), where)
     else:
-        msm = 0 if items or not should else 1
+        msm = 0 if required or not should else 1
     if msm == 1:
         items.append(Or(tuple(should)))
     elif msm > 1:
@@ -225,16 +232,29 @@ def _like_pattern(wildcard: str) -> str:
 
 
 Rendered = tuple[str, bool, list[object]]
+#: The SQL dialects :meth:`SqlQuery.render` writes.
+DIALECTS = ("duckdb", "spark")
 
 
-def _render(node: Node, cols: Mapping[str, SqlColumn]) -> Rendered:
-    """(SQL, exact, parameters) of one node."""
+def spark_literal(text: str) -> str:
+    r"""A Spark SQL string literal (backslash escapes are on by default in Spark's parser).
+
+    >>> print(spark_literal("it's"), spark_literal(r"a\b"))
+    'it\'s' 'a\\b'
+    """
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _render(node: Node, cols: Mapping[str, SqlColumn], spark: bool) -> Rendered:
+    """(SQL, exact, parameters) of one node; ``spark``: Spark SQL, values inline."""
     if isinstance(node, Const):
         return ("TRUE" if node.value else "FALSE"), node.exact, []
     if isinstance(node, And | Or):
-        return _combine(node, [_render(item, cols) for item in node.items])
+        return _combine(node, [_render(item, cols, spark) for item in node.items])
+    if spark:
+        return _render_spark(node, cols)
     if isinstance(node, Not):
-        inner, exact, params = _render(node.item, cols)
+        inner, exact, params = _render(node.item, cols, spark)
         if not exact:
             return "TRUE", False, []  # the negation of a superset is no superset: say nothing
         if inner in ("TRUE", "FALSE"):
@@ -273,6 +293,49 @@ def _render(node: Node, cols: Mapping[str, SqlColumn]) -> Rendered:
     else:
         sql = f"coalesce({test.format(column.expr)}, FALSE)"
     return sql, exact, [value]
+
+
+def _render_spark(
+    node: Terms | Prefix | Like | Exists | Not, cols: Mapping[str, SqlColumn]
+) -> Rendered:
+    """As :func:`_render` in Spark SQL: ``exists(array, x -> ...)`` for a list column's "any
+    element", ``startswith``, ``LIKE ... ESCAPE``; the same exactness and missing-column rules."""
+    if isinstance(node, Not):
+        inner, exact, _ = _render(node.item, cols, True)
+        if not exact:
+            return "TRUE", False, []
+        if inner in ("TRUE", "FALSE"):
+            return ("FALSE" if inner == "TRUE" else "TRUE"), True, []
+        return f"NOT {inner}", True, []
+    column = cols.get(node.field)
+    if isinstance(node, Exists):
+        if column is None:
+            prefix = node.field + "."
+            if any(name.startswith(prefix) for name in cols):
+                return "TRUE", False, []
+            return "FALSE", True, []
+        if column.is_list:
+            test = f"exists({column.expr}, x -> x IS NOT NULL)"
+        else:
+            test = f"{column.expr} IS NOT NULL"
+        return f"coalesce({test}, FALSE)", True, []
+    if column is None:
+        return "FALSE", True, []
+    if not column.is_text:
+        return "TRUE", False, []
+    if isinstance(node, Terms):
+        tail, exact = " IN (" + ", ".join(spark_literal(v) for v in node.values) + ")", True
+        head = ""
+    elif isinstance(node, Prefix):
+        head, tail, exact = "startswith(", ", " + spark_literal(node.value) + ")", True
+    else:
+        head, exact = "", False  # LIKE only ever narrows (see _render)
+        tail = " LIKE " + spark_literal(node.pattern) + " ESCAPE " + spark_literal("\\")
+    if column.is_list:
+        sql = f"coalesce(exists({column.expr}, x -> {head}x{tail}), FALSE)"
+    else:
+        sql = f"coalesce({head}{column.expr}{tail}, FALSE)"
+    return sql, exact, []
 
 
 def _combine(node: And | Or, parts: list[Rendered]) -> Rendered:

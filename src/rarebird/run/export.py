@@ -21,6 +21,7 @@ import orjson
 from rarebird.errors import ReadStats
 from rarebird.run.replay import InputOptions
 from rarebird.sources import SourceOptions, expand_inputs, merge_by_time, open_source
+from rarebird.sources.parquet import portable_select
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,10 @@ def export_parquet(specs: Sequence[str], out_dir: str, options: InputOptions) ->
                     part += 1
                 target = os.path.join(folder, f"part-{part}.parquet")
                 rel = con.read_json(ndjson, format="newline_delimited", sample_size=-1)
-                rel.write_parquet(target)
+                # UUIDs as text: the lake is read by Spark too, which has no UUID type
+                rel.project(portable_select(list(rel.columns), list(rel.types))).write_parquet(
+                    target
+                )
                 files[target] = count
         finally:
             con.close()

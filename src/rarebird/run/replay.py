@@ -22,6 +22,9 @@ from rarebird.run.engine import Engine, ReplayReport
 from rarebird.sources import KEEP_ALL, SourceOptions, expand_inputs, merge_by_time, open_source
 from rarebird.sources.inputs import OpenedSource
 
+#: The engines that can scan the inputs (``--engine``).
+ENGINES = ("local", "spark")
+
 
 @dataclass(frozen=True)
 class InputOptions:
@@ -40,6 +43,15 @@ class InputOptions:
     #: read every event, not only those the datafeed could match (no prefilter, no pushdown):
     #: the quiet profile learns when each host was first seen from all of them
     every_event: bool = False
+    #: what scans Parquet inputs: ``local`` (DuckDB in this process) or ``spark``
+    #: (:mod:`rarebird.sources.spark`; the job, rule and store are the same either way)
+    engine: str = "local"
+    #: the Spark master (``local[2]`` when None); only with ``engine="spark"``
+    spark_master: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"unknown engine {self.engine!r} (expected one of {ENGINES})")
 
     def source_options(self, job: JobConfig, datafeed: DatafeedConfig) -> SourceOptions:
         """The options the sources get: these, plus the datafeed's prefilter and the fields the
@@ -52,6 +64,11 @@ class InputOptions:
         """The options for one pass that feeds several jobs: a prefilter every event of ANY of
         the datafeeds satisfies (:func:`union_prefilters`), and every field any of them reads."""
         needed: set[str] = set()
+        extra = {"workers": str(self.workers)} if self.workers > 1 else {}
+        if self.engine == "spark":
+            extra["engine"] = "spark"
+            if self.spark_master:
+                extra["spark_master"] = self.spark_master
         for job, datafeed in definitions:
             needed |= set(datafeed.query.fields) | set(job.influencers) | {job.time_field}
             needed |= {d.by_field_name for d in job.detectors}
@@ -73,8 +90,39 @@ class InputOptions:
             passwd=self.passwd,
             group=self.group,
             identity=self.identity,
-            extra={"workers": str(self.workers)} if self.workers > 1 else {},
+            extra=extra,
         )
+
+    def check_engine(self, sources: Sequence[OpenedSource]) -> None:
+        """With ``engine="spark"``: PySpark and Java are there (:class:`SparkUnavailable`, one
+        line) and every input is Parquet (an :class:`InputError` naming the first that is not)."""
+        if self.engine != "spark":
+            return
+        from rarebird.sources.spark import check_spark
+
+        check_spark()
+        for source in sources:
+            if source.format != "parquet":
+                raise InputError(
+                    source.name,
+                    f"--engine spark reads Parquet inputs; this one is {source.format} "
+                    "(use the local engine, or rarebird export parquet first)",
+                )
+
+
+def one_spark_scan(
+    paths: Sequence[str], opened: list[OpenedSource], options: InputOptions, opts: SourceOptions
+) -> list[OpenedSource]:
+    """With ``engine="spark"``, several Parquet inputs become ONE Spark scan (one query, in the
+    order the time merge of one scan per file would give); otherwise ``opened`` as it is."""
+    options.check_engine(opened)
+    if options.engine != "spark" or len(opened) < 2:
+        return opened
+    from rarebird.sources.identity import reader_options, with_identity
+    from rarebird.sources.parquet import SparkParquetSource
+
+    scan = SparkParquetSource(paths, reader_options(opts))
+    return [OpenedSource(with_identity(scan, opts.identity), "parquet", None)]
 
 
 @dataclass(frozen=True)
@@ -124,7 +172,10 @@ def open_inputs(
     elastic, specs = split_specs(specs)
     searched = [open_elastic(spec, job, datafeed, opts) for spec in elastic]
     # -- end of Elasticsearch inputs ------------------------------------------------------------
-    return searched + [open_source(path, options.format, opts) for path in expand_inputs(specs)]
+    paths = expand_inputs(specs)
+    opened = [open_source(path, options.format, opts) for path in paths]
+    options.check_engine([*searched, *opened])
+    return searched + one_spark_scan(paths, opened, options, opts)
 
 
 def replay_inputs(
@@ -215,7 +266,10 @@ def replay_inputs_many(
             one.seconds,
         )  # fmt: skip
     opts = options.source_options_for([(e.config, e.datafeed) for e in engines])
-    sources = [open_source(path, options.format, opts) for path in expand_inputs(files)]
+    paths = expand_inputs(files)
+    sources = one_spark_scan(
+        paths, [open_source(path, options.format, opts) for path in paths], options, opts
+    )
     merged_source = merge_by_time(sources)
     replays = [e.replayer(downtime=downtime, on_run=on_run) for e in engines]
     offers = [r.offer for r in replays]

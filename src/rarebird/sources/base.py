@@ -70,15 +70,17 @@ class SqlColumn:
 class SqlFilter(Protocol):
     """The datafeed query as a SQL ``WHERE`` (:mod:`rarebird.datafeed.sql`), for columnar sources.
 
-    ``render(columns)`` gives the condition and its parameters for the columns an input has (a
-    field it lacks is missing). The condition keeps every row the query matches and may keep
+    ``render(columns, dialect)`` gives the condition and its parameters for the columns an input
+    has (a field it lacks is missing), in DuckDB's SQL or Spark's (``"spark"``: no parameters). The condition keeps every row the query matches and may keep
     more (what SQL cannot say is left to the datafeed's own check after parsing).
     """
 
     @property
     def fields(self) -> frozenset[str]: ...
 
-    def render(self, columns: Mapping[str, SqlColumn]) -> tuple[str, list[object]]: ...
+    def render(
+        self, columns: Mapping[str, SqlColumn], dialect: str = "duckdb"
+    ) -> tuple[str, list[object]]: ...
 
 
 #: Values of :attr:`SourceOptions.identity`: Elastic's ``user.name`` (the real user), or the

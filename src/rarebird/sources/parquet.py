@@ -23,9 +23,11 @@ DuckDB runs on ``workers`` threads (one by default: the figures in docs/SCALE.md
 
 from __future__ import annotations
 
+import heapq
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from rarebird.errors import InputError, ReadStats
@@ -83,6 +85,35 @@ def _walk(name: str, expr: str, dtype: Any, out: dict[str, tuple[SqlColumn, str]
     out[name] = (SqlColumn(expr, is_text=kind == "varchar"), kind)
 
 
+def portable_select(names: list[str], types: list[Any]) -> str:
+    """A ``SELECT`` list of every column with DuckDB's ``UUID`` (which JSON reading infers for
+    ids such as ``agent.id``) cast to text, at any depth: Spark cannot read Parquet's UUID type,
+    and a UUID column reads back as the same keyword string either way.
+
+    >>> import duckdb
+    >>> rel = duckdb.sql("SELECT {'id': uuid(), 'n': 1} AS agent, 'x' AS u")
+    >>> portable_select(list(rel.columns), list(rel.types))
+    '"agent"::STRUCT("id" VARCHAR, "n" INTEGER) AS "agent", "u"'
+    """
+    out = []
+    for name, dtype in zip(names, types, strict=True):
+        text = _no_uuid(dtype)
+        out.append(quote(name) + (f"::{text} AS {quote(name)}" if text != str(dtype) else ""))
+    return ", ".join(out)
+
+
+def _no_uuid(dtype: Any) -> str:
+    kind = dtype.id
+    if kind == "uuid":
+        return "VARCHAR"
+    if kind == "struct":
+        inner = ", ".join(f"{quote(n)} {_no_uuid(t)}" for n, t in dtype.children)
+        return f"STRUCT({inner})"
+    if kind == "list":
+        return _no_uuid(dtype.child) + "[]"
+    return str(dtype)
+
+
 def time_key(column: SqlColumn, kind: str) -> str:
     """A SQL expression of the event time in epoch microseconds (for order and for the event)."""
     if kind.startswith("timestamp") or kind == "date":
@@ -109,6 +140,9 @@ class ParquetSource:
         return self._stats
 
     def __iter__(self) -> Iterator[ProcessEvent]:
+        if self.options.extra.get("engine") == "spark":
+            yield from self._read_spark()
+            return
         import duckdb
 
         threads = int(self.options.extra.get("workers", "1"))
@@ -162,6 +196,10 @@ class ParquetSource:
                     yield event
         stats.prefiltered = stats.lines - returned
 
+    def _read_spark(self) -> Iterator[ProcessEvent]:
+        """The same events, scanned by Spark (:mod:`rarebird.sources.spark`)."""
+        yield from SparkParquetSource([self._path], self.options, self._stats)
+
     def _wanted(
         self, columns: Mapping[str, tuple[SqlColumn, str]]
     ) -> list[tuple[str, tuple[SqlColumn, str]]]:
@@ -172,13 +210,22 @@ class ParquetSource:
         return [(n, c) for n, c in columns.items() if n in keep and n != "@timestamp"]
 
     def _event(
-        self, row: tuple[Any, ...], fields: list[str], location: SourceLocation, raw_time: bool
+        self,
+        row: tuple[Any, ...],
+        fields: list[str],
+        location: SourceLocation,
+        raw_time: bool,
+        raw: Any = None,
     ) -> ProcessEvent | None:
         """The typed event of one row: the values as :func:`event_from_document` reads the same
-        document's (keyword strings; arrays as tuples; integers for the integer fields)."""
+        document's (keyword strings; arrays as tuples; integers for the integer fields). The row
+        is ``(time_us, row_number, [raw time when raw_time], *values)``; ``raw``: a text time
+        given apart (Spark's rows), parsed instead of ``time_us``."""
         try:
             if raw_time:
                 timestamp = timestamp_of(row[2])
+            elif raw is not None:
+                timestamp = timestamp_of(raw)
             elif row[0] is None:
                 raise DocumentError("missing @timestamp")
             else:
@@ -207,6 +254,57 @@ class ParquetSource:
             else:
                 typed[attr] = values[0]
         return ProcessEvent(timestamp=timestamp, extra=extra, origin=location, **typed)
+
+
+class SparkParquetSource(ParquetSource):
+    """Events of several Parquet files (in input order) scanned by Spark in ONE query, in the
+    order the local engine's time merge of one scan per file gives (ties: input order, then
+    file order). Files that do not read as one table (schemas that do not merge, nested and
+    dotted shapes mixed) are scanned one query each and merged here, in the same order."""
+
+    def __init__(
+        self, paths: Sequence[str], options: SourceOptions, stats: ReadStats | None = None
+    ) -> None:
+        super().__init__(paths[0] if len(paths) == 1 else f"{len(paths)} Parquet files", options)
+        self._paths = list(paths)
+        if stats is not None:
+            self._stats = stats
+        self._parts: list[ReadStats] = []
+
+    @property
+    def stats(self) -> ReadStats:
+        if not self._parts:
+            return self._stats
+        total = ReadStats()
+        for part in self._parts:
+            total.merge(part)
+        return total
+
+    def __iter__(self) -> Iterator[ProcessEvent]:
+        from rarebird.sources.spark import NotOneScan
+
+        self._stats.bytes = sum(_size(p) for p in self._paths)
+        try:
+            yield from self._scan(self._paths, self._stats)
+        except NotOneScan:
+            self._parts = [ReadStats() for _ in self._paths]
+            scans = [
+                self._scan([p], part) for p, part in zip(self._paths, self._parts, strict=True)
+            ]
+            yield from heapq.merge(*scans, key=attrgetter("timestamp"))
+
+    def _scan(self, paths: list[str], stats: ReadStats) -> Iterator[ProcessEvent]:
+        from rarebird.sources.spark import scan_rows
+
+        if len(paths) == 1:
+            stats.bytes = _size(paths[0])
+        fields, rows = scan_rows(paths, self.options, stats)
+        for row in rows:
+            location = SourceLocation(paths[row[3]], int(row[1]) + 1)
+            event = self._event(row[:2] + row[4:], fields, location, False, row[2])
+            if event is not None:
+                stats.events += 1
+                yield event
 
 
 def _keyword(value: Any) -> str:
