@@ -19,29 +19,46 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 
-from rarebird.errors import InputError
+from rarebird.errors import InputError, ReadStats
 from rarebird.events import ProcessEvent
-from rarebird.sources.base import FieldCondition, Prefilter, SourceOptions
+from rarebird.sources.base import SourceOptions
 from rarebird.sources.ranges import (
     decode_event,
-    encode_event,
-    encode_stats,
     merge_stats,
     split_ranges,
 )
 
-if TYPE_CHECKING:
-    from rarebird.sources.ecs.reader import EcsSource
+
+class RangeReader(Protocol):
+    """What the parallel scan needs of the ECS source (:class:`~.reader.EcsSource`), which
+    imports this module: its options and counts, and its NDJSON reader over one stream."""
+
+    options: SourceOptions
+    layout: str | None
+    chunk_bytes: int
+    search_mode: str
+
+    @property
+    def filtering(self) -> bool: ...
+
+    @property
+    def stats(self) -> ReadStats: ...
+
+    @property
+    def lane(self) -> object | None: ...
+
+    def read_ndjson(self, stream: Any, at_start: bool = True) -> Iterator[ProcessEvent]: ...
+
 
 #: Below this size a file is read by one process whatever ``workers`` says.
 PARALLEL_MIN_BYTES = 64 * 1024 * 1024
 
 WORKER_CODE = (
-    "import sys; from rarebird.sources.ecs.parallel import run_worker; run_worker(sys.argv[1])"
+    "import sys; from rarebird.sources.ecs.worker import run_worker; run_worker(sys.argv[1])"
 )
 
 
@@ -86,7 +103,7 @@ class WorkerSpec:
         return orjson.dumps(dataclasses.asdict(self)).decode()
 
 
-def can_split(source: EcsSource, path: str) -> bool:
+def can_split(source: RangeReader, path: str) -> bool:
     """Whether ``path`` is worth (and fit for) reading in ranges with ``source``'s options."""
     if not source.filtering:
         return False
@@ -103,7 +120,7 @@ def can_split(source: EcsSource, path: str) -> bool:
     return not is_gzip(head[:2]) and detect_layout(head) == "ndjson"
 
 
-def scan_parallel(source: EcsSource, path: str, workers: int) -> Iterator[ProcessEvent]:
+def scan_parallel(source: RangeReader, path: str, workers: int) -> Iterator[ProcessEvent]:
     """The events of ``path`` read by ``workers`` processes, in file order; counts go to
     ``source.stats`` as if one process had read it all."""
     ranges = split_ranges(path, workers)
@@ -112,7 +129,7 @@ def scan_parallel(source: EcsSource, path: str, workers: int) -> Iterator[Proces
 
 
 def _run(
-    source: EcsSource, path: str, ranges: list[tuple[int, int]], tmp: Path
+    source: RangeReader, path: str, ranges: list[tuple[int, int]], tmp: Path
 ) -> Iterator[ProcessEvent]:
     options = source.options
     stats = source.stats
@@ -156,28 +173,3 @@ def _run(
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-
-
-def run_worker(spec_json: str) -> None:
-    """A worker process: read one range, write its events and then its counts as JSON lines."""
-    from rarebird.sources.ecs.reader import EcsSource
-
-    doc = orjson.loads(spec_json)
-    conditions = tuple(FieldCondition(f, frozenset(v)) for f, v in doc["prefilter"])
-    options = SourceOptions(
-        prefilter=Prefilter(conditions),
-        fields=frozenset(doc["fields"]) if doc["fields"] is not None else None,
-        max_line_bytes=doc["max_line_bytes"],
-    )
-    source = EcsSource(
-        doc["path"],
-        options,
-        chunk_bytes=doc["chunk_bytes"],
-        search=doc["search"],
-        lane=doc["lane"],
-    )
-    with open(doc["out"], "wb") as out:
-        stream = RangeStream(doc["path"], doc["start"], doc["stop"])
-        for event in source.read_ndjson(stream, at_start=False):
-            out.write(encode_event(event) + b"\n")
-        out.write(encode_stats(source.stats) + b"\n")
