@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypedDict
 
 import orjson
 
-from rarebird.errors import InputIssue, ReadStats
+from rarebird.errors import InputError, InputIssue, ReadStats
 from rarebird.events import ProcessEvent, SourceLocation
 from rarebird.sources.base import JsonObject
 
@@ -102,3 +106,48 @@ def merge_stats(stats: ReadStats, doc: StatsDoc, path: str, line_offset: int) ->
             stats.issues.append(
                 InputIssue(SourceLocation(path, line + line_offset), reason, detail)
             )
+
+
+def run_in_ranges(
+    path: str,
+    ranges: list[tuple[int, int]],
+    tmp: Path,
+    *,
+    worker_code: str,
+    spec_json: Callable[[int, int, str], str],
+    first: Callable[[int, int], Iterator[ProcessEvent]],
+    stats: ReadStats,
+    count_events: bool,
+) -> Iterator[ProcessEvent]:
+    """The events of ``path`` in file order: ``ranges[0]`` read here by ``first(start, stop)``
+    while one process a further range runs ``worker_code`` with ``spec_json(start, stop,
+    out_path)`` as its argument; their events and counts are merged in range order
+    (``count_events``: add the workers' events to ``stats.events``, for a source whose counts
+    do not). A worker that fails stops the read with its last line of stderr."""
+    procs: list[tuple[subprocess.Popen[bytes], Path, Path]] = []
+    try:
+        for i, (start, stop) in enumerate(ranges[1:], 1):
+            out, err = tmp / f"range-{i}.ndjson", tmp / f"range-{i}.stderr"
+            cmd = [sys.executable, "-c", worker_code, spec_json(start, stop, str(out))]
+            with open(err, "wb") as err_file:
+                procs.append((subprocess.Popen(cmd, stderr=err_file), out, err))
+        yield from first(*ranges[0])
+        for proc, out, err in procs:
+            lines_before = stats.lines
+            if proc.wait() != 0:
+                tail = err.read_text(errors="replace").strip().splitlines()[-1:] or ["?"]
+                raise InputError(path, f"worker process failed: {tail[0]}")
+            with open(out, "rb") as rows:
+                last = b""
+                for row in rows:
+                    if last:
+                        if count_events:
+                            stats.events += 1
+                        yield decode_event(orjson.loads(last), lines_before)
+                    last = row
+            merge_stats(stats, orjson.loads(last), path, lines_before)
+    finally:
+        for proc, _out, _err in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

@@ -11,8 +11,6 @@ relative to the range and fixed up here once the lines of the earlier ranges are
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,16 +18,15 @@ from pathlib import Path
 
 import orjson
 
-from rarebird.errors import InputError, ReadStats
+from rarebird.errors import ReadStats
 from rarebird.events import ProcessEvent
 from rarebird.sources.auditd.fast import FastScan, exe_needle, fast_scan_for
 from rarebird.sources.auditd.scan import HISTORY
 from rarebird.sources.base import FieldCondition, Prefilter, SourceOptions
 from rarebird.sources.ranges import (
-    decode_event,
     encode_event,
     encode_stats,
-    merge_stats,
+    run_in_ranges,
     split_ranges,
 )
 
@@ -101,44 +98,25 @@ def _run(
     scan_range: Callable[[int, int], FastScan],
     tmp: Path,
 ) -> Iterator[ProcessEvent]:
-    procs: list[tuple[subprocess.Popen[bytes], Path, Path]] = []
-    try:
-        for i, (start, stop) in enumerate(ranges[1:], 1):
-            out, err = tmp / f"range-{i}.ndjson", tmp / f"range-{i}.stderr"
-            spec = WorkerSpec(
-                path=path,
-                start=start,
-                stop=stop,
-                out=str(out),
-                prefilter=[(c.field, sorted(c.values)) for c in options.prefilter.conditions],
-                host_name=options.host_name,
-                passwd=options.passwd,
-                group=options.group,
-                max_line_bytes=options.max_line_bytes,
-            )
-            cmd = [sys.executable, "-c", WORKER_CODE, spec.to_json()]
-            with open(err, "wb") as err_file:
-                procs.append((subprocess.Popen(cmd, stderr=err_file), out, err))
-        first_start, first_stop = ranges[0]
+    def spec(start: int, stop: int, out: str) -> str:
+        return WorkerSpec(
+            path=path,
+            start=start,
+            stop=stop,
+            out=out,
+            prefilter=[(c.field, sorted(c.values)) for c in options.prefilter.conditions],
+            host_name=options.host_name,
+            passwd=options.passwd,
+            group=options.group,
+            max_line_bytes=options.max_line_bytes,
+        ).to_json()
+
+    def first(start: int, stop: int) -> Iterator[ProcessEvent]:
         with open(path, "rb") as f:
-            yield from scan_range(first_start, first_stop).run(f)
-        for proc, out, err in procs:
-            lines_before = stats.lines
-            if proc.wait() != 0:
-                tail = err.read_text(errors="replace").strip().splitlines()[-1:] or ["?"]
-                raise InputError(path, f"worker process failed: {tail[0]}")
-            with open(out, "rb") as rows:
-                last = b""
-                for row in rows:
-                    if last:
-                        yield decode_event(orjson.loads(last), lines_before)
-                    last = row
-            merge_stats(stats, orjson.loads(last), path, lines_before)
-    finally:
-        for proc, _out, _err in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            yield from scan_range(start, stop).run(f)
+
+    yield from run_in_ranges(path, ranges, tmp, worker_code=WORKER_CODE, spec_json=spec,
+                             first=first, stats=stats, count_events=False)  # fmt: skip
 
 
 def run_worker(spec_json: str) -> None:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,8 +25,7 @@ from rarebird.errors import InputError, ReadStats
 from rarebird.events import ProcessEvent
 from rarebird.sources.base import SourceOptions
 from rarebird.sources.ranges import (
-    decode_event,
-    merge_stats,
+    run_in_ranges,
     split_ranges,
 )
 
@@ -132,44 +129,24 @@ def _run(
     source: RangeReader, path: str, ranges: list[tuple[int, int]], tmp: Path
 ) -> Iterator[ProcessEvent]:
     options = source.options
-    stats = source.stats
-    procs: list[tuple[subprocess.Popen[bytes], Path, Path]] = []
-    try:
-        for i, (start, stop) in enumerate(ranges[1:], 1):
-            out, err = tmp / f"range-{i}.ndjson", tmp / f"range-{i}.stderr"
-            spec = WorkerSpec(
-                path=path,
-                start=start,
-                stop=stop,
-                out=str(out),
-                prefilter=[(c.field, sorted(c.values)) for c in options.prefilter.conditions],
-                fields=sorted(options.fields) if options.fields is not None else None,
-                max_line_bytes=options.max_line_bytes,
-                chunk_bytes=source.chunk_bytes,
-                search=source.search_mode,
-                lane=source.lane is not None,
-            )
-            cmd = [sys.executable, "-c", WORKER_CODE, spec.to_json()]
-            with open(err, "wb") as err_file:
-                procs.append((subprocess.Popen(cmd, stderr=err_file), out, err))
-        first_start, first_stop = ranges[0]
+
+    def spec(start: int, stop: int, out: str) -> str:
+        return WorkerSpec(
+            path=path,
+            start=start,
+            stop=stop,
+            out=out,
+            prefilter=[(c.field, sorted(c.values)) for c in options.prefilter.conditions],
+            fields=sorted(options.fields) if options.fields is not None else None,
+            max_line_bytes=options.max_line_bytes,
+            chunk_bytes=source.chunk_bytes,
+            search=source.search_mode,
+            lane=source.lane is not None,
+        ).to_json()
+
+    def first(start: int, stop: int) -> Iterator[ProcessEvent]:
         source.layout = "ndjson"
-        yield from source.read_ndjson(RangeStream(path, first_start, first_stop))
-        for proc, out, err in procs:
-            lines_before = stats.lines
-            if proc.wait() != 0:
-                tail = err.read_text(errors="replace").strip().splitlines()[-1:] or ["?"]
-                raise InputError(path, f"worker process failed: {tail[0]}")
-            with open(out, "rb") as rows:
-                last = b""
-                for row in rows:
-                    if last:
-                        stats.events += 1
-                        yield decode_event(orjson.loads(last), lines_before)
-                    last = row
-            merge_stats(stats, orjson.loads(last), path, lines_before)
-    finally:
-        for proc, _out, _err in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        yield from source.read_ndjson(RangeStream(path, start, stop))
+
+    yield from run_in_ranges(path, ranges, tmp, worker_code=WORKER_CODE, spec_json=spec,
+                             first=first, stats=source.stats, count_events=True)  # fmt: skip
