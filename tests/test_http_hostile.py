@@ -158,21 +158,25 @@ def test_lengths_no_header_can_use_to_get_past_the_body_limit(tight: Served) -> 
 
 
 def test_a_chunked_body_is_counted_as_it_comes(tight: Served) -> None:
-    with connect(tight.port) as s:
-        s.sendall(f"POST /ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
-                  "Transfer-Encoding: chunked\r\n\r\n".encode())  # fmt: skip
-        chunk = b"x" * (1 << 20)
-        sent = 0
-        try:
-            for _ in range(20):  # 20 MB against a 4 MB limit
-                s.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
-                sent += len(chunk)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        answer = read_all(s, 10)
-    assert status_of(answer) == 413
-    assert b"body too large: more than 4194304 bytes" in answer
-    assert sent < 20 << 20  # the server closed the connection instead of reading it all
+    # several times: before the lingering close, about one exchange in five lost the answer's
+    # body to the reset that closing over unread bytes sends (CI saw the status line alone)
+    for _ in range(8):
+        with connect(tight.port) as s:
+            s.sendall(f"POST /ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+                      "Transfer-Encoding: chunked\r\n\r\n".encode())  # fmt: skip
+            chunk = b"x" * (1 << 20)
+            sent = 0
+            try:
+                for _ in range(20):  # 20 MB against a 4 MB limit
+                    s.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+                    sent += len(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            answer = read_all(s, 10)
+        assert status_of(answer) == 413
+        assert b"body too large: more than 4194304 bytes" in answer
+        assert sent < 20 << 20  # the server closed the connection instead of reading it all
+    assert pending(tight.store) == 0
 
 
 def test_overload_is_answered_429_and_nothing_is_lost(tmp_path: Path) -> None:

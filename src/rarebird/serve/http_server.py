@@ -20,7 +20,9 @@ connections, but has no deadline for *receiving* a request (its issue #157:
   a reserve for the service fit under the limit; ``max_connections`` is lowered (with a
   warning) when it alone does not fit. The kernel's listen queue stays long.
 
-The body deadline, the body limits and ``429`` are the application's (:mod:`.http_app`).
+The body deadline, the body limits and ``429`` are the application's (:mod:`.http_app`); an
+answer that cuts a request body short is followed by a lingering close (:mod:`.linger`), so the
+client reads it instead of a reset.
 The listening socket is bound by :meth:`HttpServer.__init__`, so "address in use" is an error
 at start, and port 0 gives a free port (tests).
 """
@@ -49,6 +51,7 @@ from rarebird.definitions.service import HttpConfig
 from rarebird.errors import RarebirdError
 from rarebird.serve.http_app import Handlers, HttpLimits, create_app
 from rarebird.serve.ingest import Batch
+from rarebird.serve.linger import LingeringTransport
 from rarebird.serve.metrics import ServeMetrics
 
 LogFn = Callable[..., None]
@@ -78,6 +81,7 @@ class GuardedH11Protocol(H11Protocol):
     doc). The limits are class attributes, set by :func:`guarded_protocol`."""
 
     guard: ClassVar[Guard]
+    _linger: LingeringTransport
     _header_timer: asyncio.TimerHandle | None = None
     _refused = False
 
@@ -93,11 +97,15 @@ class GuardedH11Protocol(H11Protocol):
                                         {"error": "too many connections; try again later"}))  # fmt: skip
             transport.close()
             return
-        super().connection_made(transport)
+        self._linger = LingeringTransport(
+            transport, lambda: self.conn.their_state is h11.SEND_BODY,
+            max_bytes=self.guard.limits.max_body_bytes,
+        )  # fmt: skip
+        super().connection_made(self._linger)
         self._arm_header_deadline()
 
     def data_received(self, data: bytes) -> None:
-        if not self._refused:
+        if not self._refused and not self._linger.discard(data):
             super().data_received(data)
 
     def _arm_header_deadline(self) -> None:
@@ -134,11 +142,17 @@ class GuardedH11Protocol(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_deadline()
         if not self._refused:
+            if self._linger.lingering:  # the client went first: stop the linger's timer
+                self._linger.abort()
             super().connection_lost(exc)
 
     def eof_received(self) -> None:
-        if not self._refused:
-            super().eof_received()
+        if self._refused:
+            return
+        if self._linger.lingering:
+            self._linger.peer_closed()
+            return
+        super().eof_received()
 
 
 def guarded_protocol(
