@@ -28,7 +28,6 @@ from rarebird.sources.auditd.records import (
     MAX_STAMP,
     NOT_A_RECORD,
     Header,
-    count_foreign_lines,
     foreign_lines,
     header_from_match,
     parse_header,
@@ -46,6 +45,7 @@ from rarebird.sources.auditd.scan import (
     Window,
     line_text,
 )
+from rarebird.sources.auditd.screen import all_record_starts, newlines
 from rarebird.sources.base import Prefilter, SourceOptions
 from rarebird.sources.identity import Accounts, load_accounts
 
@@ -167,7 +167,7 @@ class FastScan:
             if self.stop is not None:
                 hi = min(hi, self.stop - base)
             begin = lo - base
-            span_line = cursor_line + buf.count(b"\n", cursor_abs - base, begin)
+            span_line = cursor_line + newlines(buf, cursor_abs - base, begin)
             hits: Iterator[re.Match[bytes]] = self.needle.finditer(buf, begin, max(begin, hi))
             if hi <= begin and not win.eof and n == len(buf):
                 # no line ends in the whole buffer: the bytes belong to a line far longer than
@@ -197,16 +197,16 @@ class FastScan:
                     break
                 if records is None:
                     continue  # not the event's first SYSCALL record
-                cursor_line += buf.count(b"\n", cursor_abs - base, ls)
+                cursor_line += newlines(buf, cursor_abs - base, ls)
                 cursor_abs = base + ls
                 parsed += len(records)
                 event = build_event(_number(buf, records, ls, cursor_line), self.ctx)
                 if event is not None and self.keep(event):
                     yield event
             done_to = resume if resume is not None else base + max(hi, begin)
-            cursor_line += buf.count(b"\n", cursor_abs - base, done_to - base)
+            cursor_line += newlines(buf, cursor_abs - base, done_to - base)
             cursor_abs = done_to
-            foreign += self._foreign(buf, begin, done_to - base, span_line, cursor_line)
+            foreign += self._foreign(buf, begin, done_to - base, span_line)
             lo = done_to
             if resume is None and (
                 (win.eof and lo >= base + n) or (self.stop is not None and lo >= self.stop)
@@ -232,10 +232,8 @@ class FastScan:
                 done_line = base + (end if end >= 0 else n)  # go on after that SYSCALL line
             win.drop(max(0, lo - base - HISTORY))
 
-    def _foreign(
-        self, buf: bytearray, begin: int, end: int, first_line: int, next_line: int
-    ) -> int:
-        """Report the lines of ``buf[begin:end]`` (lines ``first_line`` to before ``next_line``)
+    def _foreign(self, buf: bytearray, begin: int, end: int, first_line: int) -> int:
+        """Report the lines of ``buf[begin:end]`` (the first is line ``first_line``)
         that are not audit records, as the full parser does (file:line), so a file of another
         format is not read as an empty log."""
         if not (begin == 0 if first_line == 1 else begin > 0 and buf[begin - 1] == 0x0A):
@@ -244,7 +242,7 @@ class FastScan:
             if nl < 0:
                 return 0
             begin, first_line = nl + 1, first_line + 1
-        if count_foreign_lines(buf, begin, end, next_line - first_line) == 0:
+        if all_record_starts(buf, begin, end):
             return 0
         found = 0
         for i, line in foreign_lines(buf, begin, end):

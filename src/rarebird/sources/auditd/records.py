@@ -177,25 +177,6 @@ RECORD_STARTS = (b"type=", b"node=")
 NOT_A_RECORD = "auditd: not an audit record"
 
 
-def count_foreign_lines(buf: bytes | bytearray, begin: int, end: int, newlines: int) -> int:
-    r"""A cheap screen for lines in ``buf[begin:end]`` (``begin`` at a line start, ``newlines``
-    of them counted by the caller) that are not audit records: the lines less the record
-    headers (``msg=audit(``), one ``count`` in C, so the prefiltered fast path tells a file of
-    another format from an audit log for about a tenth of a second a GB. 0 means every line
-    holds a header; otherwise :func:`foreign_lines` looks at the lines (blank lines are not
-    records either, and a header's text inside an argument hides a line from the screen: the
-    full parser is exact).
-
-    >>> data = b"type=A msg=audit(1.2:3): x\nhello\n\nnode=n type=B msg=audit(1.2:3):\n{}\n"
-    >>> count_foreign_lines(data, 0, len(data), data.count(b"\n"))
-    3
-    """
-    if end <= begin:
-        return 0
-    lines = newlines + (buf[end - 1] != 0x0A)
-    return max(0, lines - buf.count(b"msg=audit(", begin, end))
-
-
 def foreign_lines(buf: bytes | bytearray, begin: int, end: int) -> Iterator[tuple[int, bytes]]:
     """(index from 0, line) of each non-blank line in ``buf[begin:end]`` that does not start
     like a record (the full parser reports these as :data:`NOT_A_RECORD`)."""
