@@ -27,6 +27,7 @@ from rarebird.definitions.family import JobDefinitions, select_jobs
 from rarebird.explain import severity
 from rarebird.run.engine import Engine
 from rarebird.run.replay import (
+    AUTO_WORKERS,
     ENGINES,
     InputOptions,
     RunSummary,
@@ -65,13 +66,26 @@ def definition_options(func: Any) -> Any:
     )(func)
 
 
+def parse_workers(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    """``--workers``: ``auto`` (:data:`AUTO_WORKERS`) or a number of processes, 1 or more."""
+    text = str(value).strip().lower()
+    if text == "auto":
+        return AUTO_WORKERS
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise click.BadParameter(f"{value!r} is not auto or a number of processes (1 or more)")
+
+
 def input_options(func: Any) -> Any:
     func = click.option(
         "--workers",
-        type=click.IntRange(min=1),
-        default=1,
+        metavar="auto|N",
+        default="auto",
+        callback=parse_workers,
         show_default=True,
-        help="Processes reading one large raw auditd file in parallel.",
+        help="Processes reading one large file (raw auditd, ECS NDJSON; DuckDB threads for "
+        "Parquet): auto shares the usable CPUs among the inputs, up to 8 a file; files under "
+        "64 MB are read by one process.",
     )(func)
     func = click.option(
         "--identity",

@@ -21,9 +21,12 @@ from rarebird.rules.executor import RuleRun
 from rarebird.run.engine import Engine, ReplayReport
 from rarebird.sources import KEEP_ALL, SourceOptions, expand_inputs, merge_by_time, open_source
 from rarebird.sources.inputs import OpenedSource
+from rarebird.sources.ranges import auto_workers
 
 #: The engines that can scan the inputs (``--engine``).
 ENGINES = ("local", "spark")
+#: ``InputOptions.workers`` for ``--workers auto``
+AUTO_WORKERS = 0
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,9 @@ class InputOptions:
     group: str | None = None
     #: host.name for inputs that carry none
     host_name: str | None = None
-    #: processes reading one large file in parallel (formats that can)
+    #: processes reading one large file in parallel (formats that can; DuckDB's threads for
+    #: Parquet); :data:`AUTO_WORKERS` shares the usable CPUs among the inputs
+    #: (:func:`~rarebird.sources.ranges.auto_workers`)
     workers: int = 1
     #: read every event, not only those the datafeed could match (no prefilter, no pushdown):
     #: the quiet profile learns when each host was first seen from all of them
@@ -53,18 +58,21 @@ class InputOptions:
         if self.engine not in ENGINES:
             raise ValueError(f"unknown engine {self.engine!r} (expected one of {ENGINES})")
 
-    def source_options(self, job: JobConfig, datafeed: DatafeedConfig) -> SourceOptions:
+    def source_options(
+        self, job: JobConfig, datafeed: DatafeedConfig, *, inputs: int = 1
+    ) -> SourceOptions:
         """The options the sources get: these, plus the datafeed's prefilter and the fields the
-        job and the datafeed read."""
-        return self.source_options_for([(job, datafeed)])
+        job and the datafeed read (``inputs``: how many files are read at once)."""
+        return self.source_options_for([(job, datafeed)], inputs=inputs)
 
     def source_options_for(
-        self, definitions: Sequence[tuple[JobConfig, DatafeedConfig]]
+        self, definitions: Sequence[tuple[JobConfig, DatafeedConfig]], *, inputs: int = 1
     ) -> SourceOptions:
         """The options for one pass that feeds several jobs: a prefilter every event of ANY of
         the datafeeds satisfies (:func:`union_prefilters`), and every field any of them reads."""
         needed: set[str] = set()
-        extra = {"workers": str(self.workers)} if self.workers > 1 else {}
+        workers = auto_workers(inputs) if self.workers == AUTO_WORKERS else self.workers
+        extra = {"workers": str(workers)} if workers > 1 else {}
         if self.engine == "spark":
             extra["engine"] = "spark"
             if self.spark_master:
@@ -165,14 +173,14 @@ def open_inputs(
     specs: Sequence[str], options: InputOptions, job: JobConfig, datafeed: DatafeedConfig
 ) -> list[OpenedSource]:
     """Expand files / folders / globs / ``-`` and open each in its format."""
-    opts = options.source_options(job, datafeed)
     # -- Elasticsearch inputs (es+https://HOST:9200/INDEX-PATTERN): searched, not files -------
     from rarebird.run.elastic_inputs import open_elastic, split_specs
 
     elastic, specs = split_specs(specs)
+    paths = expand_inputs(specs)
+    opts = options.source_options(job, datafeed, inputs=len(paths))
     searched = [open_elastic(spec, job, datafeed, opts) for spec in elastic]
     # -- end of Elasticsearch inputs ------------------------------------------------------------
-    paths = expand_inputs(specs)
     opened = [open_source(path, options.format, opts) for path in paths]
     options.check_engine([*searched, *opened])
     return searched + one_spark_scan(paths, opened, options, opts)
@@ -265,8 +273,8 @@ def replay_inputs_many(
             one.inputs, one.read, one.per_source, [(engines[0].config.job_id, one.report)],
             one.seconds,
         )  # fmt: skip
-    opts = options.source_options_for([(e.config, e.datafeed) for e in engines])
     paths = expand_inputs(files)
+    opts = options.source_options_for([(e.config, e.datafeed) for e in engines], inputs=len(paths))
     sources = one_spark_scan(
         paths, [open_source(path, options.format, opts) for path in paths], options, opts
     )

@@ -23,8 +23,32 @@ from rarebird.errors import InputError, InputIssue, ReadStats
 from rarebird.events import ProcessEvent, SourceLocation
 from rarebird.sources.base import JsonObject
 
+#: ``--workers auto`` never starts more worker processes than this for one file
+MAX_AUTO_WORKERS = 8
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SKIP = frozenset({"timestamp", "origin", "extra"})
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, which containers and ``taskset``
+    narrow; ``os.cpu_count()`` where there is none)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def auto_workers(inputs: int, cpus: int | None = None) -> int:
+    """Worker processes for each of ``inputs`` files read at once (``--workers auto``): the
+    usable CPUs shared among the inputs, at most :data:`MAX_AUTO_WORKERS` each. Files below a
+    format's size threshold are read by one process whatever this says.
+
+    >>> auto_workers(1, cpus=2), auto_workers(3, cpus=2), auto_workers(1, cpus=64), auto_workers(4, cpus=8)
+    (2, 1, 8, 2)
+    """
+    cpus = usable_cpus() if cpus is None else cpus
+    return max(1, min(MAX_AUTO_WORKERS, cpus // max(1, inputs)))
 
 
 def split_ranges(path: str, parts: int) -> list[tuple[int, int]]:
