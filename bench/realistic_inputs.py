@@ -137,21 +137,28 @@ def commands(
 ) -> dict[str, tuple[list[str], dict[str, str] | None]]:
     fmt = INPUTS[name][0]
     py = sys.executable
-    job = [py, "-m", "rarebird", "job", "run", "--store", str(store), str(path)]
+    # the targets are for one core: --workers 1 (the default is auto since 2026-12-05)
+    job = [py, "-m", "rarebird", "job", "run", "--workers", "1", "--store", str(store), str(path)]
+    default = [py, "-m", "rarebird", "job", "run", "--store", str(store), str(path)]
     grep = ["grep", "-c", "-E", AUDIT_GREP if fmt == "auditd" else ECS_GREP, str(path)]
     if name.endswith("-gz"):
         grep = ["sh", "-c", f"gzip -dc '{path}' | grep -c -E '{ECS_GREP}'"]
     cmds: dict[str, tuple[list[str], dict[str, str] | None]] = {
         "grep -c -E (baseline)": (grep, None),
-        "rarebird job run": (job, None),
+        "rarebird job run --workers 1": (job, None),
     }
     if name.endswith("-gz"):
         cmds["rarebird job run, zlib (RAREBIRD_GZIP=zlib)"] = (
             job,
             {**os.environ, "RAREBIRD_GZIP": "zlib"},
         )
-    if workers > 1 and not name.endswith("-gz"):
-        cmds[f"rarebird job run --workers {workers}"] = ([*job, "--workers", str(workers)], None)
+    if not name.endswith("-gz"):
+        cmds["rarebird job run (default: --workers auto)"] = (default, None)
+    if workers > 1 and workers != min(8, len(os.sched_getaffinity(0))) and not name.endswith("-gz"):
+        cmds[f"rarebird job run --workers {workers}"] = (
+            [*default[:4], "--workers", str(workers), *default[4:]],
+            None,
+        )
     if before is not None:
         env = {**os.environ, "PYTHONPATH": str(before)}
         cmds["rarebird job run, before"] = (job, env)
@@ -228,7 +235,12 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--only", nargs="*", choices=sorted(INPUTS), help="inputs to measure")
     ap.add_argument("--before", help="also time job run of the tree at this git revision")
-    ap.add_argument("--workers", type=int, default=2, help="also time job run --workers N")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="also time job run --workers N (when N is not what auto picks)",
+    )
     args = ap.parse_args()
     before = export_tree(args.before) if args.before else None
     load = os.getloadavg()
