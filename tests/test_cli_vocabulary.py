@@ -192,3 +192,42 @@ def test_every_command_and_option_has_help() -> None:
         code, out, _ = cli(*name.split(), "--help")
         assert code == 0, name
         assert "Usage: " in out
+
+
+def test_the_command_list_matches_the_commands_own_help_without_importing_them() -> None:
+    """``rarebird --help`` lists every command from LazyGroup.SUMMARIES (a fresh process must
+    not import the job's modules, scipy among them, to print it): the listing is the one the
+    commands themselves give once imported, at a narrow and a wide terminal."""
+    import os
+    import subprocess
+    import sys
+
+    from rarebird.cli._common import LazyGroup
+
+    script = (
+        "import importlib, sys\n"
+        "from rarebird.cli._common import LazyGroup, main\n"
+        "if sys.argv[1] == 'all':\n"
+        "    for module in set(LazyGroup.MODULES.values()):\n"
+        "        importlib.import_module(module)\n"
+        "main(['--help'], prog_name='rarebird', standalone_mode=False)\n"
+        "print('scipy' in sys.modules)\n"
+    )
+    for columns in ("80", "200"):
+        env = {**os.environ, "COLUMNS": columns}
+        lazy, full = (
+            subprocess.run(
+                [sys.executable, "-c", script, mode],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=True,
+            ).stdout  # fmt: skip
+            for mode in ("lazy", "all")
+        )
+        assert lazy.endswith("False\n")  # scipy was not imported
+        assert full.endswith("True\n")
+        assert lazy[: -len("False\n")] == full[: -len("True\n")]
+        for name in LazyGroup.MODULES:
+            assert f"\n  {name} " in lazy
+    assert set(LazyGroup.SUMMARIES) == set(LazyGroup.MODULES)

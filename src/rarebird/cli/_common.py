@@ -77,6 +77,31 @@ class LazyGroup(click.Group):
         "jobs": "rarebird.cli.jobs",
     }
 
+    #: what ``rarebird --help`` lists for a command whose module is not imported (importing
+    #: them all costs a second: the job's modules import scipy); each is the command's own
+    #: first sentence (tests/test_cli_vocabulary.py compares the two listings)
+    SUMMARIES: dict[str, str] = {
+        "alerts": "List alerts and move them through the workflow (open, acknowledged, closed).",
+        "detect": "Run the job and the rule together over historical events; print the new alerts.",
+        "evaluate": "Replay INPUTS through the job and rule (as `detect` does, in a throw-away store) and score the alerts against LABELS: per label class events caught and missed, alerts, time to the first alert, alerts per day and precision, for the ML rule (and with `--profile quiet` the quiet profile beside it) and a New Terms rule on user.name with 14 days of history; and the same swept over the anomaly threshold.",
+        "exceptions": "Rule exceptions: Elastic exception items, schedule windows, allow-lists.",
+        "export": "Write events in another format (for a data lake).",
+        "generate": "Write sample Linux process telemetry as ECS NDJSON, the same bytes for the same seed.",
+        "job": "Run the anomaly detection job over events.",
+        "jobs": "The packaged anomaly jobs (Elastic's Linux discovery family).",
+        "outputs": "Alert outputs: delivery state, dead letters, replay.",
+        "results": "Show anomaly results (records, buckets or influencers) with Elastic's field names.",
+        "rule": "Run the detection rule over the store.",
+        "serve": "Run the job and the rule continuously over followed inputs (and HTTP ingest).",
+        "setup": "Write the audit rules and the systemd unit a host needs to run rarebird serve.",
+        "snapshots": "Model snapshots kept by rarebird serve: list them, revert the model to one.",
+        "status": "What a service keeps: job statistics, datafeed frontier, late data, gaps, snapshots.",
+        "store": "Look after the SQLite store.",
+        "triage": "Explain one anomaly: why it scored as it did, the user's history, and the other discovery commands around it.",
+        "ui": "Serve the alerts, the Anomaly Explorer, users' timelines and the job's health as web pages, until interrupted.",
+        "value-lists": "Value lists for 'in-list' exception entries (Elastic's /api/lists).",
+    }
+
     def main(self, *args: Any, **kwargs: Any) -> Any:
         # Replays allocate many short-lived objects and keep few: a larger first
         # garbage-collection generation saves about a tenth of a second per million lines.
@@ -87,6 +112,22 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(self.MODULES) | set(self.commands))
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Click's listing of the commands, with :data:`SUMMARIES` for those not imported."""
+        rows: list[tuple[str, click.Command]] = []
+        for name in self.list_commands(ctx):
+            if name not in self.commands and name in self.SUMMARIES:
+                rows.append((name, click.Command(name, help=self.SUMMARIES[name])))
+                continue
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd))
+        if not rows:
+            return
+        limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in rows])
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in self.MODULES:
