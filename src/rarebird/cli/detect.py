@@ -9,6 +9,14 @@ from typing import Any
 import click
 
 from rarebird.cli._common import handle_errors, main, reading_progress, time_ranges
+from rarebird.cli._inputs import (
+    definition_options,
+    engine_options,
+    input_options,
+    input_settings,
+    make_profile,
+    profile_option,
+)
 from rarebird.cli._output import echo
 from rarebird.cli._rules_common import (
     close_sinks,
@@ -22,14 +30,6 @@ from rarebird.cli._rules_common import (
     rule_option,
     store_option,
     with_output_options,
-)
-from rarebird.cli.job import (
-    definition_options,
-    engine_options,
-    input_options,
-    input_settings,
-    make_profile,
-    profile_option,
 )
 from rarebird.clock import SYSTEM_CLOCK
 from rarebird.store.lock import StoreLock

@@ -6,9 +6,9 @@ from __future__ import annotations
 import click
 
 from rarebird.cli._common import handle_errors, main
+from rarebird.cli._inputs import definition_options, input_options, input_settings, profile_option
 from rarebird.cli._output import Column, Rows, echo, emit, format_option, write_json
 from rarebird.cli._rules_common import load_rule, rule_option
-from rarebird.cli.job import definition_options, input_options, input_settings, profile_option
 
 
 @main.command()

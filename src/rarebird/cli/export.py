@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from rarebird.cli._common import handle_errors, main
+from rarebird.cli._inputs import input_options, input_settings
 from rarebird.cli._output import echo
-from rarebird.cli.job import input_options, input_settings
 
 
 @main.group()

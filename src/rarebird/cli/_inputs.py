@@ -1,0 +1,145 @@
+"""The option blocks every command that reads events shares (``job run``, ``detect``,
+``evaluate``, ``export``): the job and datafeed definitions, how inputs are read (format,
+identity, accounts, host name, ``--workers``), the engine and the scoring profile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from rarebird.run.replay import AUTO_WORKERS, ENGINES, InputOptions
+from rarebird.sources import IDENTITIES, format_names
+
+
+def definition_options(func: Any) -> Any:
+    func = click.option(
+        "--datafeed",
+        "datafeed_path",
+        metavar="DATAFEED.json",
+        help="Elastic datafeed JSON (default: the packaged v3_linux_network_connection_discovery datafeed).",
+    )(func)
+    func = click.option(
+        "--jobs",
+        "families",
+        multiple=True,
+        metavar="FAMILY",
+        help="Every packaged job of a family (linux-discovery), fed by one pass over the input.",
+    )(func)
+    return click.option(
+        "--job",
+        "job_path",
+        multiple=True,
+        metavar="ID|JOB.json",
+        help="A packaged job id (rarebird jobs list) or an Elastic anomaly job JSON; repeatable "
+        "(default: the packaged v3_linux_network_connection_discovery job).",
+    )(func)
+
+
+def parse_workers(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    """``--workers``: ``auto`` (:data:`AUTO_WORKERS`) or a number of processes, 1 or more."""
+    text = str(value).strip().lower()
+    if text == "auto":
+        return AUTO_WORKERS
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise click.BadParameter(f"{value!r} is not auto or a number of processes (1 or more)")
+
+
+def input_options(func: Any) -> Any:
+    func = click.option(
+        "--workers",
+        metavar="auto|N",
+        default="auto",
+        callback=parse_workers,
+        show_default=True,
+        help="Processes reading one large file (raw auditd, ECS NDJSON; DuckDB threads for "
+        "Parquet): auto shares the usable CPUs among the inputs, up to 8 a file; files under "
+        "64 MB are read by one process.",
+    )(func)
+    func = click.option(
+        "--identity",
+        type=click.Choice(IDENTITIES),
+        default="user",
+        show_default=True,
+        help="Model user.name as Elastic does, or the login user behind sudo (user.audit.*).",
+    )(func)
+    func = click.option("--host-name", metavar="NAME", help="host.name for inputs that lack one.")(
+        func
+    )
+    func = click.option(
+        "--group", "group_file", metavar="FILE", help="group(5) file for numeric gids."
+    )(func)
+    func = click.option(
+        "--passwd", "passwd_file", metavar="FILE", help="passwd(5) file for numeric uids."
+    )(func)
+    return click.option(
+        "--input-format",
+        type=click.Choice(("auto", *format_names())),
+        default="auto",
+        show_default=True,
+        metavar="FORMAT",
+        help=f"auto (sniffed from the first lines), {', '.join(format_names())}.",
+    )(func)
+
+
+def engine_options(func: Any) -> Any:
+    """``--engine`` and ``--spark-master`` (``job run`` and ``detect``)."""
+    func = click.option(
+        "--spark-master",
+        metavar="URL",
+        help="The Spark master with --engine spark (default: local[2]; spark://HOST:7077 ...).",
+    )(func)
+    return click.option(
+        "--engine",
+        "scan_engine",
+        type=click.Choice(ENGINES),
+        default="local",
+        show_default=True,
+        help="What scans Parquet inputs: DuckDB in this process, or Apache Spark (needs "
+        "rarebird[spark] and Java 17+); the job, rule and results are the same.",
+    )(func)
+
+
+def input_settings(
+    input_format: str,
+    passwd_file: str | None,
+    group_file: str | None,
+    host_name: str | None,
+    identity: str,
+    workers: int = 1,
+    engine: str = "local",
+    spark_master: str | None = None,
+) -> InputOptions:
+    """The input options every command that reads events shares (``input_options``)."""
+    if spark_master and engine != "spark":
+        raise click.UsageError("--spark-master goes with --engine spark")
+    return InputOptions(
+        format=input_format,
+        identity=identity,
+        passwd=passwd_file,
+        group=group_file,
+        host_name=host_name,
+        workers=workers,
+        engine=engine,
+        spark_master=spark_master,
+    )
+
+
+def profile_option(func: Any) -> Any:
+    """``--profile default|quiet``: the opt-in scoring profile (docs/RULE.md)."""
+    return click.option(
+        "--profile", "profile_name", type=click.Choice(["default", "quiet"]), default="default",
+        show_default=True,
+        help="Scoring profile: default is Elastic's rule exactly; quiet keeps first "
+        "occurrences, returns, bursts and service accounts, quiets regular users, and alerts "
+        "a host's first discovery run (docs/RULE.md). quiet reads every event (no prefilter).",
+    )(func)  # fmt: skip
+
+
+def make_profile(name: str, job_cfg: Any) -> Any:
+    """The profile for one job (None for ``default``)."""
+    from rarebird.rules.profile import profile_for
+
+    return profile_for(name, job_cfg.job_id, job_cfg.bucket_span_s,
+                       job_cfg.detectors[0].by_field_name)  # fmt: skip
