@@ -49,6 +49,38 @@ def test_replays_quarantine_implausible_times(tmp_path: Path, command: str) -> N
     assert f"{events}:41: 1970-01-01T00:00:01.000Z (dated before min time)" in out.stderr
 
 
+@pytest.mark.parametrize("command", ["job run", "detect"])
+def test_max_future_on_the_command_line(tmp_path: Path, command: str) -> None:
+    """``--max-future`` as serve's ``max_future``: a host whose clock runs three days ahead is
+    quarantined by default and modelled when the limit is raised; a bad value is a usage
+    error naming the option."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    docs = [event(now - timedelta(hours=2) + timedelta(minutes=i), "alice") for i in range(30)]
+    docs.append(event(now + timedelta(days=3), "ahead"))
+    events = tmp_path / "events.ndjson"
+    write_lines(events, docs, "w")
+
+    def run(store: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*RAREBIRD, *command.split(), "--store", str(tmp_path / store),
+                               *extra, str(events)], capture_output=True, text=True,
+                              env=serve_env(), timeout=60)  # fmt: skip
+
+    default = run("a.db")
+    assert default.returncode == 0, default.stderr
+    assert "1 event(s) dated more than 1 day, 0:00:00 after " in default.stderr
+    stats = json.loads(query(tmp_path / "a.db", "SELECT state FROM job_state")[0][0])["stats"]
+    assert stats["processed_record_count"] == 30
+    raised = run("b.db", "--max-future", "4d")
+    assert raised.returncode == 0, raised.stderr
+    assert "quarantined" not in raised.stderr
+    stats = json.loads(query(tmp_path / "b.db", "SELECT state FROM job_state")[0][0])["stats"]
+    assert stats["processed_record_count"] == 31
+    bad = run("c.db", "--max-future", "soon")
+    assert bad.returncode == 2
+    assert "Invalid value for '--max-future': not a duration" in bad.stderr
+    assert not (tmp_path / "c.db").exists()
+
+
 def test_the_limit_is_configurable() -> None:
     now = datetime(2026, 3, 1, 12, tzinfo=UTC)
     evs = [event_from_document(event(now + timedelta(hours=h), "a")) for h in (-1, 2, 30)]

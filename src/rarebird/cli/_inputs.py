@@ -8,8 +8,10 @@ from typing import Any
 
 import click
 
+from rarebird.datafeed.feed import TimeLimits
 from rarebird.run.replay import AUTO_WORKERS, ENGINES, InputOptions
 from rarebird.sources import IDENTITIES, format_names
+from rarebird.timeutil import parse_duration
 
 
 def definition_options(func: Any) -> Any:
@@ -143,3 +145,21 @@ def make_profile(name: str, job_cfg: Any) -> Any:
 
     return profile_for(name, job_cfg.job_id, job_cfg.bucket_span_s,
                        job_cfg.detectors[0].by_field_name)  # fmt: skip
+
+
+def _parse_max_future(ctx: click.Context, param: click.Parameter, value: str) -> TimeLimits:
+    try:
+        return TimeLimits(max_future=parse_duration(value.strip()))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def max_future_option(func: Any) -> Any:
+    """``--max-future DURATION``: events stamped further ahead of now are quarantined (as
+    ``serve``'s ``[service] max_future``); passed on as ``time_limits``."""
+    return click.option(
+        "--max-future", "time_limits", metavar="DURATION", default="1d", show_default=True,
+        callback=_parse_max_future,
+        help="Events stamped more than this after now (e.g. 6h, 2d) are quarantined: counted "
+        "and shown, never modelled, so a host with a wrong clock cannot move the job's time.",
+    )(func)  # fmt: skip

@@ -15,6 +15,7 @@ from rarebird.cli._inputs import (
     input_options,
     input_settings,
     make_profile,
+    max_future_option,
     profile_option,
 )
 from rarebird.cli._output import echo
@@ -32,6 +33,7 @@ from rarebird.cli._rules_common import (
     with_output_options,
 )
 from rarebird.clock import SYSTEM_CLOCK
+from rarebird.datafeed.feed import TimeLimits
 from rarebird.store.lock import StoreLock
 from rarebird.timeutil import iso
 
@@ -44,6 +46,7 @@ from rarebird.timeutil import iso
 @input_options
 @profile_option
 @engine_options
+@max_future_option
 @click.option("--down", "downtime", multiple=True, metavar="START/END", callback=time_ranges,
               help="Simulate the rule being down (no runs) between two times; repeatable.")  # fmt: skip
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no summary on stderr.")
@@ -71,6 +74,7 @@ def detect(
     profile_name: str,
     scan_engine: str,
     spark_master: str | None,
+    time_limits: TimeLimits,
     downtime: list[tuple[datetime, datetime]],
     quiet: bool,
     progress: bool | None,
@@ -105,7 +109,8 @@ def detect(
             raise click.UsageError("--rule/--rule-uuid apply to one job: each packaged job "
                                    "brings its own rule")  # fmt: skip
         _detect_many(store_path, job_path, families, inputs, settings, downtime, quiet, progress,
-                     fmt, outputs, dead_letter, (space, kibana_url, anomaly_index, kibana_version))  # fmt: skip
+                     fmt, outputs, dead_letter, (space, kibana_url, anomaly_index, kibana_version),
+                     time_limits)  # fmt: skip
         return
     job, datafeed = defs[0].job, defs[0].datafeed
     packaged_rule = rule_path is None and job_path and not job_path[0].endswith(".json")
@@ -127,7 +132,7 @@ def detect(
     sinks = open_sinks(outputs, dead_letter, store_path)
     try:
         engine = Engine(store, job, datafeed, rule, outbox=bool(sinks), profile=profile,
-                        identity=rule_identity(rule, rule_uuid, space, kibana_url, anomaly_index, kibana_version))  # fmt: skip
+                        time_limits=time_limits, identity=rule_identity(rule, rule_uuid, space, kibana_url, anomaly_index, kibana_version))  # fmt: skip
         summary = replay_inputs(engine, inputs, settings, downtime=downtime, on_progress=show)
         meter.done()
         deliver_outbox(store, sinks)
@@ -183,7 +188,7 @@ def _detect_many(
     store_path: str, job_path: tuple[str, ...], families: tuple[str, ...],
     inputs: tuple[str, ...], settings: Any, downtime: list[tuple[datetime, datetime]],
     quiet: bool, progress: bool | None, fmt: str, outputs: tuple[str, ...],
-    dead_letter: str | None, kibana: tuple[str | None, ...],
+    dead_letter: str | None, kibana: tuple[str | None, ...], time_limits: TimeLimits,
 ) -> None:  # fmt: skip
     """``detect`` over several packaged jobs: one pass over the inputs feeds each job, and each
     job's own rule alerts on its records."""
@@ -199,7 +204,7 @@ def _detect_many(
         try:
             engines = [
                 Engine(store, d.job, d.datafeed, d.rule, outbox=bool(sinks),
-                       identity=rule_identity(d.rule, None, *kibana))
+                       time_limits=time_limits, identity=rule_identity(d.rule, None, *kibana))
                 for d in defs
             ]  # fmt: skip
             summary = replay_inputs_many(engines, inputs, settings, downtime=downtime,

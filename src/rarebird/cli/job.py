@@ -28,9 +28,11 @@ from rarebird.cli._inputs import (
     input_options,
     input_settings,
     make_profile,
+    max_future_option,
     profile_option,
 )
 from rarebird.cli._output import Column, Rows, echo, emit, emit_document, format_option
+from rarebird.datafeed.feed import TimeLimits
 from rarebird.definitions.family import JobDefinitions, select_jobs
 from rarebird.explain import severity
 from rarebird.run.engine import Engine
@@ -58,6 +60,7 @@ def job() -> None:
 @input_options
 @profile_option
 @engine_options
+@max_future_option
 @click.option("--job-id", help="Run under this job id (default: the job file's id).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 @click.option(
@@ -88,6 +91,7 @@ def job_run(
     profile_name: str,
     scan_engine: str,
     spark_master: str | None,
+    time_limits: TimeLimits,
     job_id: str | None,
     quiet: bool,
     progress: bool | None,
@@ -110,7 +114,8 @@ def job_run(
     if len(defs) > 1:
         if profile_name != "default":
             raise click.UsageError("--profile applies to one job")
-        _run_many(defs, store_path, inputs, settings, show, meter, quiet, strict, renormalize)
+        _run_many(defs, store_path, inputs, settings, show, meter, quiet, strict, renormalize,
+                  time_limits)  # fmt: skip
         return
     job_cfg, datafeed_cfg = defs[0].job, defs[0].datafeed
     profile = make_profile(profile_name, job_cfg)
@@ -120,7 +125,8 @@ def job_run(
             raise click.UsageError("--profile quiet reads every event: use the local engine")
         settings = dataclasses.replace(settings, every_event=True)
     with StoreLock(store_path, "job run"), open_store(store_path) as store:
-        engine = Engine(store, job_cfg, datafeed_cfg, renormalize=renormalize, profile=profile)
+        engine = Engine(store, job_cfg, datafeed_cfg, renormalize=renormalize, profile=profile,
+                        time_limits=time_limits)  # fmt: skip
         try:
             summary = replay_inputs(engine, inputs, settings, on_progress=show)
         finally:
@@ -133,11 +139,12 @@ def job_run(
 
 def _run_many(
     defs: list[JobDefinitions], store_path: str, inputs: tuple[str, ...], settings: InputOptions,
-    show: Any, meter: Any, quiet: bool, strict: bool, renormalize: bool,
+    show: Any, meter: Any, quiet: bool, strict: bool, renormalize: bool, time_limits: TimeLimits,
 ) -> None:  # fmt: skip
     """``job run`` over several jobs: one pass over the inputs feeds each job."""
     with StoreLock(store_path, "job run"), open_store(store_path) as store:
-        engines = [Engine(store, d.job, d.datafeed, renormalize=renormalize) for d in defs]
+        engines = [Engine(store, d.job, d.datafeed, renormalize=renormalize,
+                          time_limits=time_limits) for d in defs]  # fmt: skip
         try:
             summary = replay_inputs_many(engines, inputs, settings, on_progress=show)
         finally:
