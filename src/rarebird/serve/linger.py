@@ -76,19 +76,19 @@ class LingeringTransport(asyncio.Transport):
         """The client ended its side: the linger is over."""
         self._finish()
 
-    def _finish(self) -> None:
+    def _stop_lingering(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         self.lingering = False
+
+    def _finish(self) -> None:
+        self._stop_lingering()
         self._inner.close()
 
     def abort(self) -> None:
         self._closing = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self.lingering = False
+        self._stop_lingering()
         self._inner.abort()
 
     def is_closing(self) -> bool:
