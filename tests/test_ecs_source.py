@@ -431,6 +431,11 @@ def test_sniff_and_layout() -> None:
     assert sniff_ecs(b'{\n  "type": "doc",\n  "value": {\n') == 0.9
     assert detect_layout(b'{"a": 1}\n{"b": 2}\n') == "ndjson"
     assert detect_layout(b"garbage\n{}\n") == "ndjson"
+    # an Apache licence (indented prose) is not a pretty-printed document stream: the user is
+    # asked for the format instead of getting "169 lines of invalid JSON"
+    licence = b"\n                                 Apache License\n           Version 2.0\n"
+    assert sniff_ecs(licence) == 0.0
+    assert sniff_ecs(b"\xef\xbb\xbf  {\n  \"@timestamp\": \"x\"\n}\n") == 0.9
 
 
 # --- prefilter equivalence, property-based --------------------------------------------------------

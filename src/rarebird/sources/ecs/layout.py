@@ -87,6 +87,8 @@ def detect_layout(head: bytes) -> str:
 def sniff_ecs(head: bytes) -> float:
     """Confidence that ``head`` (the first bytes, decompressed) is ECS JSON."""
     if detect_layout(head) == "stream":
+        if head.removeprefix(UTF8_BOM).lstrip()[:1] not in (b"{", b"["):
+            return 0.0  # indented prose (a licence, a README), not a JSON document
         markers = (b'"@timestamp"', b'"_source"', b'"type": "doc"', b'"type":"doc"')
         return 0.9 if any(m in head for m in markers) else 0.3
     best = 0.0
