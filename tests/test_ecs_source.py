@@ -435,7 +435,7 @@ def test_sniff_and_layout() -> None:
     # asked for the format instead of getting "169 lines of invalid JSON"
     licence = b"\n                                 Apache License\n           Version 2.0\n"
     assert sniff_ecs(licence) == 0.0
-    assert sniff_ecs(b"\xef\xbb\xbf  {\n  \"@timestamp\": \"x\"\n}\n") == 0.9
+    assert sniff_ecs(b'\xef\xbb\xbf  {\n  "@timestamp": "x"\n}\n') == 0.9
 
 
 # --- prefilter equivalence, property-based --------------------------------------------------------

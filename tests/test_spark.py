@@ -307,3 +307,23 @@ def test_the_spark_condition_as_written() -> None:
         "NOT coalesce(`user`.`name` IN ('it\\'s'), FALSE))",
         [],
     )
+
+
+def test_a_spark_run_in_its_own_process_prints_only_rarebirds_lines(tmp_path: Path) -> None:
+    """``--engine spark`` from a shell starts its own JVM: the analyst sees rarebird's summary,
+    not Spark's start-up chatter (the JVM's incubator-modules notice, "Setting default log
+    level", log4j's defaults), and the records are the local engine's."""
+    _spark_or_skip()
+    ndjson = tmp_path / "fleet.ndjson"
+    cli("generate", "--days", "1", "--file", str(ndjson))
+    parquet = to_parquet(ndjson, tmp_path / "fleet.parquet")
+    cli("job", "run", "--quiet", "--store", str(tmp_path / "local.db"), str(parquet))
+    proc = subprocess.run(
+        [sys.executable, "-m", "rarebird", "job", "run", "--engine", "spark", "--store",
+         str(tmp_path / "spark.db"), str(parquet)],
+        capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    heads = [line.split(" ", 1)[0] for line in proc.stderr.splitlines()]
+    assert heads == ["input", "read", "kept", "job", "store"], proc.stderr
+    assert results(tmp_path / "spark.db") == results(tmp_path / "local.db")

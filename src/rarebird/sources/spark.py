@@ -27,6 +27,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -80,16 +83,33 @@ def spark_session(master: str | None = None) -> Any:
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    builder = SparkSession.builder.master(master or DEFAULT_MASTER).appName("rarebird")
-    for key, value in SESSION_CONF.items():
-        builder = builder.config(key, value)
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    conf = SparkConf().setMaster(master or DEFAULT_MASTER).setAppName("rarebird")
+    conf.setAll(list(SESSION_CONF.items()))
     logging = Path(__file__).with_name("spark-log4j2.properties").as_uri()
-    builder = builder.config(
-        "spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={logging}"
-    )
-    session = builder.getOrCreate()
+    conf.set("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={logging}")
+    # the JVM's stderr through a filter: its start-up notice about incubator modules (Spark 4
+    # adds jdk.incubator.vector) is not for the analyst; everything else passes unchanged
+    gateway = launch_gateway(conf, popen_kwargs={"stderr": subprocess.PIPE})  # type: ignore[no-untyped-call]  # PySpark has no annotations here
+    threading.Thread(
+        target=_forward_stderr, args=(gateway.proc.stderr,), name="spark-stderr", daemon=True
+    ).start()
+    session = SparkSession(SparkContext(conf=conf, gateway=gateway))
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+#: lines of the JVM's stderr that :func:`spark_session` drops
+_JVM_NOTICES = (b"WARNING: Using incubator modules",)
+
+
+def _forward_stderr(stream: Any) -> None:
+    for line in iter(stream.readline, b""):
+        if not line.startswith(_JVM_NOTICES):
+            sys.stderr.write(line.decode("utf-8", "replace"))
+            sys.stderr.flush()
 
 
 def quote(name: str) -> str:
