@@ -3,15 +3,17 @@ among the files read at once, and what a user who types a wrong value reads."""
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from rarebird.definitions import load_datafeed, load_job
 from rarebird.run.replay import AUTO_WORKERS, InputOptions
-from rarebird.sources.ranges import MAX_AUTO_WORKERS, auto_workers, usable_cpus
+from rarebird.sources.ranges import MAX_AUTO_WORKERS, auto_workers, cpu_quota, usable_cpus
 
 
 def rarebird(*args: str) -> subprocess.CompletedProcess[str]:
@@ -26,7 +28,9 @@ def workers_given(options: InputOptions, inputs: int) -> int:
 
 def test_auto_shares_the_cpus_among_the_inputs() -> None:
     cpus = usable_cpus()
-    assert cpus == len(os.sched_getaffinity(0))
+    quota = cpu_quota()
+    mask = len(os.sched_getaffinity(0))
+    assert cpus == (mask if quota is None else max(1, min(mask, math.ceil(quota))))
     auto = InputOptions(workers=AUTO_WORKERS)
     assert workers_given(auto, 1) == min(cpus, MAX_AUTO_WORKERS)
     assert workers_given(auto, cpus) == 1  # one file per CPU: one process each
@@ -49,3 +53,28 @@ def test_help_shows_auto_as_the_default() -> None:
         out = rarebird(*command, "--help").stdout
         assert "--workers auto|N" in out, command
         assert "[default: auto]" in " ".join(out.split()), command
+
+
+@pytest.mark.parametrize(
+    ("files", "quota", "cpus"),
+    [
+        ({"cpu.max": "150000 100000\n"}, 1.5, 2),  # cgroup v2, docker --cpus 1.5
+        ({"cpu.max": "50000 100000\n"}, 0.5, 1),
+        ({"cpu.max": "max 100000\n"}, None, None),  # no limit: the affinity mask decides
+        ({"cpu/cpu.cfs_quota_us": "100000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1.0, 1),
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None, None),
+        ({"cpu.max": "garbage\n"}, None, None),
+        ({}, None, None),  # no cgroup files at all (not Linux, or not mounted)
+    ],
+)
+def test_auto_keeps_to_the_containers_cpu_quota(
+    tmp_path: Path, files: dict[str, str], quota: float | None, cpus: int | None
+) -> None:
+    """A container limited to 1.5 CPUs sees all of the host's CPUs in its affinity mask:
+    ``auto`` must not start a worker per host CPU there."""
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert cpu_quota(str(tmp_path)) == quota
+    mask = len(os.sched_getaffinity(0))
+    assert usable_cpus(str(tmp_path)) == (mask if cpus is None else min(mask, cpus))

@@ -56,7 +56,8 @@ def input_options(func: Any) -> Any:
         callback=parse_workers,
         show_default=True,
         help="Processes reading one large file (raw auditd, ECS NDJSON; DuckDB threads for "
-        "Parquet): auto shares the usable CPUs among the inputs, up to 8 a file; files under "
+        "Parquet): auto shares the usable CPUs (affinity mask and container CPU quota) among the "
+        "inputs, up to 8 a file; files under "
         "64 MB are read by one process.",
     )(func)
     func = click.option(

@@ -8,7 +8,9 @@ the reading process once the lines of the earlier ranges are known.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
 import os
 import subprocess
 import sys
@@ -30,13 +32,49 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SKIP = frozenset({"timestamp", "origin", "extra"})
 
 
-def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask, which containers and ``taskset``
-    narrow; ``os.cpu_count()`` where there is none)."""
+def usable_cpus(cgroup_root: str = "/sys/fs/cgroup") -> int:
+    """CPUs this process may use: its affinity mask (which ``taskset`` and cpusets narrow;
+    ``os.cpu_count()`` where there is none), and no more than its cgroup's CPU quota (a
+    container started with ``--cpus 1.5`` sees every CPU of the host but may use 1.5 of them:
+    2 here, rounded up)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+        cpus = os.cpu_count() or 1
+    quota = cpu_quota(cgroup_root)
+    if quota is not None:
+        cpus = min(cpus, math.ceil(quota))
+    return max(1, cpus)
+
+
+def cpu_quota(cgroup_root: str = "/sys/fs/cgroup") -> float | None:
+    """The CPUs' worth of time this process's cgroup may use, or None without a limit: cgroup
+    v2's ``cpu.max`` (``"150000 100000"``: 1.5; ``"max 100000"``: none) of the process's own
+    group, else v1's ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us`` (quota -1: none)."""
+    root = Path(cgroup_root)
+    group = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            if line.startswith("0::"):
+                group = line[3:].strip("/")
+    candidates = [
+        (root / group / "cpu.max", None),
+        (root / "cpu.max", None),
+        (root / "cpu" / "cpu.cfs_quota_us", root / "cpu" / "cpu.cfs_period_us"),
+        (root / "cpu,cpuacct" / "cpu.cfs_quota_us", root / "cpu,cpuacct" / "cpu.cfs_period_us"),
+    ]
+    for limit, period in candidates:
+        try:
+            fields = limit.read_text().split()
+            if period is not None:
+                fields.append(period.read_text().strip())
+            if fields[:1] in (["max"], ["-1"]):
+                return None  # the file is there and says: no limit
+            quota_us, period_us = int(fields[0]), int(fields[1])
+        except (OSError, ValueError):
+            continue
+        return quota_us / period_us if quota_us > 0 and period_us > 0 else None
+    return None
 
 
 def auto_workers(inputs: int, cpus: int | None = None) -> int:
