@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from starlette.testclient import TestClient
 
 from rarebird.cli import main
 from rarebird.clock import FixedClock
+from rarebird.definitions.profile_settings import settings_from
 from rarebird.definitions.service import (
     AlertsConfig,
     BackfillConfig,
@@ -333,3 +335,75 @@ def test_a_new_hosts_first_run_is_alerted_only_when_it_is_more_than_routine() ->
     out = p.select([], from_epoch_ms(_at(0)), from_epoch_ms(_at(21)))
     assert [rid for rid, _ in out] == [f"job_rarebird_host_first_{_bucket(_at(20, 4, 22))}_lab-02_root"]  # fmt: skip
     assert "host new to the fleet, 2 different tools" in p.annotate(out[0][0])["rarebird.profile.explanation"]  # fmt: skip
+
+
+# --- the profile's settings -----------------------------------------------------------------------
+
+
+def test_settings_change_what_the_profile_decides() -> None:
+    """A shorter warm-up keeps a newcomer the default warm-up quiets; more regular days make a
+    two-day runner no longer regular."""
+    runs = [(_at(0), "monitor", "ss", "web-01", None, True), (_at(5), "carol", "ss", "web-01", None, True)]  # fmt: skip
+    for settings, reason in ((None, "warm_up"), (settings_from({"warm_up_days": "3"}), "first_occurrence")):  # fmt: skip
+        p = QuietProfile("job", 900, settings=settings)
+        for ms, user, tool, host, uid, matched in runs:
+            p.observe(_ev(ms, user, tool, host, uid), matched)
+        p.finalize(_at(5) + 900_000)
+        assert p.decisions[("carol", _bucket(_at(5)))].reason == reason
+    late = [(_at(20), "alice", "ss", "web-01", "1001", True)]
+    default = _profile(*_history(), *late)
+    assert default.decisions[("alice", _bucket(_at(20)))].reason == "regular"
+    strict = QuietProfile("job", 900, settings=settings_from({"regular_days": 3}))
+    for ms, user, tool, host, uid, matched in sorted([*_history(), *late], key=lambda r: r[0]):
+        strict.observe(_ev(ms, user, tool, host, uid), matched)
+    strict.finalize(_bucket(_at(20)) + 900_000)
+    assert strict.decisions[("alice", _bucket(_at(20)))].reason == "seen_before"
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"warmup_days": 3}, "unknown quiet-profile setting 'warmup_days' (known: absence_days, "),
+        ({"burst_tools": "three"}, "burst_tools: expected a whole number, got 'three'"),
+        ({"burst_tools": True}, "burst_tools: expected a whole number, got True"),
+        ({"burst_tools": 1}, "burst_tools: must be at least 2"),
+        ({"absence_days": 0}, "absence_days: must be at least 1"),
+        ({"regular_days": 30}, "regular_days (30) cannot exceed regular_window_days (28)"),
+    ],
+)
+def test_a_wrong_setting_is_refused_in_words(given: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        settings_from(given)
+
+
+def test_profile_settings_on_the_command_line(fleet: Path) -> None:
+    quiet = _detect(
+        fleet, "quiet-warm-0", "--profile", "quiet", "--profile-setting", "warm-up-days=0"
+    )
+    assert [(a["user"]["name"][0], a["rarebird.profile.reason"]) for a in quiet][:2] == [
+        ("dave", "first_occurrence"),  # days 1-14 are no longer a warm-up
+        ("erin", "first_occurrence"),
+    ]
+    assert len(quiet) == 6
+    for args, message in (
+        (("--profile-setting", "warm_up_days=3"), "--profile-setting goes with --profile quiet"),
+        (("--profile", "quiet", "--profile-setting", "warm_up_days"), "expected NAME=VALUE"),
+        (("--profile", "quiet", "--profile-setting", "loud=1"), "unknown quiet-profile setting"),
+    ):
+        res = CliRunner().invoke(main, ["detect", "--store", str(fleet / "x.db"), *args,
+                                        str(fleet / "fleet.ndjson")])  # fmt: skip
+        assert res.exit_code == 2, res.output
+        assert message in res.output
+    assert not (fleet / "x.db").exists()
+
+
+def test_profile_settings_in_serves_configuration() -> None:
+    cfg = config_from_dict({"store": "x.db", "alerts": {"profile": "quiet", "quiet": {
+        "warm_up_days": 7, "burst_minutes": 5}}}, "rarebird.toml")  # fmt: skip
+    assert cfg.alerts.quiet == settings_from({"warm_up_days": 7, "burst_minutes": 5})
+    assert config_from_dict({"store": "x.db"}, "rarebird.toml").alerts.quiet is None
+    with pytest.raises(DefinitionError, match=r"alerts\.quiet.*go with profile = \"quiet\""):
+        config_from_dict({"store": "x.db", "alerts": {"quiet": {"warm_up_days": 7}}}, "rarebird.toml")  # fmt: skip
+    with pytest.raises(DefinitionError, match=r"alerts\.quiet.*burst_tools: must be at least 2"):
+        config_from_dict({"store": "x.db", "alerts": {"profile": "quiet", "quiet": {
+            "burst_tools": 1}}}, "rarebird.toml")  # fmt: skip

@@ -129,8 +129,36 @@ def input_settings(
     )
 
 
+def _parse_profile_settings(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> Any:
+    """``--profile-setting NAME=VALUE`` (repeated): the quiet profile's settings, or None."""
+    if not value:
+        return None
+    from rarebird.definitions.profile_settings import settings_from
+
+    given: dict[str, str] = {}
+    for item in value:
+        name, sep, number = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r}: expected NAME=VALUE, e.g. warm_up_days=7")
+        given[name] = number
+    try:
+        return settings_from(given)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def profile_option(func: Any) -> Any:
-    """``--profile default|quiet``: the opt-in scoring profile (docs/RULE.md)."""
+    """``--profile default|quiet`` (the opt-in scoring profile, docs/RULE.md) and
+    ``--profile-setting NAME=VALUE`` (its thresholds): ``profile_name``, ``profile_settings``."""
+    func = click.option(
+        "--profile-setting", "profile_settings", multiple=True, metavar="NAME=VALUE",
+        callback=_parse_profile_settings,
+        help="A threshold of the quiet profile (repeatable): warm_up_days, absence_days, "
+        "burst_tools, burst_minutes, regular_days, regular_window_days, host_warm_up_days, "
+        "new_host_tools (docs/RULE.md).",
+    )(func)  # fmt: skip
     return click.option(
         "--profile", "profile_name", type=click.Choice(["default", "quiet"]), default="default",
         show_default=True,
@@ -140,12 +168,19 @@ def profile_option(func: Any) -> Any:
     )(func)  # fmt: skip
 
 
-def make_profile(name: str, job_cfg: Any) -> Any:
-    """The profile for one job (None for ``default``)."""
+def check_profile_settings(name: str, settings: Any) -> None:
+    """Settings belong to the quiet profile: a usage error with the default one."""
+    if settings is not None and name != "quiet":
+        raise click.UsageError("--profile-setting goes with --profile quiet")
+
+
+def make_profile(name: str, job_cfg: Any, settings: Any = None) -> Any:
+    """The profile for one job (None for ``default``), with ``settings`` (None: the defaults)."""
     from rarebird.rules.profile import profile_for
 
+    check_profile_settings(name, settings)
     return profile_for(name, job_cfg.job_id, job_cfg.bucket_span_s,
-                       job_cfg.detectors[0].by_field_name)  # fmt: skip
+                       job_cfg.detectors[0].by_field_name, settings)  # fmt: skip
 
 
 def _parse_max_future(ctx: click.Context, param: click.Parameter, value: str) -> TimeLimits:

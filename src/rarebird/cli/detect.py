@@ -10,6 +10,7 @@ import click
 
 from rarebird.cli._common import handle_errors, main, reading_progress, time_ranges
 from rarebird.cli._inputs import (
+    check_profile_settings,
     definition_options,
     engine_options,
     input_options,
@@ -72,6 +73,7 @@ def detect(
     identity: str,
     workers: int,
     profile_name: str,
+    profile_settings: Any,
     scan_engine: str,
     spark_master: str | None,
     time_limits: TimeLimits,
@@ -105,6 +107,7 @@ def detect(
     if len(defs) > 1:
         if profile_name != "default":
             raise click.UsageError("--profile applies to one job")
+        check_profile_settings(profile_name, profile_settings)
         if rule_path or rule_uuid:
             raise click.UsageError("--rule/--rule-uuid apply to one job: each packaged job "
                                    "brings its own rule")  # fmt: skip
@@ -115,7 +118,7 @@ def detect(
     job, datafeed = defs[0].job, defs[0].datafeed
     packaged_rule = rule_path is None and job_path and not job_path[0].endswith(".json")
     rule = (select_jobs(job_path)[0].rule if packaged_rule else None) or load_rule(rule_path)
-    profile = make_profile(profile_name, job)
+    profile = make_profile(profile_name, job, profile_settings)
     if profile is not None:
         if scan_engine != "local":
             # the profile learns every host's first event; Spark scans only what the datafeed keeps

@@ -3,10 +3,18 @@ labelled events (:mod:`rarebird.run.evaluate`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from rarebird.cli._common import handle_errors, main
-from rarebird.cli._inputs import definition_options, input_options, input_settings, profile_option
+from rarebird.cli._inputs import (
+    check_profile_settings,
+    definition_options,
+    input_options,
+    input_settings,
+    profile_option,
+)
 from rarebird.cli._output import Column, Rows, echo, emit, format_option, write_json
 from rarebird.cli._rules_common import load_rule, rule_option
 
@@ -40,6 +48,7 @@ def evaluate(
     identity: str,
     workers: int,
     profile_name: str,
+    profile_settings: Any,
     labels_path: str,
     reports: tuple[str, ...],
     warm_up_days: int,
@@ -75,9 +84,10 @@ def evaluate(
     packaged_rule = rule_path is None and job_path and not job_path[0].endswith(".json")
     rule = (select_jobs(job_path)[0].rule if packaged_rule else None) or load_rule(rule_path)
     settings = input_settings(input_format, passwd_file, group_file, host_name, identity, workers)
+    check_profile_settings(profile_name, profile_settings)
     profiles = ("default",) if profile_name == "default" else ("default", profile_name)
     ev = run_evaluate(inputs, labels_path, job, datafeed, rule, settings, profiles=profiles,
-                      warm_up_days=warm_up_days)  # fmt: skip
+                      profile_settings=profile_settings, warm_up_days=warm_up_days)  # fmt: skip
     numbers = {"events", "caught", "missed", "alerts", "attack alerts", "benign alerts", "benign",
                "alerts/day", "precision", "threshold", "attack events caught"}  # fmt: skip
 

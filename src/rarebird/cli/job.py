@@ -23,6 +23,7 @@ from rarebird.cli._common import (
     store_option,
 )
 from rarebird.cli._inputs import (
+    check_profile_settings,
     definition_options,
     engine_options,
     input_options,
@@ -89,6 +90,7 @@ def job_run(
     identity: str,
     workers: int,
     profile_name: str,
+    profile_settings: Any,
     scan_engine: str,
     spark_master: str | None,
     time_limits: TimeLimits,
@@ -114,11 +116,12 @@ def job_run(
     if len(defs) > 1:
         if profile_name != "default":
             raise click.UsageError("--profile applies to one job")
+        check_profile_settings(profile_name, profile_settings)
         _run_many(defs, store_path, inputs, settings, show, meter, quiet, strict, renormalize,
                   time_limits)  # fmt: skip
         return
     job_cfg, datafeed_cfg = defs[0].job, defs[0].datafeed
-    profile = make_profile(profile_name, job_cfg)
+    profile = make_profile(profile_name, job_cfg, profile_settings)
     if profile is not None:
         if scan_engine != "local":
             # the profile learns every host's first event; Spark scans only what the datafeed keeps

@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from rarebird.definitions.profile_settings import ProfileSettings, settings_from
 from rarebird.definitions.reader import CONFIG_WORDING, Reader, relative_to_file
 from rarebird.errors import DefinitionError
 
@@ -151,6 +152,8 @@ class AlertsConfig:
     alert_on_interim: bool = False
     #: the scoring profile: ``default`` (Elastic's rule) or ``quiet`` (docs/RULE.md)
     profile: str = "default"
+    #: the quiet profile's thresholds (``[alerts.quiet]``; None: its defaults)
+    quiet: ProfileSettings | None = None
     outputs: tuple[str, ...] = ()
     #: unused since dead letters live in the store (kept so older configs still load)
     dead_letter: str | None = None
@@ -237,7 +240,7 @@ _HTTP = frozenset(
 _BACKFILL = frozenset({"enabled", "max_age", "alerts"})
 _SNAPSHOTS = frozenset({"interval", "retention_days", "daily_retention_after_days"})
 _ALERTS = frozenset(
-    {"alert_on_interim", "profile", "outputs", "dead_letter", "rule_uuid", "space", "kibana_url",
+    {"alert_on_interim", "profile", "quiet", "outputs", "dead_letter", "rule_uuid", "space", "kibana_url",
      "anomaly_index", "kibana_version", "webhook_auth", "webhook_token_env",
      "webhook_token_file"}
 )  # fmt: skip
@@ -387,9 +390,21 @@ def _alerts(t: Reader) -> AlertsConfig:
     if profile != "default" and interim:
         raise t.fail("profile", "the quiet profile does not combine with alert_on_interim "
                      "(an early-warning alert would bypass it)")  # fmt: skip
+    quiet = None
+    if t.has("quiet"):
+        table = t.raw("quiet")
+        if not isinstance(table, dict):
+            raise t.fail("quiet", "expected a table ([alerts.quiet])")
+        if profile != "quiet":
+            raise t.fail("quiet", 'the quiet profile\'s settings go with profile = "quiet"')
+        try:
+            quiet = settings_from(table)
+        except ValueError as exc:
+            raise t.fail("quiet", str(exc)) from None
     return AlertsConfig(
         alert_on_interim=bool(interim),
         profile=profile,
+        quiet=quiet,
         outputs=tuple(_output(t, o) for o in t.str_list("outputs", lone_string=False)),
         dead_letter=t.path_value("dead_letter"),
         webhook_auth=_webhook_auth(t),

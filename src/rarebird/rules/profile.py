@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from rarebird.definitions.profile_settings import ProfileSettings
 from rarebird.events import ProcessEvent
 from rarebird.results import AnomalyRecord, Influence
 from rarebird.timeutil import from_epoch_ms, to_epoch_ms
@@ -68,18 +69,6 @@ WORDS = {
     "regular": "quieted: this user runs these tools regularly ({days} of the last {window} days)",
     "seen_before": "quieted: seen running these tools before, nothing unusual now",
 }
-
-
-@dataclass(frozen=True)
-class ProfileSettings:
-    warm_up_days: int = 14
-    absence_days: int = 30
-    burst_tools: int = 3
-    burst_minutes: int = 10
-    regular_days: int = 2
-    regular_window_days: int = 28
-    host_warm_up_days: int = 1
-    new_host_tools: int = 2
 
 
 @dataclass(frozen=True)
@@ -123,12 +112,12 @@ class QuietProfile:
         job_id: str,
         bucket_span_s: int,
         by_field: str = "user.name",
-        settings: ProfileSettings = ProfileSettings(),
+        settings: ProfileSettings | None = None,
     ) -> None:
         self.job_id = job_id
         self.span_ms = bucket_span_s * 1000
         self.by_field = by_field
-        self.s = settings
+        self.s = settings or ProfileSettings()
         self.start_ms: int | None = None
         self.finalized_ms = 0  # buckets starting before this are decided
         self.users: dict[str, _User] = {}
@@ -391,10 +380,16 @@ class QuietProfile:
                              for rid, (k, r, w) in state["annotations"].items()}  # fmt: skip
 
 
-def profile_for(name: str, job_id: str, bucket_span_s: int, by_field: str) -> QuietProfile | None:
+def profile_for(
+    name: str,
+    job_id: str,
+    bucket_span_s: int,
+    by_field: str,
+    settings: ProfileSettings | None = None,
+) -> QuietProfile | None:
     """The profile named ``name`` for a job (None for ``default``: Elastic's rule)."""
     if name == "default":
         return None
     if name == "quiet":
-        return QuietProfile(job_id, bucket_span_s, by_field)
+        return QuietProfile(job_id, bucket_span_s, by_field, settings)
     raise ValueError(f"unknown profile {name!r} (expected one of {', '.join(PROFILES)})")

@@ -43,6 +43,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rarebird.definitions import DatafeedConfig, JobConfig, RuleConfig
+from rarebird.definitions.profile_settings import ProfileSettings
 from rarebird.errors import InputError
 from rarebird.events import ProcessEvent
 from rarebird.rules.profile import profile_for
@@ -160,12 +161,13 @@ def _observer(labels: Sequence[Label], seen: _Observed) -> Observer:
 def _ml_alerts(
     specs: Sequence[str], inputs: InputOptions, job: JobConfig, datafeed: DatafeedConfig,
     rule: RuleConfig, profile: str, floor: float, observe: Observer | None,
+    settings: ProfileSettings | None = None,
 ) -> list[EvalAlert]:  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="rarebird-evaluate-") as tmp:
         store = open_store(str(Path(tmp) / "evaluate.db"))
         try:
             prof = profile_for(profile, job.job_id, job.bucket_span_s,
-                               job.detectors[0].by_field_name)  # fmt: skip
+                               job.detectors[0].by_field_name, settings)  # fmt: skip
             low = dataclasses.replace(rule, anomaly_threshold=floor)
             engine = Engine(store, job, datafeed, low, profile=prof)
             opts = dataclasses.replace(inputs, every_event=True)
@@ -316,10 +318,12 @@ def evaluate(
     inputs: InputOptions | None = None,
     *,
     profiles: Sequence[str] = ("default",),
+    profile_settings: ProfileSettings | None = None,
     warm_up_days: int = 14,
     sweep: Sequence[float] = SWEEP,
 ) -> Evaluation:
-    """Replay ``specs`` once per profile and score each detector against the labels."""
+    """Replay ``specs`` once per profile (the quiet one with ``profile_settings``, None: its
+    defaults) and score each detector against the labels."""
     inputs = inputs or InputOptions()
     labels = read_labels(labels_path)
     observed = _Observed()
@@ -329,7 +333,8 @@ def evaluate(
     for n, profile in enumerate(profiles):
         observe = _observer(labels, observed) if n == 0 else None
         name = "ml" if profile == "default" else f"ml+{profile}"
-        raw[name] = _ml_alerts(specs, inputs, job, datafeed, rule, profile, floor, observe)
+        raw[name] = _ml_alerts(specs, inputs, job, datafeed, rule, profile, floor, observe,
+                               profile_settings)  # fmt: skip
     if observed.start_ms is None:
         raise InputError(", ".join(specs), "no events were read")
     start = observed.start_ms

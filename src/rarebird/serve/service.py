@@ -142,7 +142,7 @@ class Service:
                 kibana_version=cfg.alerts.kibana_version,
             )  # fmt: skip
             profile = profile_for(cfg.alerts.profile, job.job_id, job.bucket_span_s,
-                                  job.detector.by_field_name)  # fmt: skip
+                                  job.detector.by_field_name, cfg.alerts.quiet)  # fmt: skip
             self.engine = LiveEngine(
                 self.store, job, datafeed, rule, clock=self.clock, identity=identity,
                 profile=profile,
