@@ -5,9 +5,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO   ?= demo
 
-.PHONY: run test lint typecheck pytest bench clean env
+.PHONY: run test lint typecheck pytest bench clean env bytecode
 
 env: $(STAMP)
+
+# Bytecode for rarebird's own modules (only those changed since the last time are compiled).
+# Without it, an environment with PYTHONDONTWRITEBYTECODE=1 (CI images, containers) compiles
+# every module at every start of every rarebird process and worker: 0.1 s each.
+bytecode: $(STAMP)
+	$(BIN)/python -m compileall -q src/rarebird
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +22,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Generate two weeks of fleet telemetry, replay it through the job, show the anomaly records.
-run: $(STAMP)
+run: bytecode
 	mkdir -p $(DEMO)
 	$(BIN)/rarebird generate --days 14 --seed 7 --file $(DEMO)/fleet.ndjson
 	rm -f $(DEMO)/rarebird.db
@@ -30,12 +36,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: bytecode
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck pytest
 
-bench: $(STAMP)
+bench: bytecode
 	$(BIN)/python bench/run_all.py
 
 clean:
