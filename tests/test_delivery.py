@@ -319,3 +319,43 @@ def test_detect_to_a_dead_port_keeps_the_alerts_for_a_later_run(tmp_path: Path) 
     assert sorted(a["kibana.alert.uuid"] for a in made) == sorted(
         m.split(b'id="', 1)[1].split(b'"', 1)[0].decode() for m in got.split(b"<")[1:]
     )
+
+
+def test_detect_appends_what_an_output_refused_to_the_dead_letter_file(tmp_path: Path) -> None:
+    """``--dead-letter PATH``: the alerts a webhook refused for good (HTTP 400) are appended to
+    PATH as JSON lines, beside the store's dead letters; a second run appends only its own
+    (none). Without ``--output`` the option is a usage error."""
+    events = write_ndjson(tmp_path / "events.ndjson", scenario_events())
+    letters = tmp_path / "dead.ndjson"
+    receiver = Receiver().start()
+    try:
+        receiver.script = [400]  # the scenario's one alert is refused
+        out = subprocess.run([*RAREBIRD, "detect", "--store", str(tmp_path / "s.db"), "--quiet",
+                              "--format", "json", "--output", receiver.url, "--dead-letter",
+                              str(letters), str(events)],
+                             capture_output=True, text=True, env=serve_env(), timeout=120)  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        (made,) = [a["kibana.alert.uuid"] for a in json.loads(out.stdout)]
+        (line,) = [json.loads(x) for x in letters.read_text().splitlines()]
+        assert line["output"] == receiver.url
+        assert line["error"] == f"{receiver.url}: HTTP 400"
+        assert line["attempts"] == 1
+        assert line["alert_id"] == line["alert"]["kibana.alert.uuid"] == made
+        assert receiver.ids() == []
+        with open_store(str(tmp_path / "s.db")) as store:
+            assert [d.alert.id for d in dead_letters(store)] == [made]
+        # a second run with nothing new refused appends nothing
+        again = subprocess.run([*RAREBIRD, "detect", "--store", str(tmp_path / "s.db"), "--quiet",
+                                "--output", receiver.url, "--dead-letter", str(letters),
+                                str(events)],
+                               capture_output=True, text=True, env=serve_env(), timeout=120)  # fmt: skip
+        assert again.returncode == 0, again.stderr
+        assert len(letters.read_text().splitlines()) == 1
+    finally:
+        receiver.stop()
+    lone = subprocess.run([*RAREBIRD, "detect", "--store", str(tmp_path / "t.db"), "--dead-letter",
+                           str(letters), str(events)],
+                          capture_output=True, text=True, env=serve_env(), timeout=60)  # fmt: skip
+    assert lone.returncode == 2
+    assert "--dead-letter goes with --output" in lone.stderr
+    assert not (tmp_path / "t.db").exists()

@@ -79,22 +79,32 @@ def print_alerts(alerts: Sequence[Any], fmt: str, *, empty: str = "(no new alert
 
 
 def open_sinks(specs: Sequence[str], dead_letter: str | None, store_path: str) -> list[Any]:
-    """The outputs (a webhook's authentication comes from the environment). ``dead_letter`` is
-    no longer used: dead letters are kept in the store."""
+    """The outputs (a webhook's authentication comes from the environment)."""
     from rarebird.sinks import open_sink
 
+    check_dead_letter(specs, dead_letter)
     return [open_sink(spec) for spec in specs]
 
 
-def deliver_outbox(store: Any, sinks: Sequence[Any]) -> None:
+def check_dead_letter(specs: Sequence[str], dead_letter: str | None) -> None:
+    """``--dead-letter`` holds what an ``--output`` refused: a usage error without one."""
+    if dead_letter is not None and not specs:
+        raise click.UsageError("--dead-letter goes with --output (the alerts an output refuses)")
+
+
+def deliver_outbox(store: Any, sinks: Sequence[Any], dead_letter: str | None = None) -> None:
     """Deliver what the store's outbox holds for ``sinks`` (retried a few times); say what was
-    left for later and what was refused for good."""
+    left for later and what was refused for good. The dead letters of this delivery are kept
+    in the store and, with ``dead_letter``, also appended to that file as JSON lines."""
     from rarebird.run.delivery import Delivery, RetryPolicy
     from rarebird.store.delivery import dead_letters, pending_for
 
     if not sinks:
         return
+    before = max((d.id for d in dead_letters(store)), default=0)
     Delivery(store, sinks, policy=RetryPolicy(retries=3, backoff=0.5, max_backoff=4.0)).deliver()
+    if dead_letter is not None:
+        write_dead_letters(dead_letter, [d for d in dead_letters(store) if d.id > before])
     for sink in sinks:
         left = pending_for(store, sink.name)
         if left:
@@ -105,6 +115,26 @@ def deliver_outbox(store: Any, sinks: Sequence[Any]) -> None:
         if dead:
             click.echo(f"rarebird: {dead} alert(s) were refused by {sink.name} and kept as dead "
                        "letters: `rarebird outputs replay` sends them again", err=True)  # fmt: skip
+
+
+def write_dead_letters(path: str, letters: Sequence[Any]) -> None:
+    """Append ``letters`` to ``path``, one JSON object a line: the output, the alert's id and
+    document, the attempts, the last error and when (what ``rarebird outputs list`` shows)."""
+    from rarebird.sinks.escape import json_bytes
+    from rarebird.timeutil import from_epoch_ms, iso
+
+    if not letters:
+        return
+    try:
+        with open(path, "ab") as out:
+            for d in letters:
+                out.write(json_bytes({
+                    "output": d.sink, "alert_id": d.alert.id, "attempts": d.attempts,
+                    "error": d.error, "at": iso(from_epoch_ms(d.at_ms)), "alert": d.alert.doc,
+                }) + b"\n")  # fmt: skip
+    except OSError as exc:
+        click.echo(f"rarebird: cannot write dead letters to {path}: {exc.strerror}; they are "
+                   "kept in the store (`rarebird outputs list`)", err=True)  # fmt: skip
 
 
 def close_sinks(sinks: Sequence[Any]) -> None:
@@ -118,7 +148,8 @@ output_options = [
                       "http(s)://URL (webhook), syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT, "
                       "elasticsearch+https://HOST:9200 (docs/ELASTIC.md). Repeatable."),
     click.option("--dead-letter", metavar="PATH",
-                 help="Unused: dead letters are kept in the store (rarebird outputs list / "
+                 help="Also append the alerts an output refused for good to PATH, one JSON "
+                      "object a line (they are kept in the store too: rarebird outputs list / "
                       "replay)."),
     click.option("--rule-uuid", metavar="UUID",
                  help="Kibana rule id (the 'id' of its export) to derive alert ids from: with "

@@ -21,6 +21,7 @@ from rarebird.cli._inputs import (
 )
 from rarebird.cli._output import echo
 from rarebird.cli._rules_common import (
+    check_dead_letter,
     close_sinks,
     deliver_outbox,
     format_option,
@@ -101,6 +102,7 @@ def detect(
     from rarebird.run.engine import Engine
     from rarebird.run.replay import replay_inputs
 
+    check_dead_letter(outputs, dead_letter)
     defs = select_jobs(job_path, families, datafeed_path=datafeed_path, with_rule=False)
     settings = input_settings(input_format, passwd_file, group_file, host_name, identity, workers,
                               scan_engine, spark_master)  # fmt: skip
@@ -138,7 +140,7 @@ def detect(
                         time_limits=time_limits, identity=rule_identity(rule, rule_uuid, space, kibana_url, anomaly_index, kibana_version))  # fmt: skip
         summary = replay_inputs(engine, inputs, settings, downtime=downtime, on_progress=show)
         meter.done()
-        deliver_outbox(store, sinks)
+        deliver_outbox(store, sinks, dead_letter)
     finally:
         meter.done()
         try:
@@ -213,7 +215,7 @@ def _detect_many(
             summary = replay_inputs_many(engines, inputs, settings, downtime=downtime,
                                          on_progress=show)  # fmt: skip
             meter.done()
-            deliver_outbox(store, sinks)
+            deliver_outbox(store, sinks, dead_letter)
         finally:
             meter.done()
             try:

@@ -9,6 +9,7 @@ import click
 from rarebird.cli._common import handle_errors, main, time_value
 from rarebird.cli._output import echo
 from rarebird.cli._rules_common import (
+    check_dead_letter,
     close_sinks,
     deliver_outbox,
     format_option,
@@ -56,6 +57,7 @@ def rule_run(
     from rarebird.store.adapters import SqliteRuleStore
     from rarebird.store.serve import add_to_outbox
 
+    check_dead_letter(outputs, dead_letter)
     now = now or SYSTEM_CLOCK.now()
     r = load_rule(rule_path)
     store = open_rule_store(store_path)
@@ -68,7 +70,7 @@ def rule_run(
             changed = [*run.new_alerts, *run.updated_alerts]
             if changed and sinks:
                 add_to_outbox(store, changed)
-        deliver_outbox(store, sinks)
+        deliver_outbox(store, sinks, dead_letter)
     finally:
         try:
             close_sinks(sinks)
