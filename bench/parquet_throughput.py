@@ -65,11 +65,18 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, path in (("job run, NDJSON (baseline)", ndjson), ("job run, Parquet", parquet)):
-            store = os.path.join(tmp, f"{len(rows)}.db")
-            cmd = [rarebird, "job", "run", "--quiet", "--store", store, str(path)]
-            seconds, rss, _ = run_timed(cmd, args.repeat)
-            os.unlink(store)
-            rows.append((name, seconds, rss))
+            best: tuple[float, float | None] | None = None
+            for i in range(args.repeat):
+                # a fresh store each time: a second run into the same store continues the job,
+                # drops every event as older than its bucket and measures nothing
+                store = os.path.join(tmp, f"{len(rows)}-{i}.db")
+                cmd = [rarebird, "job", "run", "--quiet", "--store", store, str(path)]
+                seconds, rss, _ = run_timed(cmd, 1)
+                os.unlink(store)
+                if best is None or seconds < best[0]:
+                    best = (seconds, rss)
+            assert best is not None
+            rows.append((name, *best))
     base = rows[0][1]
     print(f"{'what':32} {'seconds':>8} {'events/s':>12} {'x baseline':>10} {'peak RSS MB':>11}")
     for name, seconds, rss in rows:
