@@ -101,7 +101,7 @@ def deliver_outbox(store: Any, sinks: Sequence[Any], dead_letter: str | None = N
 
     if not sinks:
         return
-    before = max((d.id for d in dead_letters(store)), default=0)
+    before = max((d.id for d in dead_letters(store)), default=0) if dead_letter else 0
     Delivery(store, sinks, policy=RetryPolicy(retries=3, backoff=0.5, max_backoff=4.0)).deliver()
     if dead_letter is not None:
         write_dead_letters(dead_letter, [d for d in dead_letters(store) if d.id > before])

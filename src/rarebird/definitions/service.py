@@ -240,8 +240,8 @@ _HTTP = frozenset(
 _BACKFILL = frozenset({"enabled", "max_age", "alerts"})
 _SNAPSHOTS = frozenset({"interval", "retention_days", "daily_retention_after_days"})
 _ALERTS = frozenset(
-    {"alert_on_interim", "profile", "quiet", "outputs", "dead_letter", "rule_uuid", "space", "kibana_url",
-     "anomaly_index", "kibana_version", "webhook_auth", "webhook_token_env",
+    {"alert_on_interim", "profile", "quiet", "outputs", "dead_letter", "rule_uuid", "space",
+     "kibana_url", "anomaly_index", "kibana_version", "webhook_auth", "webhook_token_env",
      "webhook_token_file"}
 )  # fmt: skip
 _SERVICE = frozenset({"poll_interval", "quiet_after", "rotate_grace", "max_future"})

@@ -86,6 +86,8 @@ def spark_session(master: str | None = None) -> Any:
     from pyspark import SparkConf, SparkContext
     from pyspark.java_gateway import launch_gateway
 
+    if SparkContext._active_spark_context is not None:  # a context without a session: reuse it
+        return SparkSession.builder.getOrCreate()
     conf = SparkConf().setMaster(master or DEFAULT_MASTER).setAppName("rarebird")
     conf.setAll(list(SESSION_CONF.items()))
     logging = Path(__file__).with_name("spark-log4j2.properties").as_uri()
