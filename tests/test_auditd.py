@@ -68,8 +68,9 @@ def test_an_exec_event_becomes_a_process_start_as_elastic_maps_it(tmp_path: Path
         "0",
         "0",
     )
-    # RAW format and no passwd file: ids only, user.name absent (the detector drops such events)
-    assert (ev.user_name, ev.user_audit_name) == (None, None)
+    # RAW format and no passwd file: no names but root's (uid 0 is root on every Linux system);
+    # the login user 1000 stays unnamed
+    assert (ev.user_name, ev.user_audit_name) == ("root", None)
     assert ev.host_os_type == "linux"
     assert ev.host_name is None
     assert ev.tags == ("netdisc",)

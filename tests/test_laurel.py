@@ -115,7 +115,9 @@ def test_login_identity_and_names_from_a_passwd_file(tmp_path: Path) -> None:
         "1000",
         ("root",),
     )
-    assert (no_names.user_name, no_names.user_id) == (None, "0")
+    # without names: root is still root (uid 0), the login user 1000 has no name
+    assert (no_names.user_name, no_names.user_id) == ("root", "0")
+    assert (no_names.user_audit_name, no_names.user_audit_id) == (None, "1000")
 
 
 def test_other_events_bad_lines_and_the_prefilter(tmp_path: Path) -> None:

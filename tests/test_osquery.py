@@ -86,7 +86,7 @@ def test_event_format_rows(tmp_path: Path) -> None:
         "1000",
         "alice",
     )
-    assert (ev.group_id, ev.group_name, ev.host_name) == ("0", None, "web-01")
+    assert (ev.group_id, ev.group_name, ev.host_name) == ("0", "root", "web-01")  # gid 0: root
     assert ev.get("osquery.name") == ("pack_linux_process_events",)
 
 

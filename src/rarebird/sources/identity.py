@@ -2,9 +2,9 @@
 
 Raw telemetry (auditd, osquery) carries numeric ids. Names come, in this order, from the
 telemetry itself (auditd's ENRICHED format, Laurel's ``UID``), from a ``passwd(5)`` /
-``group(5)`` file the user names (``--passwd``, ``--group``), or not at all: ``user.name`` is
-then absent and the detector drops the event, as Elastic does with a document without its
-by-field. rarebird never reads the machine's own ``/etc/passwd`` behind the user's back: the
+``group(5)`` file the user names (``--passwd``, ``--group``), for id 0 from Linux itself
+(``root``), or not at all: ``user.name`` is then absent and the detector drops the event, as
+Elastic does with a document without its by-field. rarebird never reads the machine's own ``/etc/passwd`` behind the user's back: the
 log usually comes from another host.
 
 Identity (``--identity``): Elastic's ``user.name`` is the real uid. After ``sudo`` that is
@@ -49,6 +49,8 @@ class Accounts:
 
 
 NO_ACCOUNTS = Accounts()
+#: the name of id 0, user and group, on Linux
+ROOT = "root"
 
 
 def load_accounts(passwd: str | None, group: str | None) -> Accounts:
@@ -89,16 +91,20 @@ def resolved_name(enriched: str | None, ident: str | None, table: Mapping[str, s
     """A name for ``ident``: the enriched one when it is a real name, else the table's.
 
     auditd writes ``unknown(1234)`` when it could not resolve an id, and ``unset`` for unset
-    ids; neither is a name.
+    ids; neither is a name. Id 0 is ``root`` on every Linux system (user and group), so it is
+    named even without a table: a RAW-format log (no names) still models root's commands, as
+    Auditbeat, which resolves ids on the host, would name them.
 
     >>> resolved_name('alice', '1000', {}), resolved_name('unknown(7)', '7', {'7': 'bob'})
     ('alice', 'bob')
+    >>> resolved_name(None, '0', {}), resolved_name(None, '1000', {}), resolved_name(None, '0', {'0': 'toor'})
+    ('root', None, 'toor')
     """
     if ident is None or ident in UNSET_IDS:
         return None
     if enriched and enriched != "unset" and not enriched.startswith("unknown("):
         return enriched
-    return table.get(ident)
+    return table.get(ident) or (ROOT if ident == "0" else None)
 
 
 #: Fields :func:`as_login_identity` rewrites: a prefilter condition on them cannot be tested
