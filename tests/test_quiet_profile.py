@@ -407,3 +407,53 @@ def test_profile_settings_in_serves_configuration() -> None:
     with pytest.raises(DefinitionError, match=r"alerts\.quiet.*burst_tools: must be at least 2"):
         config_from_dict({"store": "x.db", "alerts": {"profile": "quiet", "quiet": {
             "burst_tools": 1}}}, "rarebird.toml")  # fmt: skip
+
+
+def _raw_exec(when: float, serial: int, exe: str, argv: list[str]) -> str:
+    """One execve as auditd writes it in its RAW log format (auditd.conf ``log_format = RAW``:
+    ids, no names; see audit.rules(7) and the kernel's audit record formats)."""
+    stamp = f"{when:.3f}:{serial}"
+    args = " ".join(f'a{i}="{a}"' for i, a in enumerate(argv))
+    return (
+        f"type=SYSCALL msg=audit({stamp}): arch=c000003e syscall=59 success=yes exit=0 a0=55d1 "
+        f"a1=55d2 a2=55d3 a3=0 items=2 ppid=1234 pid={2000 + serial} auid=1000 uid=0 gid=0 "
+        f'euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 ses=3 comm="{argv[0]}" '
+        f'exe="{exe}" key="exec"\n'
+        f"type=EXECVE msg=audit({stamp}): argc={len(argv)} {args}\n"
+        f'type=CWD msg=audit({stamp}): cwd="/root"\n'
+        f'type=PATH msg=audit({stamp}): item=0 name="{exe}" inode=1234 dev=fd:01 mode=0100755 '
+        "ouid=0 ogid=0 rdev=00:00 nametype=NORMAL\n"
+        f"type=PROCTITLE msg=audit({stamp}): proctitle={' '.join(argv).encode().hex().upper()}\n"
+    )
+
+
+def test_a_lab_vms_first_run_is_alerted_when_the_runs_are_days_apart(tmp_path: Path) -> None:
+    """A lab capture in auditd's RAW format: one VM, root alone (via sudo), ordinary commands
+    every two hours for six days, and discovery runs on day 2 and day 5 only. The faithful job
+    raises nothing (one user, nothing rare about them); the quiet profile alerts the host's
+    first run, though the next matched event comes three days later (the rule's runs in
+    between are replayed after it: the profile must still hold its decision then). uid 0 is
+    named root without a passwd file."""
+    start = datetime(2026, 3, 2, tzinfo=UTC).timestamp()
+    runs = [(start + h * 3600 + 17, "/usr/bin/ls", ["ls", "-la"]) for h in range(0, 6 * 24, 2)]
+    runs += [(start + 2 * 86400 + 5 * 3600 + 600, "/usr/bin/ss", ["ss", "-tulpn"]),
+             (start + 5 * 86400 + 9 * 3600 + 60, "/usr/bin/netstat", ["netstat", "-antp"])]  # fmt: skip
+    runs.sort()
+    log = tmp_path / "audit.log"
+    log.write_text(
+        "".join(_raw_exec(t, 100 + i, exe, argv) for i, (t, exe, argv) in enumerate(runs))
+    )
+    got = {}
+    for profile in ("default", "quiet"):
+        res = CliRunner().invoke(main, ["detect", "--store", str(tmp_path / f"{profile}.db"),
+                                        "--profile", profile, "--host-name", "lab-vm",
+                                        "--format", "json", "-q", str(log)])  # fmt: skip
+        assert res.exit_code == 0, res.output
+        got[profile] = json.loads(res.stdout)
+    assert got["default"] == []
+    (alert,) = got["quiet"]
+    assert alert["user"]["name"] == ["root"]
+    assert alert["host"]["name"] == ["lab-vm"]
+    assert alert["rarebird.profile.reason"] == "host_first"
+    assert alert["kibana.alert.original_time"] == "2026-03-04T05:00:00.000Z"
+    assert "seen for 2 day(s) before" in alert["rarebird.profile.explanation"]

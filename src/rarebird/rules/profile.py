@@ -163,20 +163,28 @@ class QuietProfile:
         bucket = ms - ms % self.span_ms
         if bucket < self.finalized_ms:
             return  # out of order: the job drops it too
-        self.finalize(ms - ms % self.span_ms)
+        # decide the earlier buckets (their history is complete), but keep their decisions:
+        # in a replay the rule's runs between the previous matched event and this one, days
+        # apart in a quiet log, come after this call and still need them
+        self._decide_until(bucket)
         self.pending.setdefault(bucket, []).append(
             (ms, user, ev.process_name or "", host, ev.user_id)
         )
 
     def finalize(self, until_ms: int) -> None:
-        """Decide every bucket that ends at or before ``until_ms``."""
+        """Decide every bucket that ends at or before ``until_ms``; forget decisions and
+        host-first records a day older than that (the rule has run over them: the caller
+        calls this before each run, with the run's time)."""
+        self._decide_until(until_ms)
+        keep_after = until_ms - DAY_MS  # far beyond the rule's lookback and catch-up
+        self.decisions = {k: d for k, d in self.decisions.items() if k[1] >= keep_after}
+        self.host_first = [h for h in self.host_first if h[0] >= keep_after]
+
+    def _decide_until(self, until_ms: int) -> None:
         for bucket in sorted(b for b in self.pending if b + self.span_ms <= until_ms):
             self._decide_bucket(bucket, self.pending.pop(bucket))
         if until_ms - until_ms % self.span_ms > self.finalized_ms:
             self.finalized_ms = until_ms - until_ms % self.span_ms
-        keep_after = until_ms - DAY_MS  # far beyond the rule's lookback and catch-up
-        self.decisions = {k: d for k, d in self.decisions.items() if k[1] >= keep_after}
-        self.host_first = [h for h in self.host_first if h[0] >= keep_after]
 
     # --- decisions -------------------------------------------------------------------------
 

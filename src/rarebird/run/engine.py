@@ -389,6 +389,8 @@ class Replay:
                 self._fire(next_run)
                 next_run += rule.interval
             self.next_run = next_run
+        elif engine.profile is not None:
+            engine.profile.finalize(to_epoch_ms(ts))  # no rule runs to wait for: forget old days
         job = engine.job
         self._note(job.feed(ev))
         engine._job_dirty = True
