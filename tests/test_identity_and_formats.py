@@ -151,3 +151,30 @@ def test_a_prefilter_on_user_name_keeps_the_person_behind_sudo(tmp_path: Path) -
     assert list(open_source(str(path), "ecs", SourceOptions(prefilter=wanted))) == []
     [ev] = open_source(str(path), "ecs", SourceOptions(prefilter=wanted, identity="login"))
     assert ev.user_name == "mallory"
+
+
+def test_a_log_without_names_says_how_to_name_its_users(tmp_path: Path) -> None:
+    """auditd's RAW format carries ids only: uid 1001's `ss` cannot be modelled without the
+    host's passwd file, and both `job run` and `detect` say so, and how; with --passwd it is."""
+    log = tmp_path / "audit.log"
+    log.write_text(
+        "type=SYSCALL msg=audit(1772442000.100:501): arch=c000003e syscall=59 success=yes exit=0 "
+        'items=2 ppid=1 pid=4242 auid=1001 uid=1001 gid=1001 euid=1001 comm="ss" '
+        'exe="/usr/bin/ss" key=(null)\n'
+        'type=EXECVE msg=audit(1772442000.100:501): argc=2 a0="ss" a1="-tn"\n'
+    )
+    hint = "1 matched event(s) had no user.name and were not modelled"
+    for command in (["job", "run"], ["detect"]):
+        res = subprocess.run([sys.executable, "-m", "rarebird", *command, "--store",
+                              str(tmp_path / f"{command[0]}.db"), str(log)],
+                             capture_output=True, text=True, check=False)  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        assert hint in res.stderr
+        assert "--passwd FILE" in res.stderr
+    (tmp_path / "passwd").write_text("carol:x:1001:1001::/home/carol:/bin/sh\n")
+    res = subprocess.run([sys.executable, "-m", "rarebird", "job", "run", "--store",
+                          str(tmp_path / "named.db"), "--passwd", str(tmp_path / "passwd"),
+                          str(log)], capture_output=True, text=True, check=False)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert hint not in res.stderr
+    assert "without user.name" not in res.stderr

@@ -199,3 +199,15 @@ def max_future_option(func: Any) -> Any:
         help="Events stamped more than this after now (e.g. 6h, 2d) are quarantined: counted "
         "and shown, never modelled, so a host with a wrong clock cannot move the job's time.",
     )(func)  # fmt: skip
+
+
+def missing_names_hint(by_field: str, missing: int) -> str | None:
+    """What to do when matched events had no ``user.name``: most often a log that carries ids
+    only (auditd's RAW format, no ``--passwd``)."""
+    if not missing or by_field != "user.name":
+        return None
+    return (
+        f"{missing:,} matched event(s) had no user.name and were not modelled: a log with ids "
+        "only (auditd's log_format = RAW; ENRICHED names users) needs the passwd file of the "
+        "host it came from: --passwd FILE (and --group FILE); uid 0 is named root regardless"
+    )

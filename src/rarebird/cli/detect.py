@@ -17,6 +17,7 @@ from rarebird.cli._inputs import (
     input_settings,
     make_profile,
     max_future_option,
+    missing_names_hint,
     profile_option,
 )
 from rarebird.cli._output import echo
@@ -165,6 +166,9 @@ def detect(
     if late:
         lines.append(f"rarebird: {late:,} event(s) older than the job's current bucket were "
                      "dropped (out of order), as Elastic's job does")  # fmt: skip
+    hint = missing_names_hint(job.detectors[0].by_field_name, report.job_stats.missing_field_count)
+    if hint:
+        lines.append(f"rarebird: {hint}")
     refused = report.job_stats.new_values_refused
     if refused:
         lines.append(f"rarebird: {refused:,} event(s) of new users were refused at the job's "

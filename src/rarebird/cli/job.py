@@ -30,6 +30,7 @@ from rarebird.cli._inputs import (
     input_settings,
     make_profile,
     max_future_option,
+    missing_names_hint,
     profile_option,
 )
 from rarebird.cli._output import Column, Rows, echo, emit, emit_document, format_option
@@ -206,6 +207,9 @@ def _print_summary(summary: RunSummary, store_path: str, engine: Engine) -> None
         )
     if extra:
         echo("job     " + "; ".join(extra), err=True, style="yellow")
+    hint = missing_names_hint(anomaly_job.by_field, js.missing_field_count)
+    if hint:
+        echo(f"hint    {hint}", err=True)
     echo(
         f"job     {anomaly_job.config.job_id}: {summary.report.buckets:,} buckets finalised, "
         f"{summary.report.records:,} anomaly records, {js.total_by_field_count:,} "
