@@ -457,3 +457,19 @@ def test_a_lab_vms_first_run_is_alerted_when_the_runs_are_days_apart(tmp_path: P
     assert alert["rarebird.profile.reason"] == "host_first"
     assert alert["kibana.alert.original_time"] == "2026-03-04T05:00:00.000Z"
     assert "seen for 2 day(s) before" in alert["rarebird.profile.explanation"]
+    # serve, backfilling the whole capture at once, raises the same alert
+    config = ServeConfig(
+        store=str(tmp_path / "serve.db"), follow=(FollowConfig(path=str(log), host_name="lab-vm"),),
+        backfill=BackfillConfig(max_age=timedelta(days=20), alerts=True),
+        alerts=AlertsConfig(profile="quiet"),
+    )  # fmt: skip
+    clock = FixedClock(datetime(2026, 3, 9, tzinfo=UTC))
+    service = Service(config, clock=clock, log=Recorder())
+    service.open()
+    turn(service, clock, seconds=60)
+    service.close()
+    store = Store.open(str(tmp_path / "serve.db"), create=False)
+    try:
+        assert [a.id for a in list_alerts(store)] == [alert["kibana.alert.uuid"]]
+    finally:
+        store.close()
