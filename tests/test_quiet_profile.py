@@ -245,6 +245,29 @@ def _ecs(ms: int, user: str, line: str, host: str = "vm-lab") -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _quiet_serve(store: Path, follow: FollowConfig) -> ServeConfig:
+    """serve with the quiet profile, backfilling (with alerts) 20 days of the followed input."""
+    return ServeConfig(
+        store=str(store), follow=(follow,),
+        backfill=BackfillConfig(max_age=timedelta(days=20), alerts=True),
+        alerts=AlertsConfig(profile="quiet"),
+    )  # fmt: skip
+
+
+def _serve_once(config: ServeConfig, now: datetime) -> list[Any]:
+    """Start serve at ``now``, let it run a minute of its clock, stop it; every stored alert."""
+    clock = FixedClock(now)
+    service = Service(config, clock=clock, log=Recorder())
+    service.open()
+    turn(service, clock, seconds=60)
+    service.close()
+    store = Store.open(config.store, create=False)
+    try:
+        return list(list_alerts(store))
+    finally:
+        store.close()
+
+
 def test_a_hosts_first_discovery_run_is_alerted_where_the_faithful_job_sees_nothing(tmp_path: Path) -> None:  # fmt: skip
     """A lab capture's shape: one VM for two weeks, root its only user, 12 reconnaissance runs
     of ss/netstat from day 3 on. One user runs the tools, so nothing about it is rare to the job;
@@ -289,24 +312,11 @@ def test_a_hosts_first_discovery_run_is_alerted_where_the_faithful_job_sees_noth
     lines = capture.read_bytes().splitlines(keepends=True)
     cut = next(i for i, d in enumerate(docs) if d["@timestamp"] >= "2026-03-05T06:00")
     followed.write_bytes(b"".join(lines[:cut]))
-    config = ServeConfig(
-        store=str(tmp_path / "serve.db"), follow=(FollowConfig(path=str(followed)),),
-        backfill=BackfillConfig(max_age=timedelta(days=20), alerts=True),
-        alerts=AlertsConfig(profile="quiet"),
-    )  # fmt: skip
+    config = _quiet_serve(tmp_path / "serve.db", FollowConfig(path=str(followed)))
     for now, part in ((_at(3, 6, 10), b""), (_at(14), b"".join(lines[cut:]))):
         with followed.open("ab") as f:
             f.write(part)
-        clock = FixedClock(from_epoch_ms(now))
-        service = Service(config, clock=clock, log=Recorder())
-        service.open()
-        turn(service, clock, seconds=60)
-        service.close()
-    store = Store.open(str(tmp_path / "serve.db"), create=False)
-    try:
-        served = list_alerts(store)
-    finally:
-        store.close()
+        served = _serve_once(config, from_epoch_ms(now))
     assert [a.id for a in served] == [quiet[0]["kibana.alert.uuid"]]
     assert served[0].doc["rarebird.profile.reason"] == "host_first"
 
@@ -458,18 +468,6 @@ def test_a_lab_vms_first_run_is_alerted_when_the_runs_are_days_apart(tmp_path: P
     assert alert["kibana.alert.original_time"] == "2026-03-04T05:00:00.000Z"
     assert "seen for 2 day(s) before" in alert["rarebird.profile.explanation"]
     # serve, backfilling the whole capture at once, raises the same alert
-    config = ServeConfig(
-        store=str(tmp_path / "serve.db"), follow=(FollowConfig(path=str(log), host_name="lab-vm"),),
-        backfill=BackfillConfig(max_age=timedelta(days=20), alerts=True),
-        alerts=AlertsConfig(profile="quiet"),
-    )  # fmt: skip
-    clock = FixedClock(datetime(2026, 3, 9, tzinfo=UTC))
-    service = Service(config, clock=clock, log=Recorder())
-    service.open()
-    turn(service, clock, seconds=60)
-    service.close()
-    store = Store.open(str(tmp_path / "serve.db"), create=False)
-    try:
-        assert [a.id for a in list_alerts(store)] == [alert["kibana.alert.uuid"]]
-    finally:
-        store.close()
+    config = _quiet_serve(tmp_path / "serve.db", FollowConfig(path=str(log), host_name="lab-vm"))
+    served = _serve_once(config, datetime(2026, 3, 9, tzinfo=UTC))
+    assert [a.id for a in served] == [alert["kibana.alert.uuid"]]

@@ -78,16 +78,16 @@ def print_alerts(alerts: Sequence[Any], fmt: str, *, empty: str = "(no new alert
     emit(Rows.of(columns, rows, empty=empty, docs=[a.doc for a in alerts]), fmt)
 
 
-def open_sinks(specs: Sequence[str], dead_letter: str | None, store_path: str) -> list[Any]:
+def open_sinks(specs: Sequence[str]) -> list[Any]:
     """The outputs (a webhook's authentication comes from the environment)."""
     from rarebird.sinks import open_sink
 
-    check_dead_letter(specs, dead_letter)
     return [open_sink(spec) for spec in specs]
 
 
 def check_dead_letter(specs: Sequence[str], dead_letter: str | None) -> None:
-    """``--dead-letter`` holds what an ``--output`` refused: a usage error without one."""
+    """``--dead-letter`` holds what an ``--output`` refused: a usage error without one (checked
+    before the store is opened)."""
     if dead_letter is not None and not specs:
         raise click.UsageError("--dead-letter goes with --output (the alerts an output refuses)")
 
@@ -97,14 +97,14 @@ def deliver_outbox(store: Any, sinks: Sequence[Any], dead_letter: str | None = N
     left for later and what was refused for good. The dead letters of this delivery are kept
     in the store and, with ``dead_letter``, also appended to that file as JSON lines."""
     from rarebird.run.delivery import Delivery, RetryPolicy
-    from rarebird.store.delivery import dead_letters, pending_for
+    from rarebird.store.delivery import dead_letters, last_dead_letter_id, pending_for
 
     if not sinks:
         return
-    before = max((d.id for d in dead_letters(store)), default=0) if dead_letter else 0
+    before = last_dead_letter_id(store)
     Delivery(store, sinks, policy=RetryPolicy(retries=3, backoff=0.5, max_backoff=4.0)).deliver()
     if dead_letter is not None:
-        write_dead_letters(dead_letter, [d for d in dead_letters(store) if d.id > before])
+        write_dead_letters(dead_letter, dead_letters(store, after=before))
     for sink in sinks:
         left = pending_for(store, sink.name)
         if left:

@@ -135,7 +135,7 @@ def detect(
     except BaseException:
         lock.release()
         raise
-    sinks = open_sinks(outputs, dead_letter, store_path)
+    sinks = open_sinks(outputs)
     try:
         engine = Engine(store, job, datafeed, rule, outbox=bool(sinks), profile=profile,
                         time_limits=time_limits, identity=rule_identity(rule, rule_uuid, space, kibana_url, anomaly_index, kibana_version))  # fmt: skip
@@ -209,7 +209,7 @@ def _detect_many(
     meter, show = reading_progress(inputs, quiet=quiet, progress=progress)
     with StoreLock(store_path, "detect"):
         store = open_rule_store(store_path, create=True)
-        sinks = open_sinks(outputs, dead_letter, store_path)
+        sinks = open_sinks(outputs)
         try:
             engines = [
                 Engine(store, d.job, d.datafeed, d.rule, outbox=bool(sinks),

@@ -61,7 +61,7 @@ def rule_run(
     now = now or SYSTEM_CLOCK.now()
     r = load_rule(rule_path)
     store = open_rule_store(store_path)
-    sinks = open_sinks(outputs, dead_letter, store_path)
+    sinks = open_sinks(outputs)
     try:
         executor = RuleExecutor(SqliteRuleStore(store), r,
                                 identity=rule_identity(r, rule_uuid, space, kibana_url, anomaly_index, kibana_version))  # fmt: skip

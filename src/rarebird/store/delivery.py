@@ -85,17 +85,25 @@ def add_dead_letter(
         )  # fmt: skip
 
 
-def dead_letters(store: Store, sink: str | None = None) -> list[DeadLetter]:
+def dead_letters(store: Store, sink: str | None = None, *, after: int = 0) -> list[DeadLetter]:
+    """Dead letters in the order they were kept (of one sink; with ids above ``after``)."""
     rows = store.all(
         "SELECT id, sink, alert_id, revision, doc, attempts, error, at_ms FROM dead_letters "
-        + ("WHERE sink = ? " if sink is not None else "")
+        + "WHERE id > ? "
+        + ("AND sink = ? " if sink is not None else "")
         + "ORDER BY id",
-        (sink,) if sink is not None else (),
+        (after, sink) if sink is not None else (after,),
     )
     return [
         DeadLetter(int(i), str(s), Alert(str(a), orjson.loads(d), int(r)), int(n), str(e), int(t))
         for i, s, a, r, d, n, e, t in rows
     ]
+
+
+def last_dead_letter_id(store: Store) -> int:
+    """The id of the newest dead letter (0 without any): what came after it is new."""
+    row = store.one("SELECT max(id) FROM dead_letters")
+    return int(row[0]) if row and row[0] is not None else 0
 
 
 def remove_dead_letters(store: Store, ids: Sequence[int]) -> None:
