@@ -25,6 +25,7 @@ from rarebird.datafeed.sql import compile_sql
 from rarebird.sources.base import SqlColumn
 from rarebird.sources.parquet import leaf_columns, portable_select, quote
 from rarebird.sources.spark import SparkUnavailable, check_spark
+from tests.columnar_support import tie_files
 from tests.conftest import shared_path
 
 
@@ -229,6 +230,46 @@ def test_oracle_scenarios_through_spark(spark: Any, name: str, tmp_path: Path) -
     want = results(tmp_path / "local.db")
     assert want["record"]
     assert results(tmp_path / "spark.db") == want
+
+
+def _state(store: Path) -> Any:
+    import sqlite3
+
+    con = sqlite3.connect(store)
+    (text,) = con.execute("SELECT state FROM job_state").fetchone()
+    con.close()
+    return json.loads(text)
+
+
+def test_spark_counts_each_users_bucket_and_gives_the_per_event_results(
+    spark: Any, labelled: Path, tmp_path: Path
+) -> None:
+    """``--aggregate --engine spark``: Spark groups by (bucket, user) and collects the
+    influencer and identity values in arrival order; only the groups reach the job."""
+    cli("job", "run", "--quiet", "--store", str(tmp_path / "local.db"),
+        str(labelled / "nested.parquet"))  # fmt: skip
+    want = results(tmp_path / "local.db")
+    assert len(want["record"]) == 38
+    for shape in ("nested", "flat"):
+        store = tmp_path / f"{shape}.db"
+        cli("job", "run", "--quiet", "--aggregate", "--engine", "spark", "--store", str(store),
+            str(labelled / f"{shape}.parquet"))  # fmt: skip
+        assert results(store) == want, shape
+        assert _state(store) == _state(tmp_path / "local.db"), shape
+    files = tie_files(tmp_path)
+    runs = {}
+    for name, flags in (("events", ()), ("spark", ("--aggregate", "--engine", "spark"))):
+        store = tmp_path / f"ties-{name}.db"
+        runs[name] = CliRunner().invoke(main, ["job", "run", "--store", str(store), *flags,
+                                               *map(str, files)])  # fmt: skip
+        assert runs[name].exit_code == 0, runs[name].output
+    assert results(tmp_path / "ties-spark.db") == results(tmp_path / "ties-events.db")
+    assert _state(tmp_path / "ties-spark.db") == _state(tmp_path / "ties-events.db")
+    assert "counted by Spark" in runs["spark"].stderr
+    for needle in ("kept    612 events matched", "skipped 1 lines: 1 missing @timestamp",
+                   "time    1 event(s) dated before 1990"):  # fmt: skip
+        assert needle in runs["spark"].stderr
+        assert needle in runs["events"].stderr
 
 
 #: Values where DuckDB's and Spark's SQL could disagree: case, list elements and NULLs inside

@@ -148,6 +148,26 @@ class ProcessEvent:
         return doc
 
 
+@dataclass(frozen=True, slots=True)
+class EventGroup:
+    """The matching events of one by-field value in one bucket, counted where they were scanned
+    (``job run --aggregate``: DuckDB or Spark groups the rows, only the groups reach Python).
+
+    The job treats a group as its ``count`` events fed one after another
+    (:meth:`~rarebird.job.anomaly.AnomalyJob.feed_group`): groups come in the order of their
+    first events, and ``values`` holds, for each influencer and identity field, the distinct
+    values of the group's events (as :meth:`ProcessEvent.value` gives them) in the order they
+    first appeared. ``value`` is the by-field's value (None: the events lack it).
+    """
+
+    value: str | None
+    count: int
+    #: the times of the group's first and last events
+    first: datetime
+    last: datetime
+    values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
 def value_getter(name: str) -> Callable[[ProcessEvent], str | None]:
     """A fast ``lambda event: event.value(name)`` for one field (used per event by the job)."""
     attr = FIELD_ATTRS.get(name)

@@ -37,6 +37,7 @@ from rarebird.cli._output import Column, Rows, echo, emit, emit_document, format
 from rarebird.datafeed.feed import TimeLimits
 from rarebird.definitions.family import JobDefinitions, select_jobs
 from rarebird.explain import severity
+from rarebird.run.aggregate import replay_aggregated
 from rarebird.run.engine import Engine
 from rarebird.run.replay import (
     InputOptions,
@@ -77,6 +78,13 @@ def job() -> None:
     help="Rescore stored results when the score distribution changes, as Elasticsearch does "
     "during a datafeed's lookback (default: keep the engine's initial scores).",
 )
+@click.option(
+    "--aggregate",
+    is_flag=True,
+    help="Parquet inputs: the scan (DuckDB, or Spark with --engine spark) also counts each "
+    "user's events per bucket and only those counts reach the job. The same records, faster; "
+    "the events are not kept for triage (docs/SCALE.md).",
+)
 @click.argument("inputs", nargs=-1, required=True, metavar="FILES...")
 @handle_errors
 def job_run(
@@ -100,6 +108,7 @@ def job_run(
     progress: bool | None,
     strict: bool,
     renormalize: bool,
+    aggregate: bool,
     inputs: tuple[str, ...],
 ) -> None:
     """Replay events from FILES through the job; write results and model state to the store.
@@ -115,24 +124,33 @@ def job_run(
     settings = input_settings(input_format, passwd_file, group_file, host_name, identity, workers,
                               scan_engine, spark_master)  # fmt: skip
     if len(defs) > 1:
+        if aggregate:
+            raise click.UsageError("--aggregate runs one job")
         if profile_name != "default":
             raise click.UsageError("--profile applies to one job")
         check_profile_settings(profile_name, profile_settings)
         _run_many(defs, store_path, inputs, settings, show, meter, quiet, strict, renormalize,
                   time_limits)  # fmt: skip
         return
+    if aggregate and identity != "user":
+        raise click.UsageError("--aggregate models user.name as it is: not with --identity login")
     job_cfg, datafeed_cfg = defs[0].job, defs[0].datafeed
     profile = make_profile(profile_name, job_cfg, profile_settings)
     if profile is not None:
         if scan_engine != "local":
             # the profile learns every host's first event; Spark scans only what the datafeed keeps
             raise click.UsageError("--profile quiet reads every event: use the local engine")
+        if aggregate:
+            raise click.UsageError("--profile quiet needs every event: not with --aggregate")
         settings = dataclasses.replace(settings, every_event=True)
     with StoreLock(store_path, "job run"), open_store(store_path) as store:
         engine = Engine(store, job_cfg, datafeed_cfg, renormalize=renormalize, profile=profile,
                         time_limits=time_limits)  # fmt: skip
         try:
-            summary = replay_inputs(engine, inputs, settings, on_progress=show)
+            if aggregate:
+                summary = replay_aggregated(engine, inputs, settings, on_progress=show)
+            else:
+                summary = replay_inputs(engine, inputs, settings, on_progress=show)
         finally:
             meter.done()
         if not quiet:
@@ -192,7 +210,7 @@ def _print_summary(summary: RunSummary, store_path: str, engine: Engine) -> None
     quarantine = summary.report.quarantine
     if quarantine is not None and quarantine.total:
         for line in quarantine.describe(engine.clock.now()):
-            echo(click.style(f"time    {line}", fg="yellow"), err=True)
+            echo(f"time    {line}", err=True, style="yellow")
         for example in quarantine.examples[:10]:
             echo(f"        {example}", err=True)
     js = summary.report.job_stats

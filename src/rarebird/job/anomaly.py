@@ -36,11 +36,12 @@ from typing import Any
 
 from rarebird.definitions import JobConfig
 from rarebird.detectors.aggregate import Leaf, Normalizers, score_bucket
-from rarebird.detectors.rare import BYTES_PER_VALUE, RareModel
+from rarebird.detectors.rare import RareModel
 from rarebird.errors import StateError
-from rarebird.events import ProcessEvent, value_getter
+from rarebird.events import EventGroup, ProcessEvent, value_getter
 from rarebird.job.buckets import Bucket
 from rarebird.job.interim import interim_results
+from rarebird.job.memory import MemoryGauge, at_hard_limit
 from rarebird.job.renormalize import (
     ResultDoc,
     ResultsWindow,
@@ -55,7 +56,6 @@ from rarebird.timeutil import from_epoch_s, to_epoch_s
 STATE_VERSION = 1
 #: Elasticsearch renormalises at least this often (``maxQuantileInterval``, 6 h of data).
 RENORMALIZE_INTERVAL_S = 21600
-SOFT_LIMIT_FRACTION = 0.6
 #: Who else the by-field value was, per event: after sudo ``user.name`` is root and the person
 #: is only in ``user.audit.name``; with ``--identity login`` the account moves to
 #: ``process.real_user.name``. Kept with each record so results show both.
@@ -75,10 +75,7 @@ class AnomalyJob:
         renormalize_every_s: float | None = RENORMALIZE_INTERVAL_S,
     ) -> None:
         self.config = job
-        #: new_values_refused when the memory status was last measured
-        self._refused_seen = 0
-        #: the model's size when values were last refused (hard_limit until it shrinks)
-        self._bytes_at_refusal: int | None = None
+        self._memory = MemoryGauge()
         self.renormalize = renormalize
         #: data time between periodic renormalisations; None: only when a maximum jumps
         self.renormalize_every_s = renormalize_every_s
@@ -93,6 +90,8 @@ class AnomalyJob:
         self._identity_values = tuple(
             (n, value_getter(n)) for n in IDENTITY_FIELDS if n != self.by_field
         )
+        self._influence_names = frozenset(self.influencers)
+        self._identity_names = frozenset(n for n, _ in self._identity_values)
         self.model = RareModel(self.span)
         self.normalizers = Normalizers.create(self.span)
         self.stats = JobStats()
@@ -135,9 +134,7 @@ class AnomalyJob:
         self.model = RareModel.from_state(state["model"])
         self.normalizers = Normalizers.from_state(state["normalizers"])
         self.stats = JobStats.from_dict(state["stats"])
-        self._refused_seen = self.stats.new_values_refused
-        if self.stats.memory_status == "hard_limit":
-            self._bytes_at_refusal = self.stats.model_bytes
+        self._memory = MemoryGauge(self.stats)
         self.current = Bucket.from_state(state["current"]) if state["current"] else None
         self.skip_bucket = state["skip_bucket"]
         self.last_renormalised_s = state["last_renormalised_s"]
@@ -189,8 +186,48 @@ class AnomalyJob:
         """Add one event (already matched by the datafeed). Returns the results of buckets the
         event's arrival finalised (also kept for the next :meth:`save`)."""
         ts = to_epoch_s(event.timestamp)
-        index = int(ts // self.span)
         finalised: list[BucketResults] = []
+        bucket = self._bucket_of(ts, 1, finalised)
+        if bucket is None:
+            return finalised
+        self._count(ts, ts, 1)
+        outcome = self._gather(bucket, event)
+        if outcome != "kept":
+            self._drop(outcome, 1)
+        elif self.keep_events:
+            self._pending_events.append(event)
+        return finalised
+
+    def feed_group(self, group: EventGroup) -> list[BucketResults]:
+        """Add the ``group.count`` events of one by-field value in one bucket, counted where
+        they were scanned (``job run --aggregate``): the same model, counts and results as
+        feeding those events one by one, in order. The events themselves are not kept."""
+        first = to_epoch_s(group.first)
+        finalised: list[BucketResults] = []
+        bucket = self._bucket_of(first, group.count, finalised)
+        if bucket is None:
+            return finalised
+        self._count(first, to_epoch_s(group.last), group.count)
+        n = group.count
+        bucket.event_count += n
+        value, why = self._admit(bucket, group.value)
+        if value is None:
+            self._drop(why, n)
+            return finalised
+        # the fields in the order their first values came (as the events would add them)
+        influences = {f: vs for f, vs in group.values.items() if f in self._influence_names}
+        identities = {
+            f: tuple(v for v in vs if v != value)
+            for f, vs in group.values.items()
+            if f in self._identity_names
+        }
+        bucket.add_many(value, n, influences, identities)
+        return finalised
+
+    def _bucket_of(self, ts: float, n: int, finalised: list[BucketResults]) -> Bucket | None:
+        """The bucket an event at ``ts`` goes to, finalising the ones it closes (into
+        ``finalised``); None (``n`` events counted out of order) when that bucket is closed."""
+        index = int(ts // self.span)
         if self.current is None:
             last_end = self.stats.last_finalised_bucket_end
             if last_end is None:
@@ -200,41 +237,52 @@ class AnomalyJob:
             else:
                 self.current = Bucket(int(last_end // self.span))
         if index < self.current.index:
-            self.stats.out_of_order_timestamp_count += 1
-            return finalised
-        elif index > self.current.index:
-            finalised = self._finalise_until(index)
+            self.stats.out_of_order_timestamp_count += n
+            return None
+        if index > self.current.index:
+            finalised.extend(self._finalise_until(index))
             self.current = Bucket(index)
-        stats = self.stats
-        stats.processed_record_count += 1
-        if stats.earliest_record_timestamp is None or ts < stats.earliest_record_timestamp:
-            stats.earliest_record_timestamp = ts
-        if stats.latest_record_timestamp is None or ts > stats.latest_record_timestamp:
-            stats.latest_record_timestamp = ts
-        outcome = self._gather(self.current, event)
-        if outcome == "missing":
-            stats.missing_field_count += 1
-        elif outcome == "refused":
-            stats.new_values_refused += 1
-            stats.bucket_allocation_failures_count += 1
-        elif self.keep_events:
-            self._pending_events.append(event)
-        return finalised
+        return self.current
 
-    def _gather(self, bucket: Bucket, event: ProcessEvent) -> str:
-        """Add an event of ``bucket`` to it: ``kept``, or why not (``missing``, ``refused``)."""
-        bucket.event_count += 1
-        value = self._by_value(event)
+    def _count(self, first: float, last: float, n: int) -> None:
+        stats = self.stats
+        stats.processed_record_count += n
+        if stats.earliest_record_timestamp is None or first < stats.earliest_record_timestamp:
+            stats.earliest_record_timestamp = first
+        if stats.latest_record_timestamp is None or last > stats.latest_record_timestamp:
+            stats.latest_record_timestamp = last
+
+    def _admit(self, bucket: Bucket, value: str | None) -> tuple[str | None, str]:
+        """The by-field value events of ``bucket`` are modelled under, or (None, why not):
+        ``missing`` the field, or a new value ``refused`` at the memory limit."""
         if value is None:
             if not self.use_null:
-                return "missing"
+                return None, "missing"
             value = ""
         if (
             value not in bucket.counts
             and value not in self.model
-            and self._at_hard_limit(len(bucket.counts))
+            and at_hard_limit(
+                self.stats, self.model, self.config.model_memory_limit, len(bucket.counts)
+            )  # fmt: skip
         ):
-            return "refused"
+            return None, "refused"
+        return value, ""
+
+    def _drop(self, why: str, n: int) -> None:
+        """Count ``n`` events the job did not model (:meth:`_admit`'s reason)."""
+        if why == "missing":
+            self.stats.missing_field_count += n
+        else:
+            self.stats.new_values_refused += n
+            self.stats.bucket_allocation_failures_count += n
+
+    def _gather(self, bucket: Bucket, event: ProcessEvent) -> str:
+        """Add an event of ``bucket`` to it: ``kept``, or why not (``missing``, ``refused``)."""
+        bucket.event_count += 1
+        value, why = self._admit(bucket, self._by_value(event))
+        if value is None:
+            return why
         influences = {}
         for name, get in self._influence_values:
             v = get(event)
@@ -372,7 +420,7 @@ class AnomalyJob:
             stats.empty_bucket_count += 1
         stats.record_count += len(results.records)
         stats.last_finalised_bucket_end = float((bucket.index + 1) * self.span)
-        self._update_memory()
+        self._memory.update(stats, self.model, self.normalizers, self.config.model_memory_limit)
         bucket_end = (bucket.index + 1) * self.span
         if self.last_renormalised_s is None:
             self.last_renormalised_s = float(bucket_end)
@@ -393,44 +441,6 @@ class AnomalyJob:
             "total_concentration": model.total_concentration(),
             "median_concentration": model.sorted.median() / model.inv_scale,
         }
-
-    # --- memory --------------------------------------------------------------------------
-    def _model_bytes(self) -> int:
-        scopes = sum(len(n.max_scores) for n in self.normalizers.all())
-        digests = sum(len(n.low.nodes()) + len(n.high.nodes()) for n in self.normalizers.all())
-        return self.model.memory_bytes() + 200 * scopes + 120 * digests
-
-    def _update_memory(self) -> None:
-        stats = self.stats
-        stats.model_bytes = self._model_bytes()
-        stats.peak_model_bytes = max(stats.peak_model_bytes, stats.model_bytes)
-        stats.total_by_field_count = len(self.model)
-        limit = self.config.model_memory_limit
-        refused = stats.new_values_refused
-        if refused > self._refused_seen:
-            self._bytes_at_refusal = stats.model_bytes
-        self._refused_seen = refused
-        full = self._bytes_at_refusal is not None and stats.model_bytes >= self._bytes_at_refusal
-        if stats.model_bytes >= limit or full:
-            # new values were refused and the model has not shrunk since: Elastic's job reports
-            # hard_limit while it does not allocate for new entities
-            stats.memory_status = "hard_limit"
-        elif stats.model_bytes >= SOFT_LIMIT_FRACTION * limit:
-            stats.memory_status = "soft_limit"
-        else:
-            stats.memory_status = "ok"
-
-    def _at_hard_limit(self, in_bucket: int = 0) -> bool:
-        """At the limit, counting the values of the bucket being built as if each were new (the
-        model's size is only measured when a bucket is final, so a flood of new names inside
-        one bucket must be bounded too)."""
-        model_bytes = self.stats.model_bytes
-        if in_bucket:
-            known = len(self.model)
-            # what a value costs in this model (name, normaliser scopes), or a cautious guess
-            per_value = model_bytes / known if known >= 100 else 3 * BYTES_PER_VALUE
-            model_bytes += int(in_bucket * max(per_value, BYTES_PER_VALUE))
-        return model_bytes >= self.config.model_memory_limit
 
     # --- renormalisation -------------------------------------------------------------------
     def _renormalise(self, end_s: int) -> None:

@@ -38,6 +38,30 @@ class Bucket:
                 if v not in have:
                     have.append(v)
 
+    def add_many(
+        self,
+        value: str,
+        n: int,
+        influences: dict[str, tuple[str, ...]],
+        identities: dict[str, tuple[str, ...]],
+    ) -> None:
+        """``n`` events of ``value`` at once, with each field's values in arrival order (what
+        :meth:`add` gives for those events one by one)."""
+        if value not in self.counts:
+            self.order.append(value)
+            self.counts[value] = 0
+            self.influences[value] = {}
+        self.counts[value] += n
+        mine = self.influences[value]
+        for name, vs in influences.items():
+            if vs:
+                have = mine.setdefault(name, [])
+                have.extend(v for v in vs if v not in have)
+        for name, vs in identities.items():
+            if vs:
+                have = self.identities.setdefault(value, {}).setdefault(name, [])
+                have.extend(v for v in vs if v not in have)
+
     def to_state(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -32,14 +32,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from rarebird.alerts.model import Alert, RuleIdentity
 from rarebird.clock import SYSTEM_CLOCK, Clock
 from rarebird.datafeed.feed import Quarantine, TimeLimits
 from rarebird.definitions import DatafeedConfig, JobConfig, RuleConfig
 from rarebird.errors import DefinitionError, StateError
-from rarebird.events import ProcessEvent
+from rarebird.events import EventGroup, ProcessEvent
 from rarebird.job import AnomalyJob, JobStats
 from rarebird.job.anomaly import RENORMALIZE_INTERVAL_S
 from rarebird.results import BucketResults
@@ -391,19 +391,43 @@ class Replay:
             self.next_run = next_run
         elif engine.profile is not None:
             engine.profile.finalize(to_epoch_ms(ts))  # no rule runs to wait for: forget old days
-        job = engine.job
-        self._note(job.feed(ev))
+        self._note(engine.job.feed(ev))
+        self._fed(1, ts)
+        return True
+
+    def plausible_us(self) -> tuple[int, int]:
+        """The event times this replay models, in epoch microseconds (both ends included);
+        :meth:`offer` quarantines the others."""
+        return _epoch_us(self._oldest), _epoch_us(self._newest_plausible)
+
+    def quarantine(self, ev: ProcessEvent) -> None:
+        """A matched event timed outside :meth:`plausible_us`: quarantined (counted, with where
+        it came from) as :meth:`offer` would."""
+        limits = self.engine.quarantine.limits
+        self.engine.quarantine.check(ev, self._newest_plausible - limits.max_future)
+
+    def offer_group(self, group: EventGroup) -> None:
+        """Matched events of one user and bucket counted where they were scanned (``job run
+        --aggregate``), times within :meth:`plausible_us`, in the order of their first
+        events. Without a rule or a profile only: both need the events themselves."""
+        engine = self.engine
+        if engine.rule is not None or engine.profile is not None:
+            raise ValueError("groups replay a job without a rule or a profile")
+        self._note(engine.job.feed_group(group))
+        self._fed(group.count, group.last)
+
+    def _fed(self, n: int, last: datetime) -> None:
+        engine = self.engine
         engine._job_dirty = True
-        self.matched += 1
-        if self.last_event is None or ts > self.last_event:
-            self.last_event = ts
+        self.matched += n
+        if self.last_event is None or last > self.last_event:
+            self.last_event = last
         mono = engine.clock.monotonic()
         if mono - self._last_checkpoint >= CHECKPOINT_SECONDS:
             self._last_checkpoint = mono
             engine.save_job()
-        elif job.pending >= FLUSH_PENDING:
-            flush_job(engine.store, job)
-        return True
+        elif engine.job.pending >= FLUSH_PENDING:
+            flush_job(engine.store, engine.job)
 
     def finish(self) -> ReplayReport:
         """End of input: the rule's last runs (or the job's last bucket), the final commit."""
@@ -455,3 +479,10 @@ class Replay:
             unseen_buckets=tally.never_seen,
             quarantine=engine.quarantine,
         )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _epoch_us(when: datetime) -> int:
+    return (when - _EPOCH) // timedelta(microseconds=1)

@@ -82,6 +82,10 @@ class SqlFilter(Protocol):
         self, columns: Mapping[str, SqlColumn], dialect: str = "duckdb"
     ) -> tuple[str, list[object]]: ...
 
+    def exact(self, columns: Mapping[str, SqlColumn]) -> bool:
+        """Whether the condition is the whole query (nothing left to the datafeed's check)."""
+        ...
+
 
 #: Values of :attr:`SourceOptions.identity`: Elastic's ``user.name`` (the real user), or the
 #: login user behind ``sudo`` (see :mod:`rarebird.sources.identity`).

@@ -126,10 +126,15 @@ def time_key(column: SqlColumn, kind: str) -> str:
 class ParquetSource:
     """Events from one Parquet file (or a glob of them), in time order."""
 
-    def __init__(self, path: str, options: SourceOptions) -> None:
+    def __init__(
+        self, path: str, options: SourceOptions, *, strays: tuple[int, int] | None = None
+    ) -> None:
         self._path = path
         self.options = options
         self._stats = ReadStats()
+        #: (lo, hi) epoch microseconds: only the rows timed outside them or not at all (the
+        #: rows ``job run --aggregate`` leaves to the per-event path: :mod:`.parquet_groups`)
+        self._strays = strays
 
     @property
     def name(self) -> str:
@@ -176,6 +181,10 @@ class ParquetSource:
             plain = {name: col for name, (col, _) in columns.items()}
             query, params = self.options.pushdown.render(plain)
             where = f"({base}) AND {query}"
+        if self._strays is not None:
+            key = time_key(*stamp)
+            where = f"({where}) AND ({key} IS NULL OR {key} NOT BETWEEN ? AND ?)"
+            params = [*params, *self._strays]
         select = ", ".join(f"{col.expr} AS {quote(name)}" for name, (col, _) in wanted)
         text_time = raw_time(stamp[1])
         raw = f"{stamp[0].expr} AS __raw, " if text_time else ""
@@ -208,6 +217,13 @@ class ParquetSource:
             return [(n, c) for n, c in columns.items() if n != "@timestamp"]
         keep = set(need) | set(FIELD_ATTRS)
         return [(n, c) for n, c in columns.items() if n in keep and n != "@timestamp"]
+
+    def event_of(
+        self, row: tuple[Any, ...], fields: list[str], location: SourceLocation
+    ) -> ProcessEvent | None:
+        """The event the per-event path builds of ``row`` = ``(time_us, row_number, *values)``
+        (None, counted as skipped, when it cannot be one)."""
+        return self._event(row, fields, location, False)
 
     def _event(
         self,
@@ -263,9 +279,15 @@ class SparkParquetSource(ParquetSource):
     dotted shapes mixed) are scanned one query each and merged here, in the same order."""
 
     def __init__(
-        self, paths: Sequence[str], options: SourceOptions, stats: ReadStats | None = None
+        self,
+        paths: Sequence[str],
+        options: SourceOptions,
+        stats: ReadStats | None = None,
+        *,
+        strays: tuple[int, int] | None = None,
     ) -> None:
-        super().__init__(paths[0] if len(paths) == 1 else f"{len(paths)} Parquet files", options)
+        name = paths[0] if len(paths) == 1 else f"{len(paths)} Parquet files"
+        super().__init__(name, options, strays=strays)
         self._paths = list(paths)
         if stats is not None:
             self._stats = stats
@@ -298,7 +320,7 @@ class SparkParquetSource(ParquetSource):
 
         if len(paths) == 1:
             stats.bytes = _size(paths[0])
-        fields, rows = scan_rows(paths, self.options, stats)
+        fields, rows = scan_rows(paths, self.options, stats, strays=self._strays)
         for row in rows:
             location = SourceLocation(paths[row[3]], int(row[1]) + 1)
             event = self._event(row[:2] + row[4:], fields, location, False, row[2])

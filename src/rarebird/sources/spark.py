@@ -174,17 +174,14 @@ class NotOneScan(Exception):
     or a field is both a struct member in some and a dotted column in others)."""
 
 
-def scan_rows(
+def scan_frames(
     paths: Sequence[str], options: SourceOptions, stats: ReadStats
-) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
-    """The rows of ``paths`` (files or globs, in input order) the datafeed can match, in ONE
-    Spark query, in time order -- ties by input order, then file order, as the local engine's
-    time merge of one scan per file orders them: the names of the fields selected, and the
-    rows as ``(time_us | None, row_index, raw_time | None, file, *values)``. ``stats`` gets the
-    rows read (``lines``) now and the rows left in Spark (``prefiltered``) when the rows are
-    done. Raises :class:`NotOneScan` for several files that do not read as one table."""
+) -> tuple[list[Any], dict[str, tuple[SqlColumn, str]], str | None]:
+    """The Spark frames of ``paths`` (one per input, in input order, on one merged schema),
+    the ECS fields by dotted name and the datafeed's condition in Spark SQL (None: keep every
+    row); ``stats.lines`` gets the rows read. Raises :class:`NotOneScan` for several files that
+    do not read as one table."""
     from pyspark.errors import PySparkException
-    from pyspark.sql import functions as F
 
     spark = spark_session(options.extra.get("spark_master") or None)
     where_ = paths[0] if len(paths) == 1 else f"{paths[0]} (and {len(paths) - 1} more)"
@@ -210,19 +207,42 @@ def scan_rows(
         raise InputError(
             where_, "OCSF Parquet is read by the local engine only, not --engine spark"
         )
-    stamp = columns.get("@timestamp")
-    if stamp is None:
+    if "@timestamp" not in columns:
         raise InputError(where_, "no @timestamp column: not ECS")
     stats.lines = int(total)
+    where = None
+    if options.pushdown is not None:
+        where, _ = options.pushdown.render({n: c for n, (c, _) in columns.items()}, "spark")
+    return frames, columns, where
+
+
+def scan_rows(
+    paths: Sequence[str],
+    options: SourceOptions,
+    stats: ReadStats,
+    *,
+    strays: tuple[int, int] | None = None,
+) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
+    """The rows of ``paths`` (files or globs, in input order) the datafeed can match, in ONE
+    Spark query, in time order -- ties by input order, then file order, as the local engine's
+    time merge of one scan per file orders them: the names of the fields selected, and the
+    rows as ``(time_us | None, row_index, raw_time | None, file, *values)``. ``stats`` gets the
+    rows read (``lines``) now and the rows left in Spark (``prefiltered``) when the rows are
+    done. ``strays`` (epoch microseconds): only rows timed outside that range or not at all.
+    Raises :class:`NotOneScan` for several files that do not read as one table."""
+    from pyspark.sql import functions as F
+
+    frames, columns, where = scan_frames(paths, options, stats)
+    stamp = columns["@timestamp"]
     need = options.fields
     keep = None if need is None else set(need) | set(FIELD_ATTRS)
     wanted = [n for n in columns if n != "@timestamp" and (keep is None or n in keep)]
     key = time_key(*stamp)
     # text times are parsed in Python (as NDJSON's are); Spark orders by its own parse of them
     order = key or f"unix_micros(try_cast({stamp[0].expr} AS TIMESTAMP))"
-    where = None
-    if options.pushdown is not None:
-        where, _ = options.pushdown.render({n: c for n, (c, _) in columns.items()}, "spark")
+    if strays is not None and key is not None:
+        outside = f"({key} IS NULL OR {key} NOT BETWEEN {int(strays[0])} AND {int(strays[1])})"
+        where = outside if where is None else f"({where}) AND {outside}"
 
     def selected(index: int, frame: Any) -> Any:
         scan = frame if where is None else frame.where(where)
