@@ -4,7 +4,8 @@ Uses the Parquet bench file of ``bench/parquet_throughput.py`` (1M rich Elastic 
 2 % netstat/ss/route/showmount starts). In the same run, each engine in its own child process:
 
 - **end to end**: ``rarebird job run`` (DuckDB, the baseline) and ``rarebird job run --engine
-  spark`` on ``local[1]`` and ``local[2]``, as a user runs them: wall time, best of ``--repeat``;
+  spark`` on ``local[1]`` and ``local[2]``, and both engines with ``--aggregate`` (the counting
+  per user and bucket in the scan), as a user runs them: wall time, best of ``--repeat``;
 - **inside one process** (``--child``): the engine started (Spark: the JVM and the session),
   then ``job run`` twice in a row into fresh stores, timing each run's wall time and CPU time --
   the Python process's own plus, for Spark, the JVM's (read from ``/proc``, as the JVM is not a
@@ -141,6 +142,8 @@ def main() -> int:
             ("DuckDB (baseline)", []),
             ("Spark local[1]", ["--engine", "spark", "--spark-master", "local[1]"]),
             ("Spark local[2]", ["--engine", "spark", "--spark-master", "local[2]"]),
+            ("DuckDB --aggregate", ["--aggregate"]),
+            ("Spark[2] --aggregate", ["--aggregate", "--engine", "spark"]),
         ):
             store = os.path.join(tmp, f"e2e-{len(walls)}.db")
             cmd = [rarebird, "job", "run", "--quiet", *flags, "--store", store, str(parquet)]

@@ -43,7 +43,8 @@ def day(d: int, hh: int, mm: int, ss: int = 0) -> str:
 
 
 def tie_files(folder: Path) -> list[Path]:
-    """Two files whose events tie to the microsecond, users missing, hosts as lists with nulls,
+    """Two files whose events tie to the microsecond, users missing, hosts as lists with nulls
+    (one of nulls only),
     login users in several orders, a row without a time, rows from 1970 and 3000, a decoy."""
     a, b = [], []
     for d in range(1, 20):
@@ -52,6 +53,7 @@ def tie_files(folder: Path) -> list[Path]:
             b.append(doc(day(d, hour, 5), "bob", ["db-1"]))
             a.append(doc(day(d, hour, 7), "carol", ["web-1"], "netstat"))
             b.append(doc(day(d, hour, 7), None, ["db-1"]))
+    a.append(doc(day(20, 10, 0), "mallory", [None], "route"))  # a host list of nulls only
     a.append(doc(day(20, 10, 1), "mallory", ["web-2", "web-1"], "route"))
     b.append(doc(day(20, 10, 1), "trent", ["db-1"], "showmount"))
     a.append(doc(day(20, 10, 2), "mallory", ["db-1"], "route", login="root"))

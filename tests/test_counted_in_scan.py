@@ -114,11 +114,11 @@ def test_ties_missing_users_and_stray_times_as_the_per_event_replay(tmp_path: Pa
            for i, flag in enumerate(((), ("--aggregate",)))]  # fmt: skip
     for res in out:
         assert res.exit_code == 0, res.output
-        assert "kept    612 events matched the datafeed (1 lines skipped unparsed" in res.stderr
+        assert "kept    613 events matched the datafeed (1 lines skipped unparsed" in res.stderr
         assert "skipped 1 lines: 1 missing @timestamp" in res.stderr
         assert "b.parquet:307: missing @timestamp" in res.stderr
         assert "time    1 event(s) dated before 1990-01-01T00:00:00.000Z were" in res.stderr
-        assert "a.parquet:307: 3000-01-01T00:00:00.000Z (dated in the future)" in res.stderr
+        assert "a.parquet:308: 3000-01-01T00:00:00.000Z (dated in the future)" in res.stderr
         assert "\\x1b" not in res.stderr
     assert "counted by DuckDB" in out[1].stderr
     # a host.name that is text in one file and a list in the other: not one table to count

@@ -170,17 +170,20 @@ class ParquetGroups:
         {p: position of the first row, v: raw value}, in position order)``."""
         spec = self.spec
         convert = self._value
-        values: list[tuple[int, str, tuple[str, ...]]] = []
+        values: list[tuple[Any, str, tuple[str, ...]]] = []
         for name, pairs in zip(spec.fields, row[4:], strict=True):
             if not pairs:
                 continue
             got: list[str] = []
+            first = None  # where the field's first value (not a list of nulls) came
             for pair in pairs:
                 v = convert(name, pair["v"])
                 if v is not None and v not in got:
                     got.append(v)
+                    if first is None:
+                        first = pair["p"]
             if got:
-                values.append((pairs[0]["p"], name, tuple(got)))
+                values.append((first, name, tuple(got)))
         values.sort(key=lambda t: t[0])
         return EventGroup(
             value=convert(spec.by, row[3]) if row[3] is not None else None,
@@ -191,6 +194,8 @@ class ParquetGroups:
         )
 
     def _value(self, name: str, raw: Any) -> str | None:
+        if type(raw) is str and name not in INT_FIELDS:
+            return raw  # a keyword as it is (the common case: no event to build)
         key = (name, _hashable(raw))
         try:
             return self._cache[key]

@@ -12,12 +12,10 @@ partition at a time). Several files are one query (:func:`scan_rows`). Each row 
 (:class:`~rarebird.sources.parquet.SparkParquetSource`), so the job, the rule and the store
 downstream are the local engine's own.
 
-Why events and not per-bucket aggregates: the job needs each matching event -- the order users
-first appear in a bucket (the model's person ids and the order of its results), each user's
-influencer and identity values in arrival order, the memory limit checked per new value, and
-the kept events ``triage`` shows. With the datafeed's selectivity (2 % of a fleet's process
-starts) the matching rows are a small stream; the scan, which is what grows with the fleet, is
-Spark's.
+This module brings the matching events to the driver: the job needs each of them for what it
+keeps beside the model (the events ``triage`` shows, the rule's alerts, the quiet profile).
+``job run --aggregate --engine spark`` (:mod:`rarebird.sources.spark_groups`) has Spark count
+each user's events per bucket as well, and only those groups come back.
 
 Java and PySpark are optional: :func:`check_spark` says in one line what is missing.
 """
