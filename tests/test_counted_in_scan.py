@@ -71,10 +71,20 @@ def test_the_labelled_fleet_counted_by_duckdb_gives_the_per_event_results(
     records = results(two)["record"]
     assert len(records) == 38
     assert {r["by_field_value"] for r in records} >= {"www-data"}
-    # the events behind the records are not kept: triage has nothing to show for this run
+    # the events behind the records are not kept, and triage says so (not "no history")
     con = sqlite3.connect(two)
     assert con.execute("SELECT count(*) FROM events").fetchone() == (0,)
     con.close()
+    top = max(records, key=lambda r: r["record_score"])
+    ident = f"{top['by_field_value']}@{top['timestamp']}"
+    note = "1 run(s) of this job counted their events in the scan (job run --aggregate)"
+    res = invoke("triage", "--store", str(two), ident)
+    assert res.exit_code == 0, res.output
+    assert note in res.stdout
+    assert "the history and the commands shown miss those events" in res.stdout
+    res = invoke("triage", "--store", str(one), ident)
+    assert res.exit_code == 0, res.output
+    assert note not in res.stdout
 
 
 @pytest.mark.corpora

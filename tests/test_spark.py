@@ -218,18 +218,27 @@ def test_engine_spark_refuses_a_line_format(spark: Any, labelled: Path, tmp_path
 
 
 @pytest.mark.corpora
-@pytest.mark.parametrize("name", ["e_two_new_users_same_bucket", "h_high_volume_regular_then_new"])
-def test_oracle_scenarios_through_spark(spark: Any, name: str, tmp_path: Path) -> None:
+def test_every_oracle_scenario_through_spark_per_event_and_counted(
+    spark: Any, tmp_path: Path
+) -> None:
+    """Each of the oracle's scenarios: NDJSON through the local engine, then its Parquet
+    through Spark per event and with Spark's counting (``--aggregate``): the same results."""
     oracle = shared_path("oracle")
     job = str(oracle / "job_config.json")
-    ndjson = oracle / "inputs" / f"{name}.ndjson"
-    cli("job", "run", "--quiet", "--job", job, "--store", str(tmp_path / "local.db"), str(ndjson))
-    parquet = to_parquet(ndjson, tmp_path / f"{name}.parquet")
-    cli("job", "run", "--quiet", "--job", job, "--engine", "spark", "--store",
-        str(tmp_path / "spark.db"), str(parquet))  # fmt: skip
-    want = results(tmp_path / "local.db")
-    assert want["record"]
-    assert results(tmp_path / "spark.db") == want
+    names = sorted(p.stem for p in (oracle / "inputs").glob("*.ndjson"))
+    assert len(names) == 7
+    for name in names:
+        ndjson = oracle / "inputs" / f"{name}.ndjson"
+        local = tmp_path / f"{name}-local.db"
+        cli("job", "run", "--quiet", "--job", job, "--store", str(local), str(ndjson))
+        want = results(local)
+        assert want["bucket"], name
+        parquet = to_parquet(ndjson, tmp_path / f"{name}.parquet")
+        for mode, flags in (("events", ()), ("counted", ("--aggregate",))):
+            store = tmp_path / f"{name}-{mode}.db"
+            cli("job", "run", "--quiet", "--job", job, "--engine", "spark", *flags, "--store",
+                str(store), str(parquet))  # fmt: skip
+            assert results(store) == want, (name, mode)
 
 
 def _state(store: Path) -> Any:

@@ -17,6 +17,7 @@ from rarebird.explain import Explanation
 from rarebird.store import Store
 from rarebird.store.events import search_events
 from rarebird.store.results import get_record_details, get_result, search_results
+from rarebird.store.runs import CountedRun, counted_runs
 from rarebird.store.views import FleetCache, explain_record
 from rarebird.timeutil import from_epoch_ms, iso, parse_timestamp
 
@@ -43,6 +44,21 @@ class Triage:
     history: UserHistory
     around: list[dict[str, Any]] = field(default_factory=list)
     explanation: Explanation | None = None
+    #: runs of the job whose events were counted in the scan and not kept (``--aggregate``)
+    counted: tuple[CountedRun, ...] = ()
+
+    @property
+    def events_missing(self) -> str | None:
+        """Why the history and the commands around may lack events, or None when they do not."""
+        if not self.counted:
+            return None
+        spans = "; ".join(f"{r.first} to {r.last}" for r in self.counted[-3:] if r.first)
+        return (
+            f"{len(self.counted)} run(s) of this job counted their events in the scan "
+            f"(job run --aggregate) and did not keep them"
+            + (f" (data from {spans})" if spans else "")
+            + ": the history and the commands shown miss those events"
+        )
 
     @property
     def by_user(self) -> list[dict[str, Any]]:
@@ -145,7 +161,8 @@ def triage(store: Store, ident: str, *, window: timedelta = timedelta(hours=1)) 
     # the quiet profile's reason travels on the alert, not on the job's record
     profile = {k: v for k, v in (alert or {}).items() if k.startswith("rarebird.profile.")}
     explanation = explain_record(store, {**record, **profile}, details, FleetCache())
-    return Triage(record_id, record, alert, details, history, around, explanation)
+    counted = tuple(counted_runs(store, job_id))
+    return Triage(record_id, record, alert, details, history, around, explanation, counted)
 
 
 def _values(doc: dict[str, Any], *path: str) -> list[str]:

@@ -44,7 +44,8 @@ def triage_cmd(store_path: str, window: str, fmt: str, ident: str) -> None:
     with open_existing_store(store_path) as store:
         t = triage(store, ident, window=span or timedelta(hours=1))
     doc = {"record_id": t.record_id, "record": t.record, "alert": t.alert, "details": t.details,
-           "why": t.why, "history": t.history.__dict__, "around": t.around}  # fmt: skip
+           "why": t.why, "history": t.history.__dict__, "around": t.around,
+           "events_missing": t.events_missing}  # fmt: skip
     emit_document(doc, fmt, lambda: _show(t, window))
 
 
@@ -64,6 +65,8 @@ def _show(t: Any, window: str) -> None:
         echo(f"  - {line}")
     h = t.history
     echo("\nThe user's history", style="bold")
+    if t.events_missing:
+        echo(f"  note: {t.events_missing}", style="yellow")
     if h.events:
         echo(f"  {h.events:,} earlier discovery commands since {h.first_seen}, last {h.last_seen_before}, "
              f"on {', '.join(h.hosts[:10])}")  # fmt: skip

@@ -19,6 +19,7 @@ from rarebird.run.engine import Engine
 from rarebird.run.replay import InputOptions, Progress, RunSummary
 from rarebird.sources import expand_inputs, open_source
 from rarebird.sources.parquet_groups import GroupSpec, ParquetGroups
+from rarebird.store.runs import record_counted_run
 
 
 class NotAggregable(RarebirdError):
@@ -66,6 +67,8 @@ def replay_aggregated(
         source = ParquetGroups(paths, opts, spec)
     clock = engine.clock
     start = last = clock.monotonic()
+    started = clock.now()
+    first_seen: EventGroup | None = None
 
     def progress(*, final: bool = False) -> None:
         if on_progress is not None:
@@ -76,12 +79,19 @@ def replay_aggregated(
     for item in source:
         if isinstance(item, EventGroup):
             replay.offer_group(item)
+            first_seen = first_seen or item
         else:
             replay.quarantine(item)
         if on_progress is not None and clock.monotonic() - last >= progress_every:
             last = clock.monotonic()
             progress()
     report = replay.finish()
+    # what triage and the alert pages must say is missing: this run's events were not kept
+    record_counted_run(
+        engine.store, engine.config.job_id, started=started, finished=clock.now(),
+        inputs=list(paths), counted_by=scanner, events=replay.matched,
+        first=first_seen.first if first_seen else None, last=replay.last_event,
+    )  # fmt: skip
     seconds = clock.monotonic() - start
     progress(final=True)
     return RunSummary(

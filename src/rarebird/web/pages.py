@@ -17,6 +17,7 @@ from rarebird.rules.exception_items import DEFAULT_PROPOSAL_FIELDS, propose_item
 from rarebird.store import views
 from rarebird.store.alerts import get_alert, set_workflow_status
 from rarebird.store.exceptions import list_ids_for_rule, load_items, save_item
+from rarebird.store.runs import counted_runs
 from rarebird.timeutil import parse_date_math_offset, parse_duration, parse_timestamp
 from rarebird.web.context import BadRequest, Ctx, NotFound
 from rarebird.web.security import safe_next
@@ -220,6 +221,7 @@ def alert_page(ctx: Ctx) -> Response:
             store, job_id, alert.original_time - AROUND, alert.original_time + span + AROUND,
             hosts=alert.values("host.name"), limit=300,
         )  # fmt: skip
+        counted = len(counted_runs(store, job_id))
         added = [
             i for i in load_items(store, list_ids_for_rule(store, ctx.ui.rule))
             if i.description == f"Proposed from alert {alert.id}"
@@ -234,7 +236,7 @@ def alert_page(ctx: Ctx) -> Response:
         others=others_by_user(around, user), statuses=WORKFLOW_STATUSES,
         close_reasons=CLOSE_REASONS, guide=Markup(_MARKDOWN.render(note)) if note else None,
         proposal=proposal.describe(), exception_fields=EXCEPTION_FIELDS,
-        default_fields=DEFAULT_PROPOSAL_FIELDS, added=added,
+        default_fields=DEFAULT_PROPOSAL_FIELDS, added=added, counted=counted,
     )  # fmt: skip
 
 
