@@ -202,3 +202,21 @@ def test_safe_next() -> None:
     assert safe_next("/users/alice") == "/users/alice"
     for bad in ("https://evil.example/", "//evil.example", "/\\evil", "", None, "alerts"):
         assert safe_next(bad) == "/alerts"
+
+
+def test_the_alert_page_says_when_a_run_did_not_keep_its_events(copy: str) -> None:
+    """A ``job run --aggregate`` over the same job: its events are not in the store."""
+    from datetime import UTC, datetime
+
+    from rarebird.store.runs import record_counted_run
+
+    when = datetime(2026, 3, 1, tzinfo=UTC)
+    with open_store(copy) as store:
+        job_id = str(store.scalar("SELECT job_id FROM job_state"))
+        record_counted_run(store, job_id, started=when, finished=when, inputs=["day.parquet"],
+                           counted_by="DuckDB", events=10, first=when, last=when)  # fmt: skip
+    app = create_app(copy, token=TOKEN, allowed_hosts=None)
+    with TestClient(app, base_url="http://127.0.0.1:8765", follow_redirects=False) as c:
+        login(c)
+        page = c.get(f"/alerts/{alert_ids(c)[0]}").text
+    assert "1 run(s) of this job counted their events in the scan" in page
