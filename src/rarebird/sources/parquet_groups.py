@@ -9,8 +9,8 @@ per-bucket, per-user aggregation, and only the groups come back:
   time is plausible are grouped by (bucket, by-field value): the count, the first event's
   position (time, then input order, then row: the order the per-event path feeds them in) and
   the last event's time;
-- for each influencer and identity field, the distinct values of the group's rows, each with the
-  position of its first row, so the values come in the order the events would bring them;
+- for each influencer and identity field, the distinct values of the group's rows in the order
+  their first rows came, and where the field's first value came (the fields' order);
 - the groups come in the order of their first events, which is the order the job would first
   see each user of a bucket (the model's person ids and the order of its results).
 
@@ -166,22 +166,21 @@ class ParquetGroups:
         stats.prefiltered = stats.lines - matched - self._stray_rows
 
     def _group(self, row: tuple[Any, ...]) -> EventGroup:
-        """``(first time, last time, count, by value, then per field its distinct values as
-        {p: position of the first row, v: raw value}, in position order)``."""
+        """``(first time, last time, count, by value, then per field: the position of its
+        first value and its distinct values in the order they came)``; positions compare
+        (DuckDB's are row numbers, Spark's (time, input, row) structs)."""
         spec = self.spec
         convert = self._value
         values: list[tuple[Any, str, tuple[str, ...]]] = []
-        for name, pairs in zip(spec.fields, row[4:], strict=True):
-            if not pairs:
+        for k, name in enumerate(spec.fields):
+            first, raws = row[4 + 2 * k], row[5 + 2 * k]
+            if not raws:
                 continue
             got: list[str] = []
-            first = None  # where the field's first value (not a list of nulls) came
-            for pair in pairs:
-                v = convert(name, pair["v"])
+            for raw in raws:
+                v = convert(name, raw)
                 if v is not None and v not in got:
                     got.append(v)
-                    if first is None:
-                        first = pair["p"]
             if got:
                 values.append((first, name, tuple(got)))
         values.sort(key=lambda t: t[0])
@@ -231,20 +230,29 @@ def group_sql(
         "max(__t) AS __last FROM k GROUP BY __b, __by)",
     ]
     joins, lists = [], []
-    for i in range(len(picks)):
+    for i, f in enumerate(spec.fields):
+        present = _present(f"__v{i}", f in columns and columns[f][0].is_list)
         parts.append(
-            f"a{i} AS (SELECT __b, __by, list({{'p': __p, 'v': __v{i}}} ORDER BY __p) AS __l "
-            f"FROM (SELECT __b, __by, __v{i}, min(__p) AS __p FROM k WHERE __v{i} IS NOT NULL "
+            f"a{i} AS (SELECT __b, __by, min(__p) AS __f, list(__v{i} ORDER BY __p) AS __l "
+            f"FROM (SELECT __b, __by, __v{i}, min(__p) AS __p FROM k WHERE {present} "
             "GROUP BY ALL) GROUP BY ALL)"
         )
         joins.append(
             f"LEFT JOIN a{i} ON a{i}.__b = g.__b AND a{i}.__by IS NOT DISTINCT FROM g.__by"
         )
-        lists.append(f"a{i}.__l")
+        lists.append(f"a{i}.__f, a{i}.__l")
     return (
         f"WITH {', '.join(parts)} SELECT g.__t0, g.__last, g.__n, g.__by"
         f"{''.join(', ' + x for x in lists)} FROM g {' '.join(joins)} ORDER BY g.__first"
     )
+
+
+def _present(column: str, is_list: bool) -> str:
+    """Whether a row has a value of the field (a list: some element that is not null), as
+    the per-event path finds one."""
+    if is_list:
+        return f"coalesce(list_count({column}), 0) > 0"  # count: the elements not null
+    return f"{column} IS NOT NULL"
 
 
 def _quoted_scan(paths: Sequence[str]) -> str:

@@ -2,11 +2,12 @@
 counted by Spark (DataFrame API, no Python UDF).
 
 The datafeed's filter and the projection are :mod:`rarebird.sources.spark`'s; then Spark groups
-the plausibly timed rows by (bucket, by-field value) -- count, first position (time, input,
-row index), first and last time -- and, for each influencer and identity field, collects the
-distinct values with the position of their first row, sorted by it. Only the groups, in the
-order of their first rows, reach the driver (``toLocalIterator``): at the datafeed's 2 %
-selectivity, about a quarter of the matching rows on the bench fleet (docs/SCALE.md).
+the plausibly timed rows by (bucket, by-field value) in one grouping -- count, first position
+(time, input, row index), first and last time and, for each influencer and identity field, its
+distinct values in the order their first rows came (``collect_list`` of (position, value)
+sorted, then ``array_distinct``, which keeps first occurrences) and the first one's position.
+Only the groups, in the order of their first rows, reach the driver (``toLocalIterator``): on
+the bench fleet about a quarter of the matching rows (docs/SCALE.md).
 """
 
 from __future__ import annotations
@@ -85,30 +86,28 @@ class SparkGroups(ParquetGroups):
             .withColumn("__b", F.expr(f"__t div {spec.span_s * 1_000_000}"))
             .withColumn("__p", F.struct("__t", "__f", "__r"))
         )
+        # one grouping: per field, the values present (a list: some element not null) as
+        # (position, value) structs sorted by position, their distinct values in that order
+        # (array_distinct keeps first occurrences) and the first one's position
+        per_field = []
+        for i, f in enumerate(spec.fields):
+            v = F.col(f"__v{i}")
+            listed = f in columns and columns[f][0].is_list
+            present = F.exists(v, lambda x: x.isNotNull()) if listed else v.isNotNull()
+            pairs = F.sort_array(F.collect_list(F.when(present, F.struct("__p", v.alias("v")))))
+            per_field += [
+                F.min(F.when(present, F.col("__p"))).alias(f"__f{i}"),
+                F.array_distinct(F.transform(pairs, lambda x: x["v"])).alias(f"__l{i}"),
+            ]
         groups = k.groupBy("__b", "__by").agg(
             F.count(F.lit(1)).alias("__n"),
             F.min("__p").alias("__first"),
             F.min("__t").alias("__t0"),
             F.max("__t").alias("__last"),
+            *per_field,
         )
-        lists = []
-        for i in range(len(spec.fields)):
-            v = f"__v{i}"
-            firsts = (
-                k.where(F.col(v).isNotNull()).groupBy("__b", "__by", v).agg(F.min("__p").alias("p"))
-            )
-            collected = firsts.groupBy(
-                F.col("__b").alias(f"__b{i}"), F.col("__by").alias(f"__by{i}")
-            ).agg(F.sort_array(F.collect_list(F.struct(F.col("p"), F.col(v).alias("v")))).alias(
-                f"__l{i}"))  # fmt: skip
-            groups = groups.join(
-                collected,
-                (groups["__b"] == collected[f"__b{i}"])
-                & groups["__by"].eqNullSafe(collected[f"__by{i}"]),
-                "left",
-            )
-            lists.append(f"__l{i}")
-        ordered = groups.orderBy("__first").select("__t0", "__last", "__n", "__by", *lists)
+        picked = [c for i in range(len(spec.fields)) for c in (f"__f{i}", f"__l{i}")]
+        ordered = groups.orderBy("__first").select("__t0", "__last", "__n", "__by", *picked)
         matched = 0
         for row in ordered.toLocalIterator(prefetchPartitions=True):
             group = self._group(tuple(row))

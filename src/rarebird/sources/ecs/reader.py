@@ -59,6 +59,7 @@ from rarebird.sources.ecs.documents import (
     event_from_document,
 )
 from rarebird.sources.ecs.layout import detect_layout, stream_records
+from rarebird.sources.ecs.lines import lines_to_visit
 from rarebird.sources.ecs.multiscan import (
     CALIBRATE_MIN,
     MultiLiteral,
@@ -385,51 +386,29 @@ class EcsSource:
         stats = self._stats
         (cands,), nuls = self._search(chunk, n, (primary,))
         cands.extend(nuls)  # a line with a NUL byte is parsed, so that it is reported
-        cands.sort()
-        cands.append(n)  # sentinel: no line end is past it
         others = [c for c in self.conditions if c is not primary]
         buf = chunk.buf
         mv = chunk.mv
-        find = buf.find
-        ci = 0
-        nxt = cands[0]
-        p = -1
-        start_line = lineno
+        total, visit = lines_to_visit(buf, n, cands)
         parsed = 0
         unparsed_ok = 0
-        while True:
-            q = find(_NL, p + 1, n)
-            if q < 0:
-                break
-            lineno += 1
-            if q > nxt:
-                s = p + 1
-                ci += 1
-                while cands[ci] < q:
-                    ci += 1
-                nxt = cands[ci]
-                p = q
+        for i, s, q, hit, framed in visit:
+            at = lineno + i + 1
+            if hit:
                 if others:
                     line = bytes(mv[s:q])
                     if b"\x00" not in line and not all(c.may_match(line) for c in others):
                         # cannot match after all: only the framing check, as for other lines
-                        if (buf[s] != _OPEN or buf[q - 1] != _CLOSE) and not self._framed(
-                            buf, s, q, lineno
-                        ):
+                        if not framed and not self._framed(buf, s, q, at):
                             unparsed_ok -= 1
                         continue
                 parsed += 1
-                yield from self._emit(mv[s:q], lineno)
-                continue
-            if (buf[p + 1] != _OPEN or buf[q - 1] != _CLOSE) and not self._framed(
-                buf, p + 1, q, lineno
-            ):
+                yield from self._emit(mv[s:q], at)
+            elif not self._framed(buf, s, q, at):
                 unparsed_ok -= 1
-            p = q
-        lines = lineno - start_line
-        stats.lines += lines
-        stats.prefiltered += lines - parsed + unparsed_ok
-        return lineno
+        stats.lines += total
+        stats.prefiltered += total - parsed + unparsed_ok
+        return lineno + total
 
     def _framed(self, buf: bytearray, s: int, q: int, lineno: int) -> bool:
         """Slow path of the framing check; False for blank or badly framed lines."""
