@@ -218,9 +218,7 @@ def test_engine_spark_refuses_a_line_format(spark: Any, labelled: Path, tmp_path
 
 
 @pytest.mark.corpora
-def test_every_oracle_scenario_through_spark(
-    spark: Any, tmp_path: Path
-) -> None:
+def test_every_oracle_scenario_through_spark(spark: Any, tmp_path: Path) -> None:
     """Each of the oracle's scenarios: NDJSON through the local engine, then its Parquet
     through Spark with Spark's counting (``--aggregate``, whose stray rows go through Spark's
     per-event scan), and per event for one of them (the per-event scan has its own tests on
