@@ -8,6 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from click.testing import CliRunner
+
+from rarebird.cli import main
+from rarebird.sources.parquet import leaf_columns, portable_select, quote
 
 
 def doc(
@@ -63,3 +67,37 @@ def tie_files(folder: Path) -> list[Path]:
     a.append(doc("3000-01-01T00:00:00Z", "eve", ["db-1"]))
     a.append(doc(day(20, 10, 3), "alice", ["web-3"], "sshd"))  # not a discovery tool
     return [write_parquet(folder / "a.parquet", a), write_parquet(folder / "b.parquet", b)]
+
+
+def to_parquet(ndjson: Path, out: Path, *, flat: bool = False, text_time: bool = False) -> Path:
+    """NDJSON → Parquet as DuckDB writes it from JSON: structs, or dotted column names (UUIDs as
+    text, as ``rarebird export parquet`` writes them: Spark has no UUID type); ``text_time``:
+    ``@timestamp`` as ISO-8601 text, as Spark writes it from JSON."""
+    con = duckdb.connect()
+    scan = f"read_json_auto('{ndjson}', sample_size = -1)"
+    rel = con.sql(f"SELECT * FROM {scan} LIMIT 0")
+    if flat:
+        leaves = leaf_columns(list(rel.columns), list(rel.types))
+        select = ", ".join(f"{col.expr} AS {quote(name)}" for name, (col, _) in leaves.items())
+        scan = f"(SELECT {select} FROM {scan})"
+        rel = con.sql(f"SELECT * FROM {scan} LIMIT 0")
+    portable = portable_select(list(rel.columns), list(rel.types))
+    if text_time:
+        iso = """strftime("@timestamp" AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%gZ')"""
+        portable = portable.replace('"@timestamp"', f'{iso} AS "@timestamp"', 1)
+    con.execute(f"COPY (SELECT {portable} FROM {scan}) TO '{out}' (FORMAT parquet)")
+    con.close()
+    return out
+
+
+def labelled_fleet(folder: Path) -> Path:
+    """A small labelled fleet (8 hosts, 21 days: its smallest) as NDJSON and both Parquet
+    shapes, in ``folder``."""
+    ndjson = folder / "fleet.ndjson"
+    res = CliRunner().invoke(main, ["generate", "--profile", "labelled", "--hosts", "8", "--days",
+                                    "21", "--file", str(ndjson), "--labels",
+                                    str(folder / "labels.csv")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    to_parquet(ndjson, folder / "nested.parquet")
+    to_parquet(ndjson, folder / "flat.parquet", flat=True)
+    return folder

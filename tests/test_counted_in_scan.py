@@ -15,9 +15,10 @@ import pytest
 from click.testing import CliRunner
 
 from rarebird.cli import main
-from tests.columnar_support import day, doc, tie_files, write_parquet
+from tests.columnar_support import day, doc, labelled_fleet, tie_files, to_parquet, write_parquet
 from tests.conftest import shared_path
-from tests.test_spark import results, to_parquet
+from tests.test_oracle import SCENARIOS
+from tests.test_spark import results
 
 
 def invoke(*args: str) -> Any:
@@ -53,13 +54,7 @@ def assert_same(one: Path, two: Path) -> None:
 
 @pytest.fixture(scope="module")
 def labelled(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("labelled")
-    ndjson = folder / "fleet.ndjson"
-    cli("generate", "--profile", "labelled", "--hosts", "8", "--days", "21", "--file", str(ndjson),
-        "--labels", str(folder / "labels.csv"))  # fmt: skip
-    to_parquet(ndjson, folder / "nested.parquet")
-    to_parquet(ndjson, folder / "flat.parquet", flat=True)
-    return folder
+    return labelled_fleet(tmp_path_factory.mktemp("labelled"))
 
 
 @pytest.mark.parametrize("shape", ["nested", "flat"])
@@ -88,18 +83,7 @@ def test_the_labelled_fleet_counted_by_duckdb_gives_the_per_event_results(
 
 
 @pytest.mark.corpora
-@pytest.mark.parametrize(
-    "name",
-    [
-        "a_new_user_after_14d",
-        "b_new_user_after_1h",
-        "b_new_user_after_4h",
-        "d_returning_user_after_30d",
-        "e_two_new_users_same_bucket",
-        "h_high_volume_regular_then_new",
-        "j_many_users_60_long",
-    ],
-)
+@pytest.mark.parametrize("name", SCENARIOS)
 def test_every_oracle_scenario_counted_by_duckdb(name: str, tmp_path: Path) -> None:
     oracle = shared_path("oracle")
     parquet = to_parquet(oracle / "inputs" / f"{name}.ndjson", tmp_path / f"{name}.parquet")

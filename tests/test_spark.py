@@ -23,9 +23,9 @@ from click.testing import CliRunner
 from rarebird.cli import main
 from rarebird.datafeed.sql import compile_sql
 from rarebird.sources.base import SqlColumn
-from rarebird.sources.parquet import leaf_columns, portable_select, quote
+from rarebird.sources.parquet import quote
 from rarebird.sources.spark import SparkUnavailable, check_spark
-from tests.columnar_support import tie_files
+from tests.columnar_support import labelled_fleet, tie_files, to_parquet
 from tests.conftest import shared_path
 
 
@@ -33,27 +33,6 @@ def cli(*args: str) -> str:
     res = CliRunner().invoke(main, list(args))
     assert res.exit_code == 0, (res.output, res.exception)
     return res.stdout
-
-
-def to_parquet(ndjson: Path, out: Path, *, flat: bool = False, text_time: bool = False) -> Path:
-    """NDJSON → Parquet as DuckDB writes it from JSON: structs, or dotted column names (UUIDs as
-    text, as ``rarebird export parquet`` writes them: Spark has no UUID type); ``text_time``:
-    ``@timestamp`` as ISO-8601 text, as Spark writes it from JSON."""
-    con = duckdb.connect()
-    scan = f"read_json_auto('{ndjson}', sample_size = -1)"
-    rel = con.sql(f"SELECT * FROM {scan} LIMIT 0")
-    if flat:
-        leaves = leaf_columns(list(rel.columns), list(rel.types))
-        select = ", ".join(f"{col.expr} AS {quote(name)}" for name, (col, _) in leaves.items())
-        scan = f"(SELECT {select} FROM {scan})"
-        rel = con.sql(f"SELECT * FROM {scan} LIMIT 0")
-    portable = portable_select(list(rel.columns), list(rel.types))
-    if text_time:
-        iso = """strftime("@timestamp" AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%gZ')"""
-        portable = portable.replace('"@timestamp"', f'{iso} AS "@timestamp"', 1)
-    con.execute(f"COPY (SELECT {portable} FROM {scan}) TO '{out}' (FORMAT parquet)")
-    con.close()
-    return out
 
 
 def results(store: Path) -> dict[str, list[dict[str, Any]]]:
@@ -116,14 +95,7 @@ def spark() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def labelled(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small labelled fleet (8 hosts, 21 days: its smallest) as NDJSON and both Parquet shapes."""
-    folder = tmp_path_factory.mktemp("labelled")
-    ndjson = folder / "fleet.ndjson"
-    cli("generate", "--profile", "labelled", "--hosts", "8", "--days", "21", "--file", str(ndjson),
-        "--labels", str(folder / "labels.csv"))  # fmt: skip
-    to_parquet(ndjson, folder / "nested.parquet")
-    to_parquet(ndjson, folder / "flat.parquet", flat=True)
-    return folder
+    return labelled_fleet(tmp_path_factory.mktemp("labelled"))
 
 
 def test_spark_gives_the_local_engines_results_for_both_shapes(
