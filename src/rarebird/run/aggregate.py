@@ -29,8 +29,8 @@ class NotAggregable(RarebirdError):
 def group_spec(engine: Engine, lo_us: int, hi_us: int) -> GroupSpec:
     """What the engine's job keeps per user and bucket."""
     job = engine.config
-    by = job.detectors[0].by_field_name
-    if len(job.detectors) != 1 or by is None:
+    by = job.detectors[0].by_field_name if len(job.detectors) == 1 else None
+    if by is None:
         raise NotAggregable("--aggregate needs a job with one detector split by a field")
     fields = tuple(dict.fromkeys([*job.influencers, *(f for f in IDENTITY_FIELDS if f != by)]))
     return GroupSpec(by, fields, job.bucket_span_s, lo_us, hi_us)
