@@ -21,22 +21,11 @@ class Bucket:
     def add(
         self, value: str, influences: dict[str, str], identities: dict[str, str] | None = None
     ) -> None:
-        if value not in self.counts:
-            self.order.append(value)
-            self.counts[value] = 0
-            self.influences[value] = {}
-        self.counts[value] += 1
-        mine = self.influences[value]
-        for name, v in influences.items():
-            have = mine.setdefault(name, [])
-            if v not in have:
-                have.append(v)
-        if identities:
-            ids = self.identities.setdefault(value, {})
-            for name, v in identities.items():
-                have = ids.setdefault(name, [])
-                if v not in have:
-                    have.append(v)
+        """One event of ``value`` (its influencer and identity values, None ones left out)."""
+        self.add_many(
+            value, 1, {k: (v,) for k, v in influences.items()},
+            {k: (v,) for k, v in (identities or {}).items()},
+        )  # fmt: skip
 
     def add_many(
         self,

@@ -171,7 +171,7 @@ class ParquetSource:
         types = list(rel.types)
         columns, base = shape_columns(leaf_columns(list(rel.columns), types))
         stats.lines = int(total[0] or 0) if total else 0
-        stats.bytes = _size(self._path)
+        stats.bytes = file_size(self._path)
         stamp = columns.get("@timestamp")
         if stamp is None:
             raise InputError(self._path, "no @timestamp column (nor OCSF time): not ECS or OCSF")
@@ -305,7 +305,7 @@ class SparkParquetSource(ParquetSource):
     def __iter__(self) -> Iterator[ProcessEvent]:
         from rarebird.sources.spark import NotOneScan
 
-        self._stats.bytes = sum(_size(p) for p in self._paths)
+        self._stats.bytes = sum(file_size(p) for p in self._paths)
         try:
             yield from self._scan(self._paths, self._stats)
         except NotOneScan:
@@ -319,7 +319,7 @@ class SparkParquetSource(ParquetSource):
         from rarebird.sources.spark import scan_rows
 
         if len(paths) == 1:
-            stats.bytes = _size(paths[0])
+            stats.bytes = file_size(paths[0])
         fields, rows = scan_rows(paths, self.options, stats, strays=self._strays)
         for row in rows:
             location = SourceLocation(paths[row[3]], int(row[1]) + 1)
@@ -359,7 +359,8 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _size(path: str) -> int:
+def file_size(path: str) -> int:
+    """The size of ``path`` in bytes (0 when it cannot be read)."""
     try:
         return os.path.getsize(path)
     except OSError:

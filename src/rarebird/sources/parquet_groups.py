@@ -36,6 +36,7 @@ from rarebird.events import INT_FIELDS, EventGroup, ProcessEvent, SourceLocation
 from rarebird.sources.base import SourceOptions, SqlColumn
 from rarebird.sources.parquet import (
     ParquetSource,
+    file_size,
     leaf_columns,
     raw_time,
     shape_columns,
@@ -65,8 +66,6 @@ class AggregateRefused(InputError):
 def keyword_value(name: str, raw: Any, source: ParquetSource) -> str | None:
     """The job's string for a raw column value of field ``name``: what
     :meth:`ProcessEvent.value` gives for the event the per-event path builds of that value."""
-    if type(raw) is str and name not in INT_FIELDS:
-        return raw
     event = source.event_of((0, 0, raw), [name], SourceLocation(source.name, 0))
     return None if event is None else value_getter(name)(event)
 
@@ -107,12 +106,15 @@ class ParquetGroups:
         for path in self.paths:
             source = ParquetSource(path, self.options, strays=(self.spec.lo_us, self.spec.hi_us))
             yield from source
-            part = source.stats
-            self._stray_rows += part.events + part.skipped_total
-            self._stats.events += part.events
-            self._stats.skipped.update(part.skipped)
-            room = self._stats.max_issues - len(self._stats.issues)
-            self._stats.issues.extend(part.issues[: max(room, 0)])
+            self._take_strays(source.stats)
+
+    def _take_strays(self, part: ReadStats) -> None:
+        """Count what a per-event scan of the strays read (its events, what it skipped)."""
+        self._stray_rows += part.events + part.skipped_total
+        self._stats.events += part.events
+        self._stats.skipped.update(part.skipped)
+        room = self._stats.max_issues - len(self._stats.issues)
+        self._stats.issues.extend(part.issues[: max(room, 0)])
 
     def _groups(self, con: Any) -> Iterator[EventGroup]:
         import duckdb
@@ -127,7 +129,7 @@ class ParquetGroups:
             raise InputError(self.name, f"not readable as one Parquet table: {exc}") from None
         columns, base = shape_columns(leaf_columns(names, types))
         stats.lines = int(total[0] or 0) if total else 0
-        stats.bytes = sum(_size(p) for p in self.paths)
+        stats.bytes = sum(file_size(p) for p in self.paths)
         stamp = columns.get("@timestamp")
         if stamp is None:
             raise InputError(self.name, "no @timestamp column (nor OCSF time): not ECS or OCSF")
@@ -265,15 +267,4 @@ def _quoted_scan(paths: Sequence[str]) -> str:
 def _hashable(raw: Any) -> Any:
     if isinstance(raw, list):
         return tuple(_hashable(v) for v in raw)
-    if isinstance(raw, dict):
-        return tuple(sorted((k, _hashable(v)) for k, v in raw.items()))
     return raw
-
-
-def _size(path: str) -> int:
-    import os
-
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from rarebird.events import ProcessEvent
-from rarebird.sources.parquet import SparkParquetSource
+from rarebird.sources.parquet import SparkParquetSource, file_size
 from rarebird.sources.parquet_groups import AggregateRefused, ParquetGroups
 from rarebird.sources.spark import NotOneScan, scan_frames, time_key
 
@@ -28,11 +28,7 @@ class SparkGroups(ParquetGroups):
         source = SparkParquetSource(self.paths, self.options, strays=(self.spec.lo_us,
                                                                       self.spec.hi_us))  # fmt: skip
         yield from source
-        part = source.stats
-        self._stray_rows += part.events + part.skipped_total
-        self._stats.events += part.events
-        self._stats.skipped.update(part.skipped)
-        self._stats.issues.extend(part.issues[: self._stats.max_issues])
+        self._take_strays(source.stats)
 
     def __iter__(self) -> Iterator[Any]:
         yield from self._strays()
@@ -49,7 +45,7 @@ class SparkGroups(ParquetGroups):
 
         spec, stats = self.spec, self._stats
         frames, columns, where = scan_frames(self.paths, self.options, stats)
-        stats.bytes = sum(_size(p) for p in self.paths)
+        stats.bytes = sum(file_size(p) for p in self.paths)
         key = time_key(*columns["@timestamp"])
         if key is None:
             raise AggregateRefused(
@@ -115,12 +111,3 @@ class SparkGroups(ParquetGroups):
             yield group
         stats.events += matched
         stats.prefiltered = stats.lines - matched - self._stray_rows
-
-
-def _size(path: str) -> int:
-    import os
-
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
