@@ -21,9 +21,16 @@ which also does all the error reporting:
   list or scalar where an object is expected, malformed JSON, a number overflowing a double in
   a wanted field, nesting too deep): sent back.
 
+Most candidate lines fail the conditions (a parent named ``ss``, arguments naming ``route``,
+the end event of ``netstat``): a gate decodes the condition fields alone first and turns those
+lines away before the whole wanted tree is decoded and filled (on a file with 40 % near misses
+the source's CPU time went from 3.7 s to 3.2 s).
+
 One difference is accepted rather than checked for, as the check would cost more than the
-lane saves: a number in a field the job never reads that overflows a double (``1e400``) makes
-orjson reject the whole line, while the lane, which skips that field, keeps the event.
+lane saves: a number that overflows a double (``1e400``) in a field the lane does not read (any
+field the job never reads; for a line failing the conditions, any field but theirs) makes
+orjson reject the whole line, while the lane, which skips that field, keeps the event or
+counts the line as prefiltered.
 
 The checks are conservative: a false alarm only costs the line the general path's speed.
 Equivalence on random documents is tested in ``tests/test_ecs_lane.py``.
@@ -72,24 +79,21 @@ class StructLane:
     """Builds the event of a plain document line as the general path would, or declines it."""
 
     def __init__(self, wanted_names: frozenset[str], conditions: Sequence[ByteCondition]) -> None:
-        tree: dict[str, Any] = {}
-        for name in sorted(wanted_names - {"@timestamp"}):  # "a.b" before "a.b.c"
-            parts = name.split(".")
-            node = tree
-            for part in parts[:-1]:
-                child = node.setdefault(part, {})
-                if child is None:
-                    break  # a wanted leaf that is also a prefix: an object there goes back
-                node = child
-            else:
-                node[parts[-1]] = None
         self.conditions = tuple(conditions)
         self._checked = frozenset(c.field for c in self.conditions)
         self._counter = 0
-        root_type, self._plan = self._build(tree, "", root=True)
+        root_type, self._plan = self._build(_tree(wanted_names - {"@timestamp"}), "", root=True)
         self._decoder = msgspec.json.Decoder(root_type)
         #: the generated filling code, for whoever wants to read it
         self._fill, self.fill_source = _compile(self._plan)
+        # The gate: the same decoding for the condition fields alone. Most candidate lines
+        # hold a datafeed value elsewhere (a parent named ss, args naming route, the end
+        # event of netstat) and fail the conditions: the gate turns them away at the cost
+        # of skipping the line once, before the whole wanted tree is decoded and filled.
+        self._gate: tuple[msgspec.json.Decoder[Any], _Fill] | None = None
+        if self.conditions:
+            gate_type, gate_plan = self._build(_tree(self._checked), "", root=True)
+            self._gate = (msgspec.json.Decoder(gate_type), _compile(gate_plan)[0])
 
     def _build(self, tree: dict[str, Any], prefix: str, *, root: bool = False) -> tuple[Any, _Plan]:
         fields: list[tuple[str, Any, Any]] = []
@@ -126,6 +130,8 @@ class StructLane:
         :class:`~rarebird.sources.ecs.documents.DocumentError` (``bad @timestamp``)."""
         if not line.isascii() or b"\\" in line or _DOTTED_KEY.search(line) is not None:
             return None
+        if self._gate is not None and not self._passes_gate(self._gate, line):
+            return PREFILTERED
         try:
             doc = self._decoder.decode(line)
         except (msgspec.DecodeError, RecursionError):
@@ -148,6 +154,45 @@ class StructLane:
             if not any(v in values for v in seen.get(cond.field, ())):
                 return PREFILTERED
         return ProcessEvent(timestamp=timestamp_of(stamp), extra=extra, origin=origin, **typed)
+
+    def _passes_gate(self, gate: tuple[msgspec.json.Decoder[Any], _Fill], line: bytes) -> bool:
+        """False when the line's condition fields, read as the full decoding reads them,
+        fail a condition; True when they hold or the full decoding must decide (a line the
+        lane may send back: the general path then applies the conditions itself)."""
+        decoder, fill = gate
+        try:
+            doc = decoder.decode(line)
+        except (msgspec.DecodeError, RecursionError):
+            return True
+        for key in _ENVELOPE_KEYS:
+            if getattr(doc, f"envelope_{key}", None) is not None:
+                return True  # the general path looks inside the envelope
+        seen: dict[str, Sequence[str]] = {}
+        try:
+            fill(doc, {}, {}, seen)
+        except _Back:
+            return True
+        for cond in self.conditions:
+            values = cond.values
+            if not any(v in values for v in seen.get(cond.field, ())):
+                return False
+        return True
+
+
+def _tree(names: frozenset[str]) -> dict[str, Any]:
+    """Dotted names as nested keys (None at a leaf)."""
+    tree: dict[str, Any] = {}
+    for name in sorted(names):  # "a.b" before "a.b.c"
+        parts = name.split(".")
+        node = tree
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if child is None:
+                break  # a wanted leaf that is also a prefix: an object there goes back
+            node = child
+        else:
+            node[parts[-1]] = None
+    return tree
 
 
 def _leaf(
