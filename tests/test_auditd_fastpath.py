@@ -23,6 +23,7 @@ from rarebird.generate.options import GeneratorOptions
 from rarebird.generate.scenarios import generate_events
 from rarebird.sources import FieldCondition, Prefilter, SourceOptions
 from rarebird.sources.auditd import AuditdSource
+from rarebird.sources.auditd import parallel as auditd_parallel
 from rarebird.sources.auditd import source as auditd_module
 from rarebird.sources.auditd.fast import exe_needle
 
@@ -97,10 +98,13 @@ def test_values_that_cannot_be_searched_exactly_fall_back_to_the_full_parse() ->
         assert exe_needle(Prefilter((cond,))) is None
 
 
+@pytest.mark.parametrize("piece", [None, 20_000], ids=["one-piece-each", "many-pieces"])
 def test_worker_processes_give_the_same_events_in_the_same_order(
-    mixed_log: Path, monkeypatch: pytest.MonkeyPatch
+    mixed_log: Path, monkeypatch: pytest.MonkeyPatch, piece: int | None
 ) -> None:
     monkeypatch.setattr(auditd_module, "PARALLEL_MIN_BYTES", 0)
+    if piece is not None:  # pieces of 20 kB: events across many boundaries, taken by any process
+        monkeypatch.setattr(auditd_parallel, "MIN_PIECE", piece)
     one = AuditdSource(str(mixed_log), SourceOptions(prefilter=FEED))
     three = AuditdSource(str(mixed_log), SourceOptions(prefilter=FEED, extra={"workers": "3"}))
     assert list(three) == list(one)

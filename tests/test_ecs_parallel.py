@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from rarebird.definitions.datafeed import load_datafeed
-from rarebird.sources import SourceOptions
+from rarebird.errors import InputError
+from rarebird.sources import SourceOptions, ranges
 from rarebird.sources.ecs import EcsSource
 from rarebird.sources.ecs import parallel as ecs_parallel
-from rarebird.sources.ranges import split_ranges
+from rarebird.sources.ranges import plan_pieces
 
 FEED = load_datafeed().query.prefilter
 FIELDS = frozenset({"user.name", "process.name", "event.type", "host.os.type", "host.name"})
@@ -72,19 +73,40 @@ def test_workers_give_the_events_and_counts_of_one_process(
 ) -> None:
     one = read(big, 1, fields)
     monkeypatch.setattr(ecs_parallel, "PARALLEL_MIN_BYTES", 0)
-    ranges: list[int] = []
+    pieces: list[int] = []
 
-    def spy(path: str, parts: int) -> list[tuple[int, int]]:
-        out = split_ranges(path, parts)
-        ranges.append(len(out))
+    def spy(path: str, workers: int, min_piece: int | None = None) -> list[tuple[int, int]]:
+        out = plan_pieces(path, workers, min_piece)
+        pieces.append(len(out))
         return out
 
-    monkeypatch.setattr(ecs_parallel, "split_ranges", spy)
+    monkeypatch.setattr(ecs_parallel, "plan_pieces", spy)
     three = read(big, 3, fields)
-    assert ranges == [3]  # read in three ranges
+    assert pieces == [3]  # a small file: one piece for each process
     assert three == one
     assert len(one[0]) > 500  # type: ignore[arg-type]
     assert len(one[1]) > 50  # type: ignore[arg-type]
+
+    # Many pieces: each goes to whoever is free first, bad lines sit across many boundaries.
+    monkeypatch.setattr(ranges, "MIN_PIECE_BYTES", 16 * 1024)
+    assert read(big, 2, fields) == one
+    assert pieces[-1] == 32  # 16 a process
+    # The workers take nothing (they start and end): this process reads every piece itself.
+    monkeypatch.setattr(ecs_parallel, "WORKER_CODE", "pass")
+    assert read(big, 2, fields) == one
+
+
+def test_a_worker_that_fails_stops_the_read_with_its_message(
+    big: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ecs_parallel, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(ranges, "MIN_PIECE_BYTES", 16 * 1024)
+    # the worker has taken the second piece (this process may not) and fails on it
+    taken = ranges.claim
+    monkeypatch.setattr(ranges, "claim", lambda tmp, index: index != 1 and taken(tmp, index))
+    monkeypatch.setattr(ecs_parallel, "WORKER_CODE", "import sys; sys.exit('disk on fire')")
+    with pytest.raises(InputError, match="worker process failed: disk on fire"):
+        read(big, 2, FIELDS)
 
 
 def test_small_or_compressed_files_are_read_by_one_process(

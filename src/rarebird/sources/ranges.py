@@ -1,9 +1,13 @@
-"""Reading one large file with several processes, one byte range each: the parts every format
-shares (:mod:`rarebird.sources.auditd.parallel`, :mod:`rarebird.sources.ecs.parallel`).
+"""Reading one large file with several processes: the parts every format shares
+(:mod:`rarebird.sources.auditd.parallel`, :mod:`rarebird.sources.ecs.parallel`).
 
-The file is cut at line boundaries; worker processes send their events and counts back as JSON
-lines in a temporary file (no pickle); line numbers are relative to the range and fixed up by
-the reading process once the lines of the earlier ranges are known.
+The file is cut at line boundaries into pieces, many more than processes. This process reads
+the first piece; worker processes take the others in file order, one at a time, and send their
+events and counts back as JSON lines in a temporary file each (no pickle). This process uses
+the pieces in file order (the job's work on the events is done here); when it has caught up
+with the workers it takes the next piece nobody has taken and reads it itself, so the work is
+shared out whatever the job's share of it. Line numbers are relative to a piece and fixed up
+here once the lines of the earlier pieces are known.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import math
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypedDict
@@ -170,36 +176,130 @@ def merge_stats(stats: ReadStats, doc: StatsDoc, path: str, line_offset: int) ->
             )
 
 
+#: Pieces a file is cut into for each reading process: a piece goes to whoever is free first,
+#: so that a slow reader or the job's own work does not leave the other processes idle.
+PIECES_PER_WORKER = 16
+#: No piece is smaller than this: each costs a reader's set-up (and, for auditd, the history
+#: read before it).
+MIN_PIECE_BYTES = 16 * 1024 * 1024
+#: How long this process sleeps between two looks for a piece a worker is still reading.
+_POLL_S = 0.002
+#: Pieces this process reads ahead (and keeps) while a worker has the one it needs next.
+MAX_AHEAD = 4
+
+#: Reads one piece from its spec: its events (origins relative to the piece) and the counts,
+#: complete once the events are exhausted.
+ReadPiece = Callable[[str], tuple[Iterator[ProcessEvent], ReadStats]]
+
+
+def plan_pieces(path: str, workers: int, min_piece: int | None = None) -> list[tuple[int, int]]:
+    """The pieces ``workers`` processes read ``path`` in: :data:`PIECES_PER_WORKER` each, none
+    under ``min_piece`` bytes (:data:`MIN_PIECE_BYTES`), at least ``workers``."""
+    smallest = MIN_PIECE_BYTES if min_piece is None else min_piece
+    pieces = min(workers * PIECES_PER_WORKER, os.path.getsize(path) // max(1, smallest))
+    return split_ranges(path, max(workers, pieces))
+
+
+def claim(tmp: Path, index: int) -> bool:
+    """Take piece ``index`` for this process; False when another process took it first."""
+    try:
+        os.close(os.open(tmp / f"claim-{index}", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
+def piece_path(tmp: Path, index: int) -> Path:
+    """Where a worker leaves the events and counts of piece ``index`` (renamed there whole)."""
+    return tmp / f"piece-{index}.ndjson"
+
+
+def run_worker_pieces(specs_path: str, read_piece: ReadPiece) -> None:
+    """A worker process: the pieces of the spec list at ``specs_path``, each one nobody has
+    taken yet, in file order; each piece's events and then its counts as JSON lines, in a
+    file that appears (by rename) only once it is complete."""
+    tmp = Path(specs_path).parent
+    specs: list[str] = orjson.loads(Path(specs_path).read_bytes())
+    for index, spec in enumerate(specs):
+        if index == 0 or not claim(tmp, index):
+            continue
+        events, stats = read_piece(spec)
+        part = tmp / f"piece-{index}.part"
+        with open(part, "wb") as out:
+            for event in events:
+                out.write(encode_event(event) + b"\n")
+            out.write(encode_stats(stats) + b"\n")
+        os.replace(part, piece_path(tmp, index))
+
+
 def run_in_ranges(
     path: str,
     ranges: list[tuple[int, int]],
     tmp: Path,
     *,
     worker_code: str,
-    spec_json: Callable[[int, int, str], str],
+    spec_json: Callable[[int, int], str],
     first: Callable[[int, int], Iterator[ProcessEvent]],
+    read_piece: ReadPiece,
     stats: ReadStats,
     count_events: bool,
+    processes: int,
 ) -> Iterator[ProcessEvent]:
     """The events of ``path`` in file order: ``ranges[0]`` read here by ``first(start, stop)``
-    while one process a further range runs ``worker_code`` with ``spec_json(start, stop,
-    out_path)`` as its argument; their events and counts are merged in range order
-    (``count_events``: add the workers' events to ``stats.events``, for a source whose counts
-    do not). A worker that fails stops the read with its last line of stderr."""
-    procs: list[tuple[subprocess.Popen[bytes], Path, Path]] = []
+    while ``processes`` worker processes run ``worker_code`` (with the path of the list of
+    ``spec_json(start, stop)`` as argument) and take the further pieces in order, one at a
+    time; when this process has used every piece read so far, it takes the next one nobody
+    has taken and reads it itself with ``read_piece``. Events and counts are merged in file
+    order (``count_events``: add the pieces' events to ``stats.events``, for a source whose
+    counts do not). A worker that fails stops the read with its last line of stderr."""
+    specs_path = tmp / "pieces.json"
+    specs = [spec_json(start, stop) for start, stop in ranges]
+    specs_path.write_bytes(orjson.dumps(specs))
+    procs: list[tuple[subprocess.Popen[bytes], Path]] = []
     try:
-        for i, (start, stop) in enumerate(ranges[1:], 1):
-            out, err = tmp / f"range-{i}.ndjson", tmp / f"range-{i}.stderr"
-            cmd = [sys.executable, "-c", worker_code, spec_json(start, stop, str(out))]
+        for i in range(min(processes, len(ranges) - 1)):
+            err = tmp / f"worker-{i}.stderr"
+            cmd = [sys.executable, "-c", worker_code, str(specs_path)]
             with open(err, "wb") as err_file:
-                procs.append((subprocess.Popen(cmd, stderr=err_file), out, err))
+                procs.append((subprocess.Popen(cmd, stderr=err_file), err))
         yield from first(*ranges[0])
-        for proc, out, err in procs:
+        #: pieces this process read ahead while a worker still had an earlier one
+        ahead: dict[int, tuple[list[ProcessEvent], ReadStats]] = {}
+        pace = _Pace()
+        for index in range(1, len(ranges)):
             lines_before = stats.lines
-            if proc.wait() != 0:
-                tail = err.read_text(errors="replace").strip().splitlines()[-1:] or ["?"]
-                raise InputError(path, f"worker process failed: {tail[0]}")
-            with open(out, "rb") as rows:
+            if index in ahead or claim(tmp, index):
+                if index in ahead:
+                    events, piece_stats = ahead.pop(index)
+                    piece: Iterator[ProcessEvent] = iter(events)
+                else:
+                    piece, piece_stats = read_piece(specs[index])
+                for event in piece:
+                    if count_events:
+                        stats.events += 1
+                    yield _shifted(event, lines_before)
+                merge_stats(stats, orjson.loads(encode_stats(piece_stats)), path, lines_before)
+                continue
+            # A worker has the piece: until it is done, read a later piece nobody has taken
+            # (kept here, a few at most) when that shortens the whole read.
+            done = piece_path(tmp, index)
+            while not done.exists():
+                _check_workers(procs, path, done)
+                free = _first_unclaimed(tmp, index + 1, len(ranges))
+                if (
+                    free < len(ranges)
+                    and len(ahead) < MAX_AHEAD
+                    and pace.worth_reading(len(ranges) - free, len(ranges) - index, len(procs))
+                    and claim(tmp, free)
+                ):
+                    started = time.perf_counter()
+                    events_ahead, stats_ahead = read_piece(specs[free])
+                    ahead[free] = (list(events_ahead), stats_ahead)
+                    pace.read(time.perf_counter() - started)
+                else:
+                    time.sleep(_POLL_S)
+            started = time.perf_counter()
+            with open(done, "rb") as rows:
                 last = b""
                 for row in rows:
                     if last:
@@ -208,8 +308,69 @@ def run_in_ranges(
                         yield decode_event(orjson.loads(last), lines_before)
                     last = row
             merge_stats(stats, orjson.loads(last), path, lines_before)
+            done.unlink()  # the disk space of a piece used
+            pace.used(time.perf_counter() - started)
     finally:
-        for proc, _out, _err in procs:
+        for proc, _err in procs:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+@dataclass
+class _Pace:
+    """How long this process takes to read a piece, and to use one read by a worker (the
+    events decoded and the job's work on them, done as they are taken)."""
+
+    read_s: float = 0.0
+    read_n: int = 0
+    use_s: float = 0.0
+    use_n: int = 0
+
+    def read(self, seconds: float) -> None:
+        self.read_s += seconds
+        self.read_n += 1
+
+    def used(self, seconds: float) -> None:
+        self.use_s += seconds
+        self.use_n += 1
+
+    def worth_reading(self, unclaimed: int, unused: int, processes: int) -> bool:
+        """Whether reading one more piece here ends the read sooner: the workers' reading
+        left (``unclaimed`` pieces) must outlast this process's own work left (using
+        ``unused`` pieces) with that piece added. Yes until both paces are known."""
+        if not self.read_n or not self.use_n:
+            return True
+        read = self.read_s / self.read_n
+        use = self.use_s / self.use_n
+        return unclaimed * read / max(1, processes) > unused * use + read
+
+
+def _first_unclaimed(tmp: Path, start: int, end: int) -> int:
+    """The first piece from ``start`` that no process has taken (``end`` when none)."""
+    while start < end and (tmp / f"claim-{start}").exists():
+        start += 1
+    return start
+
+
+def _check_workers(
+    procs: list[tuple[subprocess.Popen[bytes], Path]], path: str, done: Path
+) -> None:
+    """Raise InputError with a failed worker's last line of stderr, or when every worker has
+    ended and ``done`` was not written."""
+    for proc, err in procs:
+        if proc.poll() not in (None, 0):
+            tail = err.read_text(errors="replace").strip().splitlines()[-1:] or ["?"]
+            raise InputError(path, f"worker process failed: {tail[0]}")
+    if all(proc.poll() is not None for proc, _err in procs) and not done.exists():
+        raise InputError(path, f"worker processes ended without {done.name}")
+
+
+def _shifted(event: ProcessEvent, lines_before: int) -> ProcessEvent:
+    """``event`` with its origin's line counted from the file's start, not its piece's."""
+    origin = event.origin
+    if origin is None or not lines_before:
+        return event
+    return dataclasses.replace(
+        event, origin=SourceLocation(origin.path, origin.line + lines_before)
+    )

@@ -1,11 +1,12 @@
-"""Reading one large ECS NDJSON file with several processes, one byte range each (``--workers``).
+"""Reading one large ECS NDJSON file with several processes (``--workers``).
 
 As for raw auditd (:mod:`rarebird.sources.auditd.parallel`): the file is cut at line boundaries
-into ``workers`` ranges; this process reads the first while worker processes (started with
-``python -c``) read the others with the same options and prefilter, and their events are taken
-in file order, so the events and the counts are the sequential ones. Used for plain regular
-files of at least 64 MiB holding NDJSON, when the prefilter can skip lines (otherwise the
-reading process is not the bottleneck: every line is parsed, or the input is compressed).
+into pieces (:mod:`rarebird.sources.ranges`); this process reads the first while worker
+processes (started with ``python -c``) take the others with the same options and prefilter,
+and their events are taken in file order, so the events and the counts are the sequential
+ones. Used for plain regular files of at least 64 MiB holding NDJSON, when the prefilter can
+skip lines (otherwise the reading process is not the bottleneck: every line is parsed, or the
+input is compressed).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from rarebird.errors import InputError, ReadStats
 from rarebird.events import ProcessEvent
 from rarebird.sources.base import SourceOptions
 from rarebird.sources.ranges import (
+    plan_pieces,
     run_in_ranges,
-    split_ranges,
 )
 
 
@@ -88,7 +89,6 @@ class WorkerSpec:
     path: str
     start: int
     stop: int
-    out: str
     prefilter: list[tuple[str, list[str]]]
     fields: list[str] | None
     max_line_bytes: int
@@ -120,22 +120,21 @@ def can_split(source: RangeReader, path: str) -> bool:
 def scan_parallel(source: RangeReader, path: str, workers: int) -> Iterator[ProcessEvent]:
     """The events of ``path`` read by ``workers`` processes, in file order; counts go to
     ``source.stats`` as if one process had read it all."""
-    ranges = split_ranges(path, workers)
+    ranges = plan_pieces(path, workers)
     with tempfile.TemporaryDirectory(prefix="rarebird-ecs-") as tmp:
-        yield from _run(source, path, ranges, Path(tmp))
+        yield from _run(source, path, ranges, Path(tmp), workers - 1)
 
 
 def _run(
-    source: RangeReader, path: str, ranges: list[tuple[int, int]], tmp: Path
+    source: RangeReader, path: str, ranges: list[tuple[int, int]], tmp: Path, processes: int
 ) -> Iterator[ProcessEvent]:
     options = source.options
 
-    def spec(start: int, stop: int, out: str) -> str:
+    def spec(start: int, stop: int) -> str:
         return WorkerSpec(
             path=path,
             start=start,
             stop=stop,
-            out=out,
             prefilter=[(c.field, sorted(c.values)) for c in options.prefilter.conditions],
             fields=sorted(options.fields) if options.fields is not None else None,
             max_line_bytes=options.max_line_bytes,
@@ -148,5 +147,8 @@ def _run(
         source.layout = "ndjson"
         yield from source.read_ndjson(RangeStream(path, start, stop))
 
+    from rarebird.sources.ecs.worker import PieceReader  # it imports this module
+
     yield from run_in_ranges(path, ranges, tmp, worker_code=WORKER_CODE, spec_json=spec,
-                             first=first, stats=source.stats, count_events=True)  # fmt: skip
+                             first=first, read_piece=PieceReader(), stats=source.stats,
+                             count_events=True, processes=processes)  # fmt: skip

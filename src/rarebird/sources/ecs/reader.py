@@ -117,6 +117,8 @@ class EcsSource:
         )
         self._calibrate = mode == "auto" and self._hs is not None
         self._multi: dict[tuple[ByteCondition, ...], MultiLiteral] = {}
+        #: the condition whose hits pick the candidate lines (chosen on the first chunk)
+        self._primary: ByteCondition | None = None
         self.conditions = byte_conditions(self.options.prefilter)
         self.wanted = Wanted.for_fields(self.options.fields)
         #: msgspec's quick lane for plain candidate lines (None: every line takes orjson)
@@ -142,6 +144,11 @@ class EcsSource:
 
     @property
     def stats(self) -> ReadStats:
+        return self._stats
+
+    def count_anew(self) -> ReadStats:
+        """Count into fresh stats from now on (a worker reading one piece after another)."""
+        self._stats = ReadStats()
         return self._stats
 
     def __iter__(self) -> Iterator[ProcessEvent]:
@@ -282,7 +289,8 @@ class EcsSource:
                     if primary is None:
                         if self._calibrate and n >= CALIBRATE_MIN:
                             self._choose_search(chunk, n)
-                        primary = self._choose_primary(chunk, n)
+                            self._calibrate = False  # once per reader, not per piece
+                        primary = self._primary = self._primary or self._choose_primary(chunk, n)
                     lineno = yield from self._scan_chunk(chunk, n, lineno, primary)
                 else:
                     lineno = yield from self._parse_chunk(chunk, n, lineno)
