@@ -96,7 +96,8 @@ def build_context(
 
 def audit_time(header: Header) -> datetime:
     """``audit(SECONDS.MILLIS:…)`` as a UTC datetime (MILLIS is a count of milliseconds)."""
-    return _EPOCH + timedelta(seconds=header.seconds, milliseconds=header.millis)
+    # positional arguments: timedelta's keyword parsing costs twice the addition
+    return _EPOCH + timedelta(0, header.seconds, 0, header.millis)
 
 
 def syscall_name(sys_fields: dict[bytes, bytes]) -> str | None:
@@ -111,13 +112,6 @@ def syscall_name(sys_fields: dict[bytes, bytes]) -> str | None:
     return text(sys_fields.get(b"SYSCALL")) or number
 
 
-def first_of(records: Sequence[RawRecord], rtype: bytes) -> RawRecord | None:
-    for rec in records:
-        if rec.header.type == rtype:
-            return rec
-    return None
-
-
 def build_event(
     records: Sequence[RawRecord], ctx: BuildContext, *, exec_only: bool = True
 ) -> ProcessEvent | None:
@@ -126,14 +120,22 @@ def build_event(
     With ``exec_only=False`` any event with a SYSCALL record is mapped (the process and user
     fields the same way, no ``event.category/type/action``): the golden-file tests use it.
     """
-    syscall = first_of(records, b"SYSCALL")
+    # the EXECVE records and the first record of each other type, in one pass
+    execs: list[RawRecord] = []
+    first: dict[bytes, RawRecord] = {}
+    for rec in records:
+        if rec.header.type == b"EXECVE":
+            execs.append(rec)
+        else:
+            first.setdefault(rec.header.type, rec)
+    syscall = first.get(b"SYSCALL")
     if syscall is None:
         return None
     f = fields(syscall.line[syscall.header.body :])
     sysname = syscall_name(f)
     arch = f.get(b"arch", b"").lower()
     is_exec = sysname in EXEC_SYSCALLS or (
-        arch not in ARCHES and sysname is not None and first_of(records, b"EXECVE") is not None
+        arch not in ARCHES and sysname is not None and bool(execs)
     )
     if not is_exec and exec_only:
         return None
@@ -150,7 +152,7 @@ def build_event(
     success = text(f.get(b"success"))
     if success is None:
         result = "unknown"
-    elif success.lower() in ("yes", "1") or success.lower().startswith("suc"):
+    elif (success := success.lower()) in ("yes", "1") or success.startswith("suc"):
         result = "success"
     else:
         result = "failure"
@@ -196,11 +198,11 @@ def build_event(
         group_name=gname,
         process_name=name,
         process_executable=exe,
-        process_args=_args(records, ctx),
-        process_title=_title(records, ctx),
+        process_args=_args(execs, ctx),
+        process_title=_untrusted(first.get(b"PROCTITLE"), b"proctitle", ctx),
         process_pid=_int(f.get(b"pid")),
         process_parent_pid=_int(f.get(b"ppid")),
-        process_working_directory=_cwd(records, ctx),
+        process_working_directory=_untrusted(first.get(b"CWD"), b"cwd", ctx),
         host_name=host,
         host_os_type="linux",
         tags=_tags(f.get(b"key")),
@@ -242,33 +244,29 @@ def _tags(value: bytes | None) -> tuple[str, ...]:
     return (plain.split("=", 1)[1] if "=" in plain else plain,)
 
 
-def _cwd(records: Sequence[RawRecord], ctx: BuildContext) -> str | None:
-    rec = first_of(records, b"CWD")
+def _untrusted(rec: RawRecord | None, key: bytes, ctx: BuildContext) -> str | None:
+    """The untrusted-string field ``key`` of ``rec`` (CWD's ``cwd``, PROCTITLE's
+    ``proctitle``), decoded; a value that cannot be is reported."""
     if rec is None:
         return None
-    value, ok = decode(fields(rec.line[rec.header.body :]).get(b"cwd"))
+    value, ok = decode(fields(rec.line[rec.header.body :]).get(key))
     if not ok:
-        ctx.report(rec.line_no, BAD_VALUE, f"cwd={value}")
+        ctx.report(rec.line_no, BAD_VALUE, f"{key.decode()}={value}")
     return value
 
 
-def _title(records: Sequence[RawRecord], ctx: BuildContext) -> str | None:
-    rec = first_of(records, b"PROCTITLE")
-    if rec is None:
-        return None
-    value, ok = decode(fields(rec.line[rec.header.body :]).get(b"proctitle"))
-    if not ok:
-        ctx.report(rec.line_no, BAD_VALUE, f"proctitle={value}")
-    return value
-
-
-def _args(records: Sequence[RawRecord], ctx: BuildContext) -> tuple[str, ...]:
+def _args(execs: Sequence[RawRecord], ctx: BuildContext) -> tuple[str, ...]:
     """``process.args`` from the EXECVE record(s), long arguments put back together."""
-    merged: dict[bytes, bytes] = {}
-    where: dict[bytes, int] = {}
-    first_line = 0
-    for rec in records:
-        if rec.header.type == b"EXECVE":
+    if len(execs) == 1:
+        # the usual case: one record, its fields as they are
+        rec = execs[0]
+        first_line = rec.line_no
+        merged = fields(rec.line[rec.header.body :])
+        where = dict.fromkeys(merged, rec.line_no)
+    else:
+        merged, where = {}, {}
+        first_line = 0
+        for rec in execs:
             first_line = first_line or rec.line_no
             for key, value in fields(rec.line[rec.header.body :]).items():
                 merged.setdefault(key, value)

@@ -30,7 +30,6 @@ from rarebird.sources.auditd.records import (
     Header,
     foreign_lines,
     header_from_match,
-    parse_header,
 )
 from rarebird.sources.auditd.scan import (
     CHUNK,
@@ -186,20 +185,26 @@ class FastScan:
                 ls = buf.rfind(b"\n", 0, p) + 1
                 if (ls == 0 and base > 0) or le - ls > self.max_line:
                     continue  # a line longer than any record
-                line = line_text(buf, ls, le)
-                header = parse_header(line)
-                if header is None or header.type != SYSCALL:
+                # the header is read in place: the line is copied only for an event's first
+                # SYSCALL record (a trailing '\r' cannot be part of a header, which ends in ':')
+                hm = HEADER_RE.match(buf, ls, le)
+                if hm is None or hm.group(2) != SYSCALL:
+                    continue
+                header = header_from_match(hm, ls)
+                if header is None:
                     continue
                 try:
-                    records = self._group(win, ls, le, header, line)
+                    group = self._group(win, ls, le, header)
                 except NeedMore:
                     resume = done_line = base + ls
                     break
-                if records is None:
+                if group is None:
                     continue  # not the event's first SYSCALL record
+                before, after, count = group
                 cursor_line += newlines(buf, cursor_abs - base, ls)
                 cursor_abs = base + ls
-                parsed += len(records)
+                parsed += count
+                records = [*before, (ls, header, line_text(buf, ls, le)), *after]
                 event = build_event(_number(buf, records, ls, cursor_line), self.ctx)
                 if event is not None and self.keep(event):
                     yield event
@@ -252,13 +257,15 @@ class FastScan:
         return found
 
     def _group(
-        self, win: Window, ls: int, le: int, header: Header, line: bytes
-    ) -> list[tuple[int, int, Header, bytes]] | None:
-        """The records of the event holding the SYSCALL line at ``ls``, if it is the event's
-        first SYSCALL record (else None). Positions are offsets in ``win.buf``."""
+        self, win: Window, ls: int, le: int, header: Header
+    ) -> tuple[list[Record], list[Record], int] | None:
+        """The event of the SYSCALL line ``ls``..``le``, if it is the event's first SYSCALL
+        record (else None): the records the mapping reads (:data:`NEEDED`) before and after
+        that line, and how many records the event has. Positions are offsets in ``win.buf``."""
         buf = win.buf
-        stamp, node = header.stamp, header.node
-        before: list[tuple[int, int, Header, bytes]] = []
+        prefix, tail = _name(header)
+        before: list[Record] = []
+        count = 1
         cur = ls
         while True:
             lo = cur - GAP
@@ -267,34 +274,81 @@ class FastScan:
                     self.stats.skip(
                         SourceLocation(self.path, 0),
                         "auditd: event grouping needs more history than kept",
-                        stamp.decode("ascii", "replace"),
+                        header.stamp.decode("ascii", "replace"),
                     )
                 lo = 0
-            prev = _prev_record(buf, stamp, node, lo, cur, self.max_line, win.base == 0)
-            if prev is None or prev[2].type == EOE:
+            prev = _prev_record(buf, prefix, tail, lo, cur, self.max_line, win.base == 0)
+            if prev is None:
                 break
-            if prev[2].type == SYSCALL:
+            s, e, type_end = prev
+            rtype = bytes(buf[s + len(prefix) : type_end])
+            if rtype == EOE:
+                break
+            if rtype == SYSCALL:
                 return None
-            before.append(prev)
-            cur = prev[0]
+            count += 1
+            if rtype in NEEDED:
+                body = type_end + len(tail) - s
+                before.append((s, _sibling(header, rtype, body), line_text(buf, s, e)))
+            cur = s
         before.reverse()
-        records = [*before, (ls, le, header, line)]
-        if header.type != EOE:
-            records += _following(win, stamp, node, le + 1, ls, self.max_line)
-        return records
+        after, more = _following(win, header, prefix, tail, le + 1, ls, self.max_line)
+        return before, after, count + more
+
+
+#: A record of an event that the mapping reads: (offset in the buffer, header, line).
+Record = tuple[int, Header, bytes]
+
+
+def _name(header: Header) -> tuple[bytes, bytes]:
+    """What the header of every record of ``header``'s event is made of: ``prefix``
+    (``[node=NODE ]type=``), the record type, then ``tail`` (`` msg=`` and the stamp)."""
+    node = header.node
+    prefix = b"type=" if node is None else b"node=" + node + b" type="
+    return prefix, b" msg=" + header.stamp
+
+
+def _type_end(buf: bytearray, s: int, end: int, prefix: bytes, tail: bytes) -> int:
+    """Where the record type ends when the line at ``s`` is a record of the event named by
+    ``prefix`` and ``tail`` (its header within ``buf[s:end]``), else -1.
+
+    This is what ``HEADER_RE.match(buf, s, end)`` and a comparison of its node and stamp
+    decide, without the regular expression and the copies: a node and a type hold no space,
+    so each ends at the first space after it; the type is 1 to 64 bytes and holds no newline;
+    the stamp's text is a valid stamp, so the same bytes match the same way.
+    """
+    if not buf.startswith(prefix, s, end):
+        return -1
+    q = s + len(prefix)
+    sp = buf.find(b" ", q, min(q + 65, end))
+    if sp <= q or buf.find(b"\n", q, sp) >= 0 or not buf.startswith(tail, sp, end):
+        return -1
+    return sp
+
+
+def _sibling(header: Header, rtype: bytes, body: int) -> Header:
+    """The header of another record of ``header``'s event (same node and stamp)."""
+    return Header(
+        header.node, rtype, header.seconds, header.millis, header.serial, header.stamp, body
+    )
 
 
 def _prev_record(
     buf: bytearray,
-    stamp: bytes,
-    node: bytes | None,
+    prefix: bytes,
+    tail: bytes,
     lo: int,
     cur: int,
     max_line: int,
     at_start: bool,
-) -> tuple[int, int, Header, bytes] | None:
-    """The nearest record named ``node``+``stamp`` starting in ``[lo, cur)``."""
-    p = buf.rfind(stamp, lo, cur)
+) -> tuple[int, int, int] | None:
+    """``(start, end, end of the type)`` of the nearest record of the event (named by
+    ``prefix`` and ``tail``) starting in ``[lo, cur)``.
+
+    Every record of the event holds ``tail`` (`` msg=`` + stamp) at or after its start; the
+    longer needle makes the byte search a little faster (about 8 %) than the stamp alone.
+    """
+    p = buf.rfind(tail, lo, cur)
     while p >= 0:
         s = buf.rfind(b"\n", 0, p) + 1
         if s < lo or (s == 0 and not at_start):
@@ -303,34 +357,38 @@ def _prev_record(
         if e < 0:
             e = cur
         if e - s <= max_line:
-            line = line_text(buf, s, e)
-            header = parse_header(line)
-            if header is not None and header.stamp == stamp and header.node == node:
-                return s, e, header, line
-        p = buf.rfind(stamp, lo, s)
+            type_end = _type_end(buf, s, e, prefix, tail)
+            if type_end >= 0:
+                return s, e, type_end
+        p = buf.rfind(tail, lo, s)
     return None
 
 
 def _following(
     win: Window,
-    stamp: bytes,
-    node: bytes | None,
+    header: Header,
+    prefix: bytes,
+    tail: bytes,
     frm: int,
     cur: int,
     max_line: int,
-) -> list[tuple[int, int, Header, bytes]]:
-    """The records named ``node``+``stamp`` after offset ``frm`` (a line start), each starting
-    at most GAP bytes after the previous one (``cur`` is the last one so far), up to an EOE.
+) -> tuple[list[Record], int]:
+    """The records of ``header``'s event after offset ``frm`` (a line start), each starting
+    at most GAP bytes after the previous one (``cur`` is the last one so far), up to an EOE:
+    those the mapping reads (:data:`NEEDED`), and how many there are in all.
 
     Only lines holding the stamp's text are looked at: the search for it is a byte search (C,
-    skipping ahead by the stamp's length), so an event without an ``EOE`` costs a few
+    skipping ahead by the needle's length), so an event without an ``EOE`` costs a few
     microseconds for the GAP bytes after its last record, not a regular expression over every
     line there (issue 10). A line is one of the event's records exactly when its header, read
-    at the line's start, names ``node`` and ``stamp``: the lines this looks at and the answer are
-    those of a scan of every line start (the rule of :mod:`rarebird.sources.auditd.scan`).
+    at the line's start, names ``node`` and ``stamp`` (:func:`_type_end`): the lines this
+    looks at and the answer are those of a scan of every line start (the rule of
+    :mod:`rarebird.sources.auditd.scan`). Headers are made, and lines copied, only for the
+    records the mapping reads.
     """
     buf, n, eof = win.buf, win.n, win.eof
-    out: list[tuple[int, int, Header, bytes]] = []
+    out: list[Record] = []
+    count = 0
     pos = frm
     while True:
         limit = cur + GAP
@@ -340,33 +398,28 @@ def _following(
                 raise NeedMore
             endpos = n
         # the usual case: the next line is the event's next record
-        m = HEADER_RE.match(buf, pos, endpos)
-        if m is None or m.group(1) != node or buf[m.start(3) - 6 : m.end()] != stamp:
+        s = pos
+        type_end = _type_end(buf, s, endpos, prefix, tail)
+        if type_end < 0:
             # records of other events (or other lines) in between: the next line holding the
             # stamp's text whose header is the event's, starting within GAP
-            m = None
-            p = buf.find(stamp, pos, endpos)
+            p = buf.find(tail, pos, endpos)
             while p >= 0:
                 s = buf.rfind(b"\n", pos, p) + 1 or pos
                 if s > limit:
-                    return out
-                cand = HEADER_RE.match(buf, s, endpos)
-                if (
-                    cand is not None
-                    and cand.group(1) == node
-                    and buf[cand.start(3) - 6 : cand.end()] == stamp
-                ):
-                    m = cand
+                    return out, count
+                type_end = _type_end(buf, s, endpos, prefix, tail)
+                if type_end >= 0:
                     break
                 # not this line: go on after it
                 e = buf.find(b"\n", p, endpos)
                 if e < 0:
                     break
-                p = buf.find(stamp, e + 1, endpos)
-            if m is None:
-                return out
-        s = m.start()
-        e = buf.find(b"\n", m.end(), n)
+                p = buf.find(tail, e + 1, endpos)
+            if type_end < 0:
+                return out, count
+        body = type_end + len(tail)
+        e = buf.find(b"\n", body, n)
         if e < 0:
             if not eof:
                 raise NeedMore
@@ -374,24 +427,20 @@ def _following(
         pos = e + 1
         if e - s > max_line:
             continue
-        header = header_from_match(m, s)
-        if header is None:
-            continue
-        # only these records are read by the mapping: do not copy the others
-        line = line_text(buf, s, e) if header.type in NEEDED else b""
-        out.append((s, e, header, line))
-        if header.type == EOE:
-            return out
+        count += 1
+        rtype = bytes(buf[s + len(prefix) : type_end])
+        if rtype in NEEDED:
+            out.append((s, _sibling(header, rtype, body - s), line_text(buf, s, e)))
+        if rtype == EOE:
+            return out, count
         cur = s
 
 
-def _number(
-    buf: bytearray, records: list[tuple[int, int, Header, bytes]], hit: int, hit_line: int
-) -> list[RawRecord]:
+def _number(buf: bytearray, records: list[Record], hit: int, hit_line: int) -> list[RawRecord]:
     """Line numbers for the records of an event, counted from the hit's line."""
     out = []
     pos, line_no = hit, hit_line
-    for s, _e, header, line in records:
+    for s, header, line in records:
         if s < hit:
             out.append(RawRecord(hit_line - buf.count(b"\n", s, hit), header, line))
             continue
