@@ -26,6 +26,7 @@ from rarebird.sources.auditd import AuditdSource
 from rarebird.sources.auditd import parallel as auditd_parallel
 from rarebird.sources.auditd import source as auditd_module
 from rarebird.sources.auditd.fast import exe_needle
+from rarebird.sources.auditd.scan import GAP
 
 FEED = load_datafeed().query.prefilter
 START = datetime(2026, 1, 5, tzinfo=UTC)
@@ -96,6 +97,25 @@ def test_values_that_cannot_be_searched_exactly_fall_back_to_the_full_parse() ->
     for value in ("my tool", "", "x\ufffdy"):
         cond = FieldCondition("process.name", frozenset({"ss", value}))
         assert exe_needle(Prefilter((cond,))) is None
+
+
+def test_a_record_after_a_line_longer_than_the_gap_starts_a_new_event(tmp_path: Path) -> None:
+    # The grouping rule: a record joins the event only if it starts at most GAP bytes after
+    # the event's previous record. An EXECVE line a little longer than GAP pushes the CWD
+    # record that follows it past that limit: both paths must leave it out of the event.
+    stamp = b"msg=audit(1700000000.100:42):"
+    execve = b"type=EXECVE " + stamp + b' argc=2 a0="ss" a1='
+    lines = [
+        b"type=SYSCALL " + stamp + b" arch=c000003e syscall=59 success=yes exit=0 ppid=1 pid=2"
+        b' auid=0 uid=0 gid=0 euid=0 egid=0 ses=1 tty=pts0 comm="ss" exe="/usr/bin/ss"',
+        execve + b"A" * (GAP + 100 - len(execve)),
+        b"type=CWD " + stamp + b' cwd="/root"',
+    ]
+    path = tmp_path / "long.log"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    (event,) = assert_same(path)
+    assert event.process_name == "ss"
+    assert event.process_working_directory is None
 
 
 @pytest.mark.parametrize("piece", [None, 20_000], ids=["one-piece-each", "many-pieces"])

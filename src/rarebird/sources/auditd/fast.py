@@ -399,6 +399,8 @@ def _following(
             endpos = n
         # the usual case: the next line is the event's next record
         s = pos
+        if s > limit:
+            return out, count  # after a record line longer than GAP: a new event begins
         type_end = _type_end(buf, s, endpos, prefix, tail)
         if type_end < 0:
             # records of other events (or other lines) in between: the next line holding the
