@@ -25,7 +25,7 @@ from rarebird.sources import FieldCondition, Prefilter, SourceOptions
 from rarebird.sources.auditd import AuditdSource
 from rarebird.sources.auditd import parallel as auditd_parallel
 from rarebird.sources.auditd import source as auditd_module
-from rarebird.sources.auditd.fast import exe_needle
+from rarebird.sources.auditd.exe_search import exe_needle
 from rarebird.sources.auditd.scan import GAP
 
 FEED = load_datafeed().query.prefilter

@@ -28,7 +28,8 @@ from rarebird.sources import SourceOptions
 from rarebird.sources.auditd import AuditdSource
 from rarebird.sources.auditd import scan as scan_module
 from rarebird.sources.auditd.events import build_context
-from rarebird.sources.auditd.fast import exe_needle, fast_scan_for
+from rarebird.sources.auditd.exe_search import exe_needle
+from rarebird.sources.auditd.fast import fast_scan_for
 from rarebird.sources.auditd.scan import GAP, scan_full
 from rarebird.sources.identity import load_accounts
 

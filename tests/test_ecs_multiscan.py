@@ -19,8 +19,9 @@ from rarebird.definitions.datafeed import load_datafeed
 from rarebird.events import ProcessEvent
 from rarebird.sources import SourceOptions
 from rarebird.sources.ecs import EcsSource, multiscan
-from rarebird.sources.ecs.multiscan import ENV, MultiLiteral, load_hyperscan, search_mode
+from rarebird.sources.ecs.multiscan import ENV, MultiLiteral, search_mode
 from rarebird.sources.ecs.prefilter import byte_conditions
+from rarebird.sources.multipattern import load_hyperscan
 
 FEED = load_datafeed().query.prefilter
 HS = load_hyperscan()

@@ -18,7 +18,7 @@ from rarebird.definitions.datafeed import load_datafeed
 from rarebird.events import ProcessEvent, SourceLocation
 from rarebird.sources import KEEP_ALL, FieldCondition, Prefilter, SourceOptions
 from rarebird.sources.ecs import EcsSource, byte_conditions, detect_layout, sniff_ecs
-from rarebird.sources.ecs.multiscan import load_hyperscan
+from rarebird.sources.multipattern import load_hyperscan
 from tests.conftest import shared_path
 
 DATAFEED = load_datafeed()

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from rarebird.errors import ReadStats
 from rarebird.events import ProcessEvent, SourceLocation
 from rarebird.sources.auditd.events import BuildContext, RawRecord, build_context, build_event
+from rarebird.sources.auditd.exe_search import ExeHits, exe_search
 from rarebird.sources.auditd.records import (
     HEADER_RE,
     MAX_PREFIX,
@@ -45,56 +46,8 @@ from rarebird.sources.auditd.scan import (
     line_text,
 )
 from rarebird.sources.auditd.screen import all_record_starts, newlines
-from rarebird.sources.base import Prefilter, SourceOptions
+from rarebird.sources.base import SourceOptions
 from rarebird.sources.identity import Accounts, load_accounts
-
-
-def _lookbehinds(alternatives: list[bytes]) -> bytes:
-    return b"(?:" + b"|".join(b"(?<=" + re.escape(a) + b")" for a in alternatives) + b")"
-
-
-def exe_needle(prefilter: Prefilter) -> re.Pattern[bytes] | None:
-    """A regex finding every ``exe=`` field whose basename can satisfy the prefilter.
-
-    Built from the ``process.name`` condition (or from the basenames of a
-    ``process.executable`` one). None when there is no such condition, or a value cannot be
-    searched for exactly (then every event is parsed).
-
-    >>> from rarebird.sources.base import FieldCondition
-    >>> rx = exe_needle(Prefilter((FieldCondition("process.name", frozenset({"ss"})),)))
-    >>> [bool(rx.search(s)) for s in (b'exe="/usr/bin/ss" ', b"exe=2F7573722F62696E2F7373 ",
-    ...                               b'exe="/usr/sbin/sshd" ', b'comm="ss" exe="/bin/x" ')]
-    [True, True, False, False]
-    """
-    cond = prefilter.condition_for("process.name")
-    if cond is not None:
-        names = set(cond.values)
-    else:
-        cond = prefilter.condition_for("process.executable")
-        if cond is None:
-            return None
-        names = {v.rsplit("/", 1)[-1] for v in cond.values}
-    quoted: list[bytes] = []
-    unquoted: list[bytes] = []
-    for name in sorted(names):
-        if "/" in name:
-            continue  # a basename never holds '/': this value cannot match
-        if not name or "\ufffd" in name or " " in name or "\x00" in name:
-            return None  # "" (exe ending in '/'), undecodable bytes, NUL/space ambiguity
-        raw = name.encode("utf-8")
-        hexed = raw.hex().upper().encode("ascii")
-        quoted += [b"/" + raw + b'"', b'"' + raw + b'"']
-        unquoted += [b"/" + raw, b"=" + raw, b"2F" + hexed, b"=" + hexed]
-    if not quoted:
-        return re.compile(b"(?!)")  # nothing can match
-    pattern = (
-        b'exe=(?:"[^"\\n\\x1d]*+"'
-        + _lookbehinds(quoted)
-        + b'|[^ "\\n\\r\\x1d]*+'
-        + _lookbehinds(unquoted)
-        + b")"
-    )
-    return re.compile(pattern)
 
 
 def fast_scan_for(
@@ -117,6 +70,7 @@ def fast_scan_for(
         ctx=build_context(path, accounts, options.host_name, stats),
         keep=options.prefilter.holds,
         needle=needle,
+        hits=exe_search(options.prefilter, needle),
         max_line=min(options.max_line_bytes, MAX_RECORD_LINE),
         start=start,
         stop=stop,
@@ -136,6 +90,8 @@ class FastScan:
     ctx: BuildContext
     keep: Callable[[ProcessEvent], bool]
     needle: re.Pattern[bytes]
+    #: the needle's matches in ``buf[begin:end]`` (:func:`exe_search`); its ``finditer`` when None
+    hits: ExeHits | None
     max_line: int
     #: absolute byte range whose hits this pass owns (the rest of the file is context)
     start: int = 0
@@ -167,7 +123,8 @@ class FastScan:
                 hi = min(hi, self.stop - base)
             begin = lo - base
             span_line = cursor_line + newlines(buf, cursor_abs - base, begin)
-            hits: Iterator[re.Match[bytes]] = self.needle.finditer(buf, begin, max(begin, hi))
+            search = self.hits or self.needle.finditer
+            hits: Iterator[re.Match[bytes]] = search(buf, begin, max(begin, hi))
             if hi <= begin and not win.eof and n == len(buf):
                 # no line ends in the whole buffer: the bytes belong to a line far longer than
                 # any record; nothing in it can be a hit, step over it

@@ -21,7 +21,8 @@ import orjson
 
 from rarebird.errors import ReadStats
 from rarebird.events import ProcessEvent
-from rarebird.sources.auditd.fast import FastScan, exe_needle, fast_scan_for
+from rarebird.sources.auditd.exe_search import exe_needle
+from rarebird.sources.auditd.fast import FastScan, fast_scan_for
 from rarebird.sources.auditd.scan import HISTORY
 from rarebird.sources.base import FieldCondition, Prefilter, SourceOptions
 from rarebird.sources.identity import Accounts, load_accounts

@@ -26,7 +26,8 @@ from collections.abc import Iterator
 from rarebird.errors import InputError, ReadStats
 from rarebird.events import ProcessEvent
 from rarebird.sources.auditd.events import BuildContext, build_context
-from rarebird.sources.auditd.fast import FastScan, exe_needle, fast_scan_for
+from rarebird.sources.auditd.exe_search import exe_needle
+from rarebird.sources.auditd.fast import FastScan, fast_scan_for
 from rarebird.sources.auditd.parallel import scan_parallel
 from rarebird.sources.auditd.records import HEADER_RE
 from rarebird.sources.auditd.scan import MAX_RECORD_LINE, scan_full

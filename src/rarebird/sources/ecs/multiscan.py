@@ -12,17 +12,13 @@ spells a code unit of a value, as in :func:`.prefilter.escape_hits`.
 
 Which search runs is the ``search`` of :class:`~rarebird.sources.ecs.reader.EcsSource`, or
 the ``RAREBIRD_ECS_SEARCH`` environment variable: ``auto`` (default), ``hyperscan``, ``libc``
-or ``python``. ``auto`` uses Hyperscan only where the PyPI wheel imports and the CPU runs it,
-and only when, timed on the input's first chunk, it is clearly faster than libc (which one is depends
-on the CPU, the C library and the data: see docs/BENCHMARKS.md); otherwise today's search.
+or ``python``. ``auto`` uses Hyperscan only where it can run and only when, timed on the
+input's first chunk, it is clearly faster than libc (:mod:`rarebird.sources.multipattern`).
 """
 
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
-from functools import cache
 from types import ModuleType
 from typing import Any
 
@@ -43,20 +39,6 @@ def search_mode(search: str | None) -> str:
         source = "search" if search is not None else ENV
         raise ValueError(f"{source} must be one of {', '.join(SEARCHES)}, not {mode!r}")
     return mode
-
-
-@cache
-def load_hyperscan() -> ModuleType | None:
-    """The ``hyperscan`` module when installed and runnable on this CPU, else None."""
-    try:
-        import hyperscan
-    except (ImportError, OSError):  # not installed, or its bundled library cannot load
-        return None
-    try:
-        MultiLiteral(hyperscan, (_PROBE,))
-    except Exception:  # hyperscan.error: no SSSE3, or a library the wheel cannot load
-        return None
-    return hyperscan
 
 
 def _escaped(literal: bytes) -> bytes:
@@ -111,31 +93,3 @@ class MultiLiteral:
                     if unit in cond.units:
                         found[i].append(pos)
         return found
-
-
-#: Hyperscan is chosen when it takes less than this share of libc's time on the first chunk: a
-#: single chunk timed on a busy machine misleads (measured: ``auto`` picked Hyperscan on a file
-#: where it was 1.9 times slower overall), and a small gain is not worth the risk
-MARGIN = 0.8
-
-
-def faster(first: Callable[[], object], second: Callable[[], object]) -> bool:
-    """True when ``second`` runs clearly faster than ``first`` (in under ``MARGIN`` of its time,
-    best of two runs each, alternated)."""
-    best = [float("inf"), float("inf")]
-    for _ in range(2):
-        for i, run in enumerate((first, second)):
-            t0 = time.perf_counter()
-            run()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return best[1] < MARGIN * best[0]
-
-
-_PROBE = ByteCondition(
-    field="process.name",
-    values=frozenset({"ss"}),
-    parts=("process", "name"),
-    needles=(b'"ss"',),
-    units=frozenset({0x73}),
-    short_escapes=(),
-)

@@ -60,13 +60,7 @@ from rarebird.sources.ecs.documents import (
 )
 from rarebird.sources.ecs.layout import detect_layout, stream_records
 from rarebird.sources.ecs.lines import lines_to_visit
-from rarebird.sources.ecs.multiscan import (
-    CALIBRATE_MIN,
-    MultiLiteral,
-    faster,
-    load_hyperscan,
-    search_mode,
-)
+from rarebird.sources.ecs.multiscan import CALIBRATE_MIN, MultiLiteral, search_mode
 from rarebird.sources.ecs.parallel import can_split, scan_parallel
 from rarebird.sources.ecs.prefilter import (
     STRSTR,
@@ -77,6 +71,7 @@ from rarebird.sources.ecs.prefilter import (
     find_all,
 )
 from rarebird.sources.inputs import open_binary
+from rarebird.sources.multipattern import faster, load_hyperscan
 from rarebird.sources.sniff import UTF8_BOM
 
 if TYPE_CHECKING:
