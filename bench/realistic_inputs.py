@@ -167,6 +167,10 @@ def commands(
             ["ausearch", "--format", "csv", "-if", str(path)],
             None,
         )
+    if fmt == "auditd" and "RAREBIRD_AUDITD_SEARCH" not in os.environ:
+        # the exe= search without Hyperscan (where its wheel is missing or loses on this CPU)
+        plain = {**os.environ, "RAREBIRD_AUDITD_SEARCH": "re"}
+        cmds["rarebird job run --workers 1, re search"] = (job, plain)
     if fmt == "ecs" and not name.endswith("-gz") and "RAREBIRD_ECS_SEARCH" not in os.environ:
         forced = {**os.environ, "RAREBIRD_ECS_SEARCH": "hyperscan"}
         cmds["rarebird job run, hyperscan forced"] = (job, forced)

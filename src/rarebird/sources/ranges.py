@@ -32,7 +32,6 @@ from rarebird.events import ProcessEvent, SourceLocation
 MAX_AUTO_WORKERS = 8
 
 
-
 def usable_cpus(cgroup_root: str = "/sys/fs/cgroup") -> int:
     """CPUs this process may use: its affinity mask (which ``taskset`` and cpusets narrow;
     ``os.cpu_count()`` where there is none), and no more than its cgroup's CPU quota (a
