@@ -25,7 +25,7 @@ PIECES = [b"exe=", b'exe="', b'"', b"/usr/bin/", b"/", b"=", b"ss", b"sshd", b"n
 
 
 @needs_hyperscan
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(st.lists(st.sampled_from(PIECES), max_size=60), st.integers(0, 40), st.integers(0, 40))
 def test_the_candidates_give_the_regular_expressions_own_hits(
     pieces: list[bytes], cut_start: int, cut_end: int

@@ -176,6 +176,10 @@ PIECES_PER_WORKER = 16
 #: No piece is smaller than this: each costs a reader's set-up (and, for auditd, the history
 #: read before it).
 MIN_PIECE_BYTES = 16 * 1024 * 1024
+#: No piece is larger than this: the events of the pieces this process reads ahead are held
+#: in memory (at most :data:`MAX_AHEAD` pieces: some 20,000 events at 10 % matching ECS lines),
+#: so memory does not grow with the file.
+MAX_PIECE_BYTES = 64 * 1024 * 1024
 #: How long this process sleeps between two looks for a piece a worker is still reading.
 _POLL_S = 0.002
 #: Pieces this process reads ahead (and keeps) while a worker has the one it needs next.
@@ -188,10 +192,12 @@ ReadPiece = Callable[[str], tuple[Iterator[ProcessEvent], ReadStats]]
 
 def plan_pieces(path: str, workers: int, min_piece: int | None = None) -> list[tuple[int, int]]:
     """The pieces ``workers`` processes read ``path`` in: :data:`PIECES_PER_WORKER` each, none
-    under ``min_piece`` bytes (:data:`MIN_PIECE_BYTES`), at least ``workers``."""
+    under ``min_piece`` bytes (:data:`MIN_PIECE_BYTES`) unless that leaves fewer than
+    ``workers``, and more where a piece would exceed :data:`MAX_PIECE_BYTES`."""
+    size = os.path.getsize(path)
     smallest = MIN_PIECE_BYTES if min_piece is None else min_piece
-    pieces = min(workers * PIECES_PER_WORKER, os.path.getsize(path) // max(1, smallest))
-    return split_ranges(path, max(workers, pieces))
+    pieces = min(workers * PIECES_PER_WORKER, size // max(1, smallest))
+    return split_ranges(path, max(workers, pieces, -(-size // MAX_PIECE_BYTES)))
 
 
 def claim(tmp: Path, index: int) -> bool:

@@ -26,6 +26,7 @@ from rarebird.errors import InputError, ReadStats
 from rarebird.events import ProcessEvent
 from rarebird.sources.base import SourceOptions
 from rarebird.sources.ranges import (
+    ReadPiece,
     plan_pieces,
     run_in_ranges,
 )
@@ -117,16 +118,23 @@ def can_split(source: RangeReader, path: str) -> bool:
     return not is_gzip(head[:2]) and detect_layout(head) == "ndjson"
 
 
-def scan_parallel(source: RangeReader, path: str, workers: int) -> Iterator[ProcessEvent]:
+def scan_parallel(
+    source: RangeReader, path: str, workers: int, read_piece: ReadPiece
+) -> Iterator[ProcessEvent]:
     """The events of ``path`` read by ``workers`` processes, in file order; counts go to
     ``source.stats`` as if one process had read it all."""
     ranges = plan_pieces(path, workers)
     with tempfile.TemporaryDirectory(prefix="rarebird-ecs-") as tmp:
-        yield from _run(source, path, ranges, Path(tmp), workers - 1)
+        yield from _run(source, path, ranges, Path(tmp), workers - 1, read_piece)
 
 
 def _run(
-    source: RangeReader, path: str, ranges: list[tuple[int, int]], tmp: Path, processes: int
+    source: RangeReader,
+    path: str,
+    ranges: list[tuple[int, int]],
+    tmp: Path,
+    processes: int,
+    read_piece: ReadPiece,
 ) -> Iterator[ProcessEvent]:
     options = source.options
 
@@ -147,8 +155,6 @@ def _run(
         source.layout = "ndjson"
         yield from source.read_ndjson(RangeStream(path, start, stop))
 
-    from rarebird.sources.ecs.worker import PieceReader  # it imports this module
-
     yield from run_in_ranges(path, ranges, tmp, worker_code=WORKER_CODE, spec_json=spec,
-                             first=first, read_piece=PieceReader(), stats=source.stats,
+                             first=first, read_piece=read_piece, stats=source.stats,
                              count_events=True, processes=processes)  # fmt: skip

@@ -14,7 +14,10 @@ literal, so it is not used on bytes.
 from __future__ import annotations
 
 import ctypes
+import io
+import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -162,6 +165,20 @@ class ChunkBuffer:
     def release(self) -> None:
         self._carr = None
         self.mv.release()
+
+
+def buffer_size(stream: io.BufferedIOBase, chunk_bytes: int) -> int:
+    """``chunk_bytes``, or less for a smaller plain file (a chunk ``serve`` hands over, a
+    small log): the whole file then fits and no more memory than it needs is set aside."""
+    if not isinstance(stream, io.BufferedReader):
+        return chunk_bytes  # gzip, or an in-memory stream: the size is not known
+    try:
+        st = os.fstat(stream.fileno())
+    except (OSError, ValueError):
+        return chunk_bytes
+    if not stat.S_ISREG(st.st_mode):
+        return chunk_bytes
+    return max(16, min(chunk_bytes, st.st_size + 1))
 
 
 def find_all(

@@ -40,8 +40,6 @@ either. Without a prefilter every line is parsed and every problem is reported.
 from __future__ import annotations
 
 import io
-import os
-import stat
 import zlib
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING
@@ -50,7 +48,7 @@ import orjson
 
 from rarebird.errors import ReadStats
 from rarebird.events import ProcessEvent, SourceLocation
-from rarebird.sources.base import SourceOptions
+from rarebird.sources.base import FieldCondition, Prefilter, SourceOptions
 from rarebird.sources.ecs.documents import (
     PREFILTERED,
     DocumentError,
@@ -61,11 +59,12 @@ from rarebird.sources.ecs.documents import (
 from rarebird.sources.ecs.layout import detect_layout, stream_records
 from rarebird.sources.ecs.lines import lines_to_visit
 from rarebird.sources.ecs.multiscan import CALIBRATE_MIN, MultiLiteral, search_mode
-from rarebird.sources.ecs.parallel import can_split, scan_parallel
+from rarebird.sources.ecs.parallel import RangeStream, can_split, scan_parallel
 from rarebird.sources.ecs.prefilter import (
     STRSTR,
     ByteCondition,
     ChunkBuffer,
+    buffer_size,
     byte_conditions,
     escape_hits,
     find_all,
@@ -149,7 +148,7 @@ class EcsSource:
     def __iter__(self) -> Iterator[ProcessEvent]:
         workers = self.options.extra.get("workers", "1")
         if workers.isdigit() and int(workers) > 1 and can_split(self, self._path):
-            yield from scan_parallel(self, self._path, int(workers))
+            yield from scan_parallel(self, self._path, int(workers), PieceReader())
             return
         stream = open_binary(self._path)
         try:
@@ -226,7 +225,7 @@ class EcsSource:
     ) -> Iterator[ProcessEvent]:
         stats = self._stats
         max_line = self.options.max_line_bytes
-        chunk = ChunkBuffer(_buffer_size(stream, self.chunk_bytes), self.use_libc)
+        chunk = ChunkBuffer(buffer_size(stream, self.chunk_bytes), self.use_libc)
         filled = 0
         eof = False
         first = at_start
@@ -449,18 +448,33 @@ class EcsSource:
         yield from self._emit(data, line)
 
 
-def _buffer_size(stream: io.BufferedIOBase, chunk_bytes: int) -> int:
-    """``chunk_bytes``, or less for a smaller plain file (a chunk ``serve`` hands over, a
-    small log): the whole file then fits and no more memory than it needs is set aside."""
-    if not isinstance(stream, io.BufferedReader):
-        return chunk_bytes  # gzip, or an in-memory stream: the size is not known
-    try:
-        st = os.fstat(stream.fileno())
-    except (OSError, ValueError):
-        return chunk_bytes
-    if not stat.S_ISREG(st.st_mode):
-        return chunk_bytes
-    return max(16, min(chunk_bytes, st.st_size + 1))
+class PieceReader:
+    """Reads pieces of one file described by JSON specs with one reader, so that its set-up
+    (the quick lane, the choice of search) is made once per process, not once per piece."""
+
+    def __init__(self) -> None:
+        self._source: EcsSource | None = None
+
+    def __call__(self, spec_json: str) -> tuple[Iterator[ProcessEvent], ReadStats]:
+        doc = orjson.loads(spec_json)
+        source = self._source
+        if source is None:
+            conditions = tuple(FieldCondition(f, frozenset(v)) for f, v in doc["prefilter"])
+            options = SourceOptions(
+                prefilter=Prefilter(conditions),
+                fields=frozenset(doc["fields"]) if doc["fields"] is not None else None,
+                max_line_bytes=doc["max_line_bytes"],
+            )
+            source = self._source = EcsSource(
+                doc["path"],
+                options,
+                chunk_bytes=doc["chunk_bytes"],
+                search=doc["search"],
+                lane=doc["lane"],
+            )
+        stats = source.count_anew()
+        stream = RangeStream(doc["path"], doc["start"], doc["stop"])
+        return source.read_ndjson(stream, at_start=False), stats
 
 
 def _read_into(
