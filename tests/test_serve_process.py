@@ -77,8 +77,9 @@ class HookReceiver:
         self.server.server_close()
 
 
-#: SIGKILLs of the running service, at random moments of its life
-KILLS = 20
+#: SIGKILLs of the running service, at random moments of its life (12 keep the suite under its
+#: ten minutes; RAREBIRD_KILLS=50 with RAREBIRD_KILL_SEED varied for a longer hunt)
+KILLS = int(os.environ.get("RAREBIRD_KILLS", "12"))
 
 
 @pytest.mark.slow
@@ -118,7 +119,7 @@ def test_kill_9_at_random_moments_gives_exactly_the_alerts_of_an_uninterrupted_r
     down_until = 0.0
     killed = rotations = 0
     killed_catching_up = killed_live = 0
-    rotate_alive_after = rng.randint(5, 15)
+    rotate_alive_after = min(rng.randint(5, 15), KILLS - 1)
     rotated_alive = False
     tick = 0
     seen_buckets: set[int] = set()
