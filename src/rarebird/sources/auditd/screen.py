@@ -34,7 +34,9 @@ def newlines(buf: bytes | bytearray, start: int, end: int) -> int:
     if end - start < SMALL:
         return buf.count(b"\n", start, end)
     view = np.frombuffer(buf, np.uint8, count=end - start, offset=start)
-    return int(np.count_nonzero(view == 10))
+    # a slice at a time, so that the comparison's temporary stays small (see _steady_heap in
+    # rarebird.cli._common: buffers of 16 MiB or more are mapped afresh each time)
+    return sum(int(np.count_nonzero(view[i : i + SLICE] == 10)) for i in range(0, len(view), SLICE))
 
 
 def all_record_starts(buf: bytes | bytearray, begin: int, end: int) -> bool:
