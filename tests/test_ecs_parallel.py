@@ -96,6 +96,28 @@ def test_workers_give_the_events_and_counts_of_one_process(
     assert read(big, 2, fields) == one
 
 
+def test_pieces_read_ahead_while_a_worker_has_the_next_one_keep_the_file_order(
+    big: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one = read(big, 1, FIELDS)
+    monkeypatch.setattr(ecs_parallel, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(ranges, "MIN_PIECE_BYTES", 16 * 1024)
+    # this process may not take the second piece: it waits for the worker's, reading later
+    # pieces meanwhile, and must still give every event in file order
+    taken = ranges.claim
+    waited: list[int] = []
+
+    def claim(tmp: Path, index: int) -> bool:
+        if index == 1:
+            waited.append(index)
+            return False
+        return taken(tmp, index)
+
+    monkeypatch.setattr(ranges, "claim", claim)
+    assert read(big, 2, FIELDS) == one
+    assert waited == [1]
+
+
 def test_a_worker_that_fails_stops_the_read_with_its_message(
     big: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
