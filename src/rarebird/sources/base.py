@@ -42,6 +42,18 @@ class Prefilter:
                 return cond
         return None
 
+    def process_names(self) -> set[str] | None:
+        """The names a process must have: the ``process.name`` condition's values, else the
+        basenames of the ``process.executable`` one; None without either (what a text scan for
+        the names of an executable can look for)."""
+        cond = self.condition_for("process.name")
+        if cond is not None:
+            return set(cond.values)
+        cond = self.condition_for("process.executable")
+        if cond is None:
+            return None
+        return {v.rsplit("/", 1)[-1] for v in cond.values}
+
     def holds(self, event: ProcessEvent) -> bool:
         """True when the parsed event satisfies every condition, exactly (keyword semantics)."""
         return all(any(v in cond.values for v in event.get(cond.field)) for cond in self.conditions)

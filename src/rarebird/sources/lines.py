@@ -45,14 +45,9 @@ def name_needles(
     >>> name_needles(Prefilter((FieldCondition("process.name", frozenset({"ss"})),)), b'"', (b"\\\\u",))
     (b'/ss"', b'"ss"', b'\\\\u')
     """
-    cond = prefilter.condition_for("process.name")
-    if cond is not None:
-        names = set(cond.values)
-    else:
-        cond = prefilter.condition_for("process.executable")
-        if cond is None:
-            return None
-        names = {v.rsplit("/", 1)[-1] for v in cond.values}
+    names = prefilter.process_names()
+    if names is None:
+        return None
     opening = b'"' if quote == b'"' else b">"
     needles: list[bytes] = []
     for name in sorted(names):

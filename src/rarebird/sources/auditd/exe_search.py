@@ -40,14 +40,9 @@ def exe_names(prefilter: Prefilter) -> list[bytes] | None:
     condition, or the basenames of a ``process.executable`` one), sorted; None when there is
     no such condition or a value cannot be searched for exactly (then every event is parsed).
     """
-    cond = prefilter.condition_for("process.name")
-    if cond is not None:
-        names = set(cond.values)
-    else:
-        cond = prefilter.condition_for("process.executable")
-        if cond is None:
-            return None
-        names = {v.rsplit("/", 1)[-1] for v in cond.values}
+    names = prefilter.process_names()
+    if names is None:
+        return None
     out: list[bytes] = []
     for name in sorted(names):
         if "/" in name:

@@ -149,10 +149,8 @@ class StructLane:
             self._fill(doc, typed, extra, seen)
         except _Back:
             return None
-        for cond in self.conditions:
-            values = cond.values
-            if not any(v in values for v in seen.get(cond.field, ())):
-                return PREFILTERED
+        if not self._hold(seen):
+            return PREFILTERED
         return ProcessEvent(timestamp=timestamp_of(stamp), extra=extra, origin=origin, **typed)
 
     def _passes_gate(self, gate: tuple[msgspec.json.Decoder[Any], _Fill], line: bytes) -> bool:
@@ -172,6 +170,10 @@ class StructLane:
             fill(doc, {}, {}, seen)
         except _Back:
             return True
+        return self._hold(seen)
+
+    def _hold(self, seen: dict[str, Sequence[str]]) -> bool:
+        """Whether the conditions hold for the values their fields were read with."""
         for cond in self.conditions:
             values = cond.values
             if not any(v in values for v in seen.get(cond.field, ())):
