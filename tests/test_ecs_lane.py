@@ -134,7 +134,15 @@ def lines(draw: st.DrawFn) -> bytes:
         else:
             value = draw(plain)
         if path == dotted:
-            doc[path] = value
+            # one of the dotted spellings: {"a.b.c": v}, {"a.b": {"c": v}} or {"a": {"b.c": v}}
+            parts = path.split(".")
+            cut = draw(st.integers(0, len(parts) - 1))
+            if cut == 0 or len(parts) == 2:
+                doc[path] = value
+            elif draw(st.booleans()):
+                doc.setdefault(".".join(parts[:cut]), {})[".".join(parts[cut:])] = value
+            else:
+                doc.setdefault(parts[0], {})[".".join(parts[1:])] = value
             continue
         node = doc
         parts = path.split(".")

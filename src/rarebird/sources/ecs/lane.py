@@ -24,7 +24,10 @@ which also does all the error reporting:
 Most candidate lines fail the conditions (a parent named ``ss``, arguments naming ``route``,
 the end event of ``netstat``): a gate decodes the condition fields alone first and turns those
 lines away before the whole wanted tree is decoded and filled (on a file with 40 % near misses
-the source's CPU time went from 3.7 s to 3.2 s).
+the source's CPU time went from 3.7 s to 3.2 s). The gate also holds every dotted spelling of
+those fields as a key (``"process.name"`` at the top; ``"host.os"`` and, under ``host``,
+``"os.type"`` for ``host.os.type``): where one is present it leaves the line to the full
+decoding, so a line it turns away needs no search for dotted keys (3.2 s -> 2.9 s there).
 
 One difference is accepted rather than checked for, as the check would cost more than the
 lane saves: a number that overflows a double (``1e400``) in a field the lane does not read (any
@@ -69,6 +72,10 @@ class _Back(Exception):
 
 # What a wanted leaf fills: a typed scalar, a typed array, a typed integer, or ``extra``.
 _STR, _ARRAY, _INT, _EXTRA = range(4)
+#: A key of the gate that spells part of a condition field with a dot (``"process.name"`` at
+#: the top, ``"os.type"`` under ``host``): present, the line goes to the full decoding.
+_DOTTED = 4
+_DOTTED_MARK = "dotted"
 
 #: One wanted key of a struct: (attribute, dotted name, child plan or None for a leaf,
 #: ProcessEvent attribute, what it fills, whether a prefilter condition reads it).
@@ -92,7 +99,7 @@ class StructLane:
         # of skipping the line once, before the whole wanted tree is decoded and filled.
         self._gate: tuple[msgspec.json.Decoder[Any], _Fill] | None = None
         if self.conditions:
-            gate_type, gate_plan = self._build(_tree(self._checked), "", root=True)
+            gate_type, gate_plan = self._build(_gate_tree(self._checked), "", root=True)
             self._gate = (msgspec.json.Decoder(gate_type), _compile(gate_plan)[0])
 
     def _build(self, tree: dict[str, Any], prefix: str, *, root: bool = False) -> tuple[Any, _Plan]:
@@ -102,7 +109,10 @@ class StructLane:
             self._counter += 1
             attr = f"f{self._counter}"
             name = prefix + key
-            if child is None:
+            if child == _DOTTED_MARK:
+                fields.append((attr, Any, msgspec.field(name=key, default=None)))
+                plan.append((attr, name, None, "", _DOTTED, False))
+            elif child is None:
                 fields.append((attr, Any, msgspec.field(name=key, default=None)))
                 target = FIELD_ATTRS.get(name, "")
                 kind = (
@@ -128,10 +138,14 @@ class StructLane:
         """The event of a plain document line; ``PREFILTERED`` when the prefilter's exact
         check fails; None when the line must take the general path. Raises
         :class:`~rarebird.sources.ecs.documents.DocumentError` (``bad @timestamp``)."""
-        if not line.isascii() or b"\\" in line or _DOTTED_KEY.search(line) is not None:
+        if not line.isascii() or b"\\" in line:
             return None
+        # the gate sees a dotted spelling of a condition field for itself: a line it turns
+        # away is not searched for dotted keys (about 2 us a line, most of the near misses)
         if self._gate is not None and not self._passes_gate(self._gate, line):
             return PREFILTERED
+        if _DOTTED_KEY.search(line) is not None:
+            return None
         try:
             doc = self._decoder.decode(line)
         except (msgspec.DecodeError, RecursionError):
@@ -179,6 +193,24 @@ class StructLane:
             if not any(v in values for v in seen.get(cond.field, ())):
                 return False
         return True
+
+
+def _gate_tree(names: frozenset[str]) -> dict[str, Any]:
+    """:func:`_tree` of the condition fields, with a :data:`_DOTTED_MARK` key for each other
+    spelling of each of them: ``a.b.c`` is also ``{"a.b.c"}``, ``{"a.b": {"c"}}`` and
+    ``{"a": {"b.c"}}``, so the keys ``a.b.c`` and ``a.b`` at the top and ``b.c`` under ``a``."""
+    tree = _tree(names)
+    for name in sorted(names):
+        parts = name.split(".")
+        for i in range(len(parts) - 1):
+            node: Any = tree
+            for part in parts[:i]:
+                node = node.get(part) if isinstance(node, dict) else None
+            if not isinstance(node, dict):
+                continue  # under a wanted leaf: an object there goes back anyway
+            for j in range(i + 2, len(parts) + 1):
+                node.setdefault(".".join(parts[i:j]), _DOTTED_MARK)
+    return tree
 
 
 def _tree(names: frozenset[str]) -> dict[str, Any]:
@@ -253,6 +285,9 @@ def _compile(plan: _Plan) -> tuple[_Fill, str]:
             lines.append(f"{indent}v = n{depth}.{attr}")
             lines.append(f"{indent}if v is not None:")
             inner = indent + "    "
+            if kind == _DOTTED:
+                lines.append(f"{inner}raise _Back")
+                continue
             if child is not None:
                 lines.append(f"{inner}n{depth + 1} = v")
                 emit(child, depth + 1, inner)
