@@ -147,15 +147,19 @@ def decode_event(line: bytes, line_offset: int = 0) -> ProcessEvent:
     return _shifted(_codec().decode(line), line_offset)
 
 
-def encode_stats(stats: ReadStats) -> bytes:
-    doc: StatsDoc = {
+def stats_doc(stats: ReadStats) -> StatsDoc:
+    """A piece's counts as :func:`merge_stats` takes them (issues by line within the piece)."""
+    return {
         "lines": stats.lines,
         "bytes": stats.bytes,
         "prefiltered": stats.prefiltered,
         "skipped": dict(stats.skipped),
         "issues": [(i.location.line, i.reason, i.detail) for i in stats.issues],
     }
-    return orjson.dumps(doc)
+
+
+def encode_stats(stats: ReadStats) -> bytes:
+    return orjson.dumps(stats_doc(stats))
 
 
 def merge_stats(stats: ReadStats, doc: StatsDoc, path: str, line_offset: int) -> None:
@@ -278,7 +282,7 @@ def run_in_ranges(
                     if count_events:
                         stats.events += 1
                     yield _shifted(event, lines_before)
-                merge_stats(stats, orjson.loads(encode_stats(piece_stats)), path, lines_before)
+                merge_stats(stats, stats_doc(piece_stats), path, lines_before)
                 continue
             # A worker has the piece: until it is done, read a later piece nobody has taken
             # (kept here, a few at most) when that shortens the whole read.
