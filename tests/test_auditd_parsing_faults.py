@@ -126,6 +126,61 @@ def test_a_real_gap_in_one_boot_is_still_counted(tmp_path: Path) -> None:
     assert src.stats.skipped[GAP] == 10
 
 
+def _daemon(rtype: str, serial: int, at: str) -> str:
+    # as auditd 3.0.9 wrote them in this project's kernel test (ENRICHED, name_format=HOSTNAME)
+    return (
+        f"node=vm type={rtype} msg=audit({at}:{serial}): op={rtype[7:].lower()} ver=3.0.9 "
+        "format=enriched kernel=6.18.44 auid=4294967295 pid=8288 uid=0 ses=4294967295 "
+        'res=success\x1dAUID="unset" UID="root"\n'
+    )
+
+
+def _kernel_events(serials: list[int]) -> list[str]:
+    lines = []
+    for serial in serials:
+        stamp = f"audit(1796531985.{serial % 1000:03d}:{serial}):"
+        lines.append("node=vm " + SYSCALL.replace(STAMP, stamp))
+        lines.append(f'node=vm type=EXECVE msg={stamp} argc=1 a0="ss"\n')
+    return lines
+
+
+@pytest.mark.parametrize("daemon_serials", [(106, 107), (5156, 5157), (950, 951)])
+def test_auditd_numbers_its_own_records_apart_from_the_kernel(
+    tmp_path: Path, daemon_serials: tuple[int, int]
+) -> None:
+    """DAEMON_START / DAEMON_END carry auditd's own serials (from rand() % 10000), not the
+    kernel's: the CI's live log (DAEMON_START 106, kernel events from 946, DAEMON_END 107) was
+    read as 839 lost events. Whatever auditd drew, nothing is missing."""
+    start, end = daemon_serials
+    lines = [
+        _daemon("DAEMON_START", start, "1796531985.025"),
+        *_kernel_events(list(range(946, 960))),
+        _daemon("DAEMON_END", end, "1796531985.289"),
+    ]
+    path = tmp_path / "audit.log"
+    path.write_text("".join(lines))
+    events, src = parse(path)
+    assert len(events) == 14
+    assert src.stats.skipped_total == 0
+
+
+def test_a_gap_among_kernel_serials_is_counted_beside_daemon_records(tmp_path: Path) -> None:
+    lines = [
+        _daemon("DAEMON_START", 106, "1796531985.025"),
+        *_kernel_events([*range(946, 950), *range(953, 956)]),  # 950, 951, 952 lost
+        _daemon("DAEMON_ROTATE", 107, "1796531985.289"),
+        *_kernel_events([956, 957]),
+        _daemon("DAEMON_END", 108, "1796531985.300"),
+    ]
+    path = tmp_path / "audit.log"
+    path.write_text("".join(lines))
+    events, src = parse(path)
+    assert len(events) == 9
+    assert [(i.location.line, i.detail) for i in src.stats.issues] == [
+        (10, "3 serial(s) from 950 on vm")
+    ]
+
+
 def _datafeed_prefilter() -> Prefilter:
     from rarebird.definitions import load_datafeed
 

@@ -190,6 +190,24 @@ class _SerialTracker:
         return out
 
 
+def from_daemon(rtype: bytes) -> bool:
+    """Whether a record of type ``rtype`` is auditd's own (DAEMON_START, DAEMON_END, ...).
+
+    auditd numbers its own records from a counter of its own, started at ``rand() % 10000``
+    (``send_audit_event`` in audit-userspace's auditd.c), not from the kernel's serials: a
+    DAEMON_START numbered 106 before kernel events numbered from 946 is not 839 lost events.
+    Types 1200-1299 are the daemon's (``AUDIT_FIRST_DAEMON`` .. ``AUDIT_LAST_DAEMON`` in
+    linux/audit.h); a writer that does not know a type's name writes ``UNKNOWN[1234]``.
+
+    >>> from_daemon(b"DAEMON_START"), from_daemon(b"UNKNOWN[1205]"), from_daemon(b"SYSCALL")
+    (True, True, False)
+    """
+    if rtype.startswith(b"DAEMON_"):
+        return True
+    number = rtype[8:-1] if rtype.startswith(b"UNKNOWN[") and rtype.endswith(b"]") else b""
+    return number.isdigit() and 1200 <= int(number) <= 1299
+
+
 def _report_lost(
     stats: ReadStats, path: str, line: int, node: bytes | None, first: int, n: int
 ) -> None:
@@ -287,10 +305,11 @@ def scan_full(
                         finish(group)
                     group = _Group(start_abs, start_abs, [])
                     groups[key] = group
-                    gap = serials.see(header.node, header.serial, line_no, header.seconds)
-                    if gap is not None:
-                        first, count, at = gap
-                        _report_lost(stats, path, at, header.node, first, count)
+                    if not from_daemon(header.type):
+                        gap = serials.see(header.node, header.serial, line_no, header.seconds)
+                        if gap is not None:
+                            first, count, at = gap
+                            _report_lost(stats, path, at, header.node, first, count)
                 group.records.append(RawRecord(line_no, header, line))
                 group.last = start_abs
                 if header.type == SYSCALL and group.syscall < 0:
