@@ -21,8 +21,9 @@ from rarebird.cli import main
 from rarebird.definitions import load_datafeed, load_job
 from rarebird.definitions.datafeed import datafeed_from_dict
 from rarebird.definitions.rule import load_rule
-from rarebird.run.engine import Engine, ReplayReport
+from rarebird.run.engine import Engine
 from rarebird.run.replay import InputOptions, replay_inputs
+from rarebird.run.tally import ReplayReport
 from rarebird.store.results import get_result
 from rarebird.store.sqlite import Store
 from tests.rule_support import (

@@ -18,7 +18,8 @@ from rarebird.definitions import DatafeedConfig, JobConfig
 from rarebird.errors import InputError, ReadStats
 from rarebird.events import ProcessEvent
 from rarebird.rules.executor import RuleRun
-from rarebird.run.engine import Engine, ReplayReport
+from rarebird.run.engine import Engine
+from rarebird.run.tally import ReplayReport
 from rarebird.sources import KEEP_ALL, SourceOptions, expand_inputs, merge_by_time, open_source
 from rarebird.sources.inputs import OpenedSource
 from rarebird.sources.ranges import auto_workers
