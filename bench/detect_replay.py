@@ -2,7 +2,8 @@
 
 A replay with the rule makes a rule run every 15 minutes of event time (96 a day), so its cost
 grows with the days covered and the users modelled more than with the events: the labelled fleet
-(8 hosts, 24 days, 18,532 events, 2,304 runs) spends most of its time in the runs. The inputs
+(8 hosts, 24 days, 18,532 events, 2,304 runs) spends most of its time in the runs, and the
+90-day fleet (8,640 runs) shows how the store's cost grows with the length. The inputs
 are rarebird's own generator, which is fair here: the reader's share of the time is small and
 measured elsewhere (realistic_inputs.py); what is measured is the job, the rule and the store.
 ``--big FILE`` adds a large input (the realistic 1 M-event ECS file of realistic_inputs.py:
@@ -41,15 +42,17 @@ def main() -> int:
     py = [sys.executable, "-m", "rarebird"]
     env_now = {**os.environ, "PYTHONPATH": str(trees["now"])}
     labelled, labels = work / "labelled.ndjson", work / "labels.csv"
-    fleet = work / "fleet.ndjson"
+    fleet, long = work / "fleet.ndjson", work / "fleet-90d.ndjson"
     for cmd in (
         [*py, "generate", "--profile", "labelled", "--hosts", "8", "--days", "24",
          "--file", str(labelled), "--labels", str(labels)],
         [*py, "generate", "--days", "14", "--file", str(fleet)],
+        [*py, "generate", "--days", "90", "--file", str(long)],
     ):  # fmt: skip
         subprocess.run(cmd, env=env_now, check=True, capture_output=True)
     cases: dict[str, list[str]] = {
         "detect, 14-day fleet": ["detect", "--store", "{store}", str(fleet)],
+        "detect, 90-day fleet": ["detect", "--store", "{store}", str(long)],
         "detect, labelled fleet": ["detect", "--store", "{store}", str(labelled)],
         "detect --profile quiet --identity login, labelled": [
             "detect", "--store", "{store}", "--profile", "quiet", "--identity", "login",

@@ -61,7 +61,11 @@ def write_results(store: Store, batch: Sequence[BucketResults]) -> None:
             )  # fmt: skip
     with store.transaction():
         for job_id in sorted(final_jobs):
-            store.execute("DELETE FROM results WHERE job_id = ? AND is_interim = 1", (job_id,))
+            store.execute(  # the index holds only interim results: no scan of the job's
+                "DELETE FROM results INDEXED BY results_interim "
+                "WHERE job_id = ? AND is_interim = 1",
+                (job_id,),
+            )
         if details:
             store.executemany(
                 "INSERT OR REPLACE INTO record_details (id, job_id, doc) VALUES (?,?,?)", details
