@@ -94,3 +94,27 @@ def test_attributes_style_sees_two_tied_rare_values() -> None:
     ]
     raw, _ = aggregate(probs, ATTRIBUTES)
     assert raw == pytest.approx(0.641286917565106, rel=1e-6)
+
+
+def test_scipy_is_imported_at_the_first_score_and_then_called_directly() -> None:
+    """Importing the maths does not import SciPy (0.3 s; a --workers run starts its workers
+    first); the first call does, and puts SciPy's own functions in place of the stand-ins."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from rarebird.detectors import maths\n"
+        "print('scipy' in sys.modules)\n"
+        "print(maths.gammaln(5.0), maths.ndtri(0.025))\n"
+        "import scipy.special\n"
+        "print(all(getattr(maths, n) is getattr(scipy.special, n) for n in maths._SPECIAL))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    assert out[0] == "False"
+    log24, z = (float(x) for x in out[1].split())
+    assert log24 == pytest.approx(3.1780538303479458, rel=1e-15)  # ln(4!)
+    assert z == pytest.approx(-1.959963984540054, rel=1e-12)
+    assert out[2] == "True"
