@@ -25,7 +25,9 @@ inside it do not happen and the next run catches up as Kibana does.
 **Commits.** The job's output and state, the rule runs' alerts and (live) the pending set, late
 counts, early-warning alerts, snapshots and the engine's position are written with
 :meth:`Engine.commit` / the replay's checkpoints inside the store's transactions: a crash leaves
-the store at a commit boundary.
+the store at a commit boundary. A replay's rule runs share a transaction for up to
+:data:`BATCH_SECONDS` (the state is saved when it commits); a run that changed alerts commits
+at once, before its sinks see them.
 """
 
 from __future__ import annotations
