@@ -280,8 +280,80 @@ def test_a_hung_receiver_costs_serve_no_ingestion(tmp_path: Path) -> None:
         stop.set()
         thread.join(60)
         hung.close()
+    # the stop waited for the attempt in progress, then did not try the receiver that had
+    # just timed out again (it would have cost the 10 s timeout a second time)
+    assert len(hung.held) == 1
     with open_store(cfg.store) as store:
         assert outbox_size(store) == 2  # kept for the next start, not lost
+
+
+def test_a_stop_gives_an_output_resting_after_a_failure_its_last_chance(tmp_path: Path) -> None:
+    """An output that failed before the stop (503, then resting an hour) is tried once more by
+    the stop's last pass, and takes the alerts: only a failure after the stop was asked (the
+    hung receiver above) is not tried again."""
+    from rarebird.clock import SYSTEM_CLOCK
+    from rarebird.serve.delivery_worker import DeliveryWorker
+    from rarebird.serve.metrics import ServeMetrics
+
+    receiver = Receiver().start()
+    try:
+        receiver.script = [503]
+        path = str(tmp_path / "s.db")
+        alerts = make_alerts(2)
+        with open_store(path) as store:
+            add_to_outbox(store, alerts)
+        worker = DeliveryWorker(
+            path, lambda: [open_sink(receiver.url, headers={})],
+            policy=RetryPolicy(retries=0, backoff=0, max_backoff=3600), log=Recorder(),
+            metrics=ServeMetrics(), clock=SYSTEM_CLOCK,
+        )  # fmt: skip
+        worker.start()
+        worker.wake()
+        wait_for(lambda: receiver.statuses == [503], 5, what="the first, failed delivery")
+        time.sleep(0.3)  # a pass or more while the output rests: nothing is sent
+        assert receiver.statuses == [503]
+        worker.stop()
+        assert receiver.statuses == [503, 200, 200]  # one request an alert
+        assert receiver.ids() == [a.id for a in alerts]
+        with open_store(path) as store:
+            assert outbox_size(store) == 0
+    finally:
+        receiver.stop()
+
+
+def test_the_stops_last_pass_starts_no_output_after_the_grace(tmp_path: Path) -> None:
+    """Two outputs resting after failures: a receiver that never answers (0.5 s timeout) and
+    one that answered 503. With 0.2 s of grace the last pass tries the first, runs past the
+    grace, and leaves the second's alerts in the outbox for the next start."""
+    from rarebird.clock import SYSTEM_CLOCK
+    from rarebird.serve.delivery_worker import DeliveryWorker
+    from rarebird.serve.metrics import ServeMetrics
+    from rarebird.sinks import WebhookSink
+
+    hung, receiver = HungReceiver(), Receiver().start()
+    try:
+        receiver.script = [503]
+        path = str(tmp_path / "s.db")
+        with open_store(path) as store:
+            add_to_outbox(store, make_alerts(1))
+        hung_url = f"http://127.0.0.1:{hung.port}/hook"
+        worker = DeliveryWorker(
+            path, lambda: [WebhookSink(hung_url, timeout=0.5), open_sink(receiver.url, headers={})],
+            policy=RetryPolicy(retries=0, backoff=0, max_backoff=3600), log=Recorder(),
+            metrics=ServeMetrics(), clock=SYSTEM_CLOCK,
+        )  # fmt: skip
+        worker.start()
+        worker.wake()
+        wait_for(lambda: receiver.statuses == [503], 5, what="both outputs to fail")
+        assert len(hung.held) == 1
+        worker.stop(grace=0.2)
+        assert len(hung.held) == 2  # the last pass tried the first output (it failed before)
+        assert receiver.statuses == [503]  # and started nothing after the grace
+        with open_store(path) as store:
+            assert pending_for(store, receiver.url) == 1
+    finally:
+        receiver.stop()
+        hung.close()
 
 
 def test_detect_to_a_dead_port_keeps_the_alerts_for_a_later_run(tmp_path: Path) -> None:

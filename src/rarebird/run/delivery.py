@@ -105,6 +105,8 @@ class Delivery:
         self.on_report = on_report
         #: sinks that failed, and the monotonic time before which they are not tried again
         self.down_until: dict[str, float] = {}
+        #: how many times each sink's delivery stopped on a failure (this process)
+        self.failures: dict[str, int] = {}
 
     def deliver(self, *, stop: threading.Event | None = None) -> dict[str, SinkReport]:
         """One pass: every sink that is not resting takes what waits for it."""
@@ -133,6 +135,7 @@ class Delivery:
             if done < len(rows):
                 report.left = len(rows) - done
                 self.down_until[name] = self.clock.monotonic() + self.policy.max_backoff
+                self.failures[name] = self.failures.get(name, 0) + 1
                 self.log("warning", "output_waiting", output=name, error=report.error,
                          waiting=report.left, retries=report.retries,
                          message="alerts stay in the outbox and are sent when the output takes "

@@ -7,6 +7,7 @@ ingestion, the rule and ``/healthz`` go on. What it does is counted in the servi
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -48,6 +49,10 @@ class DeliveryWorker:
         self._ready = threading.Event()
         self._failed: BaseException | None = None
         self._thread: threading.Thread | None = None
+        self._delivery: Delivery | None = None
+        #: when ``stop`` was asked: the grace's end and the outputs' failure counts
+        self._drain_until = 0.0
+        self._failures_at_stop: dict[str, int] = {}
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="rarebird-delivery", daemon=True)
@@ -61,10 +66,14 @@ class DeliveryWorker:
         self._wake.set()
 
     def stop(self, grace: float = 10.0) -> None:
-        """Stop after the attempt in progress (a last pass first, within ``grace`` seconds);
-        what is not delivered stays in the outbox for the next start."""
+        """Stop after the attempt in progress, with a last pass first that starts no output
+        after ``grace`` seconds and skips an output that failed since the stop was asked (a
+        hung receiver would cost its timeout again); what is not delivered stays in the outbox
+        for the next start."""
         if self._thread is None:
             return
+        delivery = self._delivery
+        self._failures_at_stop = dict(delivery.failures) if delivery is not None else {}
         self._drain_until = time.monotonic() + grace
         self._stop.set()
         self._wake.set()
@@ -99,15 +108,29 @@ class DeliveryWorker:
         self._ready.set()
         delivery = Delivery(store, sinks, policy=self.policy, log=self.log, sleep=self._sleep,
                             clock=self.clock, on_report=self._report)  # fmt: skip
+        self._delivery = delivery
         try:
             while not self._stop.is_set():
                 self._pass(delivery, stop=self._stop)
                 self._wake.wait(IDLE)
                 self._wake.clear()
-            # stopping: one last pass without retries, so a clean stop delivers what it can
+            # stopping: one last pass without retries, so a clean stop delivers what it can --
+            # also to outputs resting after a failure, but not to one whose failure came after
+            # the stop was asked (the attempt in progress: trying again costs its timeout
+            # again), and starting no output once the grace is over
             delivery.policy = RetryPolicy(retries=0, backoff=0, max_backoff=0)
-            delivery.down_until.clear()
-            self._pass(delivery, stop=None)
+            before = self._failures_at_stop
+            delivery.down_until = {
+                name: math.inf for name, n in delivery.failures.items() if n > before.get(name, 0)
+            }
+            over = threading.Event()
+            timer = threading.Timer(max(0.0, self._drain_until - time.monotonic()), over.set)
+            timer.daemon = True
+            timer.start()
+            try:
+                self._pass(delivery, stop=over)
+            finally:
+                timer.cancel()
         finally:
             for sink in sinks:
                 try:
