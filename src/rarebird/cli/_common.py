@@ -76,7 +76,7 @@ class LazyGroup(click.Group):
     #: command name -> module that registers it
     MODULES: dict[str, str] = {
         "job": "rarebird.cli.job",
-        "results": "rarebird.cli.job",
+        "results": "rarebird.cli.results",
         "generate": "rarebird.cli.generate",
         "detect": "rarebird.cli.detect",
         "evaluate": "rarebird.cli.evaluate",
