@@ -11,6 +11,7 @@ from rarebird.events import ProcessEvent
 from rarebird.sources import Prefilter, SourceOptions
 from rarebird.sources.auditd import AuditdSource
 from rarebird.sources.auditd.records import FIELD_RE
+from rarebird.sources.multipattern import load_hyperscan
 
 INCOMPLETE = "auditd: EXECVE argument incomplete"
 STAMP = "audit(1767600000.000:77):"
@@ -187,12 +188,17 @@ def _datafeed_prefilter() -> Prefilter:
     return load_datafeed().query.prefilter
 
 
+@pytest.mark.parametrize("search", ["re", "hyperscan"])
 def test_lines_that_are_not_audit_records_are_reported_on_the_prefiltered_path(
-    tmp_path: Path,
+    tmp_path: Path, search: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A syslog line, a JSON document and a stray note between records, runs of blank lines and
     a whitespace-only line: the prefiltered fast path reports the same lines (file:line) as
-    the full parser, and still keeps the event."""
+    the full parser, and still keeps the event; whether the lines are screened by Hyperscan's
+    pass or by numpy."""
+    if search == "hyperscan" and load_hyperscan() is None:
+        pytest.skip("hyperscan cannot run here")
+    monkeypatch.setenv("RAREBIRD_AUDITD_SEARCH", search)
     path = tmp_path / "mixed.log"
     path.write_text(
         "Jan  5 10:00:00 web1 sshd[77]: Accepted publickey for alice\n"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from rarebird.errors import ReadStats
 from rarebird.events import ProcessEvent, SourceLocation
 from rarebird.sources.auditd.events import BuildContext, RawRecord, build_context, build_event
-from rarebird.sources.auditd.exe_search import ExeHits, exe_search
+from rarebird.sources.auditd.exe_search import ExeSearch, exe_search
 from rarebird.sources.auditd.records import (
     HEADER_RE,
     MAX_PREFIX,
@@ -70,7 +70,7 @@ def fast_scan_for(
         ctx=build_context(path, accounts, options.host_name, stats),
         keep=options.prefilter.holds,
         needle=needle,
-        hits=exe_search(options.prefilter, needle),
+        search=exe_search(options.prefilter, needle),
         max_line=min(options.max_line_bytes, MAX_RECORD_LINE),
         start=start,
         stop=stop,
@@ -90,8 +90,9 @@ class FastScan:
     ctx: BuildContext
     keep: Callable[[ProcessEvent], bool]
     needle: re.Pattern[bytes]
-    #: the needle's matches in ``buf[begin:end]`` (:func:`exe_search`); its ``finditer`` when None
-    hits: ExeHits | None
+    #: what finds the needle's matches and screens the lines (:func:`exe_search`); the needle's
+    #: own ``finditer`` and the numpy screen when None
+    search: ExeSearch | None
     max_line: int
     #: absolute byte range whose hits this pass owns (the rest of the file is context)
     start: int = 0
@@ -123,8 +124,8 @@ class FastScan:
                 hi = min(hi, self.stop - base)
             begin = lo - base
             span_line = cursor_line + newlines(buf, cursor_abs - base, begin)
-            search = self.hits or self.needle.finditer
-            hits: Iterator[re.Match[bytes]] = search(buf, begin, max(begin, hi))
+            find = self.search.finditer if self.search is not None else self.needle.finditer
+            hits: Iterator[re.Match[bytes]] = find(buf, begin, max(begin, hi))
             if hi <= begin and not win.eof and n == len(buf):
                 # no line ends in the whole buffer: the bytes belong to a line far longer than
                 # any record; nothing in it can be a hit, step over it
@@ -204,7 +205,10 @@ class FastScan:
             if nl < 0:
                 return 0
             begin, first_line = nl + 1, first_line + 1
-        if all_record_starts(buf, begin, end):
+        screened = None if self.search is None else self.search.screen(buf, begin, end)
+        if screened is None:
+            screened = all_record_starts(buf, begin, end)
+        if screened:
             return 0
         found = 0
         for i, line in foreign_lines(buf, begin, end):

@@ -9,6 +9,10 @@ compares 16 bytes or more an instruction: :func:`newlines` counts at about 11 GB
 :func:`all_record_starts` checks the first five bytes of every line at about 4 GB/s (measured
 on a 16 MiB slice of a realistic ENRICHED log; docs/BENCHMARKS.md).
 
+Where Hyperscan finds the ``exe=`` fields, its pass screens the lines as well
+(:meth:`~rarebird.sources.auditd.exe_search.ExeSearch.screen`, at less than half this screen's
+cost) and :func:`all_record_starts` runs only where that pass gave no answer.
+
 Short ranges (the gap between two nearby hits) are counted with ``bytes.count``: below a few
 kilobytes numpy's call costs more than it saves.
 """
