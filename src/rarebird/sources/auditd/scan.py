@@ -35,6 +35,7 @@ from rarebird.errors import ReadStats
 from rarebird.events import ProcessEvent, SourceLocation
 from rarebird.sources.auditd.events import BuildContext, RawRecord, build_event
 from rarebird.sources.auditd.records import parse_header
+from rarebird.sources.libc import Find, finder
 
 #: Records of one event are at most this many bytes apart (start to start).
 GAP = 64 * 1024
@@ -71,6 +72,8 @@ class Window:
         self.stream = stream
         self.buf = bytearray(capacity)
         self.view = memoryview(self.buf)
+        #: ``buf.find``, by libc's ``memmem`` on long ranges (:mod:`rarebird.sources.libc`)
+        self.find: Find = finder(self.buf)
         self.n = 0
         self.base = 0
         self.eof = False
@@ -102,6 +105,7 @@ class Window:
         bigger[: self.n] = self.view[: self.n]
         self.view.release()
         self.buf, self.view = bigger, memoryview(bigger)
+        self.find = finder(bigger)
         return True
 
     def close(self) -> None:
