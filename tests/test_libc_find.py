@@ -14,7 +14,7 @@ NEEDLE = b" msg=audit(1.2:3):"
 @given(
     st.lists(
         st.sampled_from([NEEDLE, NEEDLE[:-1], b"x" * 700, b"\n", b"\x00", b"):"]), max_size=30
-    ),  # fmt: skip
+    ),
     st.integers(-10, 25000),
     st.integers(-10, 25000),
 )
