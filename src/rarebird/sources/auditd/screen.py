@@ -32,12 +32,14 @@ _NODE = np.frombuffer(b"node=", np.uint8)
 def newlines(buf: bytes | bytearray, start: int, end: int) -> int:
     """``buf.count(b"\\n", start, end)``, faster on long ranges.
 
-    >>> newlines(b"a\\nb\\n" * 5000, 1, 20000)
-    10000
+    >>> newlines(b"a\\nb\\n" * 5000, 1, 20000), newlines(b"x\\n" * 2**20, 1, 2**21)  # past SLICE
+    (10000, 1048576)
     """
     if end - start < SMALL:
         return buf.count(b"\n", start, end)
     view = np.frombuffer(buf, np.uint8, count=end - start, offset=start)
+    if end - start <= SLICE:  # the usual case: the bytes between two hits
+        return int(np.count_nonzero(view == 10))
     # a slice at a time, so that the comparison's temporary stays small (see _steady_heap in
     # rarebird.cli._common: buffers of 16 MiB or more are mapped afresh each time)
     return sum(int(np.count_nonzero(view[i : i + SLICE] == 10)) for i in range(0, len(view), SLICE))
