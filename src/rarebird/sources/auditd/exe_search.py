@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
+from rarebird.sources.auditd import screen
 from rarebird.sources.base import Prefilter
 from rarebird.sources.multipattern import faster, load_hyperscan
 
@@ -180,8 +181,12 @@ class ExeSearch:
         """The needle's matches in ``buf[begin:end]``, in order."""
         self._screened = None
         if self.use_hyperscan is None and end - begin >= CALIBRATE_MIN:
+            # each side with the screen for lines that are not records: Hyperscan's pass does
+            # it, the regular expression leaves it to numpy (without it, the choice went to
+            # the regular expression on the realistic log, 1.2 s slower on the 1.4 GB file)
             self.use_hyperscan = faster(
-                lambda: list(self._needle.finditer(buf, begin, end)),
+                lambda: (list(self._needle.finditer(buf, begin, end)),
+                         screen.all_record_starts(buf, begin, end)),  # fmt: skip
                 lambda: list(self._candidates(buf, begin, end)),
             )
         if not self.use_hyperscan:
