@@ -134,7 +134,11 @@ class SourceOptions:
 
 
 class Source(Protocol):
-    """An iterable of events from one input, with counts of what was read and skipped."""
+    """An iterable of events from one input, with counts of what was read and skipped.
+
+    A source may also say how it read its input, once it has: ``reading() -> str | None``
+    (shown after the input's name and format, :meth:`~rarebird.sources.inputs.OpenedSource.describe`).
+    """
 
     @property
     def name(self) -> str:

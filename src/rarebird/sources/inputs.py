@@ -268,8 +268,14 @@ class OpenedSource:
         return iter(self.source)
 
     def describe(self) -> str:
-        """``"events.ndjson: ecs (auto)"`` or ``"events.ndjson: ecs"``."""
-        return f"{self.name}: {self.format}{' (auto)' if self.auto else ''}"
+        """``"events.ndjson: ecs (auto)"`` or ``"events.ndjson: ecs"``; once the input has been
+        read, followed by how, where the source says (its ``reading()``: the search that found
+        the candidate lines, the processes that read them), as in ``"audit.log: auditd (auto);
+        exe= fields found by Hyperscan, 2 processes"``."""
+        text = f"{self.name}: {self.format}{' (auto)' if self.auto else ''}"
+        reading = getattr(self.source, "reading", None)
+        how = reading() if callable(reading) else None
+        return f"{text}; {how}" if how else text
 
 
 def open_source(path: str, fmt: str = "auto", options: SourceOptions | None = None) -> OpenedSource:

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from rarebird.errors import InputError, ReadStats
 from rarebird.events import ProcessEvent
 from rarebird.sources.auditd.events import BuildContext, build_context
-from rarebird.sources.auditd.exe_search import exe_needle
+from rarebird.sources.auditd.exe_search import ExeSearch, exe_needle
 from rarebird.sources.auditd.fast import FastScan, fast_scan_for
 from rarebird.sources.auditd.parallel import scan_parallel
 from rarebird.sources.auditd.records import HEADER_RE
@@ -62,6 +62,9 @@ class AuditdSource:
             raise ValueError(
                 f"workers must be a number, not {options.extra['workers']!r}"
             ) from None
+        #: how the input is being read, once iteration has begun (:meth:`reading`)
+        self._processes = 0
+        self._search: ExeSearch | None = None
 
     @property
     def name(self) -> str:
@@ -80,13 +83,30 @@ class AuditdSource:
         """What mapping an event of this input needs; problems are counted in :attr:`stats`."""
         return build_context(self._path, self._accounts, self._options.host_name, self._stats)
 
+    def reading(self) -> str | None:
+        """How the input was read, once iteration has begun: every line parsed, or the events
+        whose ``exe=`` the prefilter wants and the search that found them (as this process
+        chose it: ``auto`` times Hyperscan against the regular expression on the first
+        large buffer); and the processes, when more than one."""
+        if not self._processes:
+            return None
+        if self._needle is None:
+            how = "every line parsed"
+        elif self._search is not None and self._search.use_hyperscan:
+            how = "exe= fields found by Hyperscan"
+        else:
+            how = "exe= fields found by the regular expression"
+        return how if self._processes == 1 else f"{how}, {self._processes} processes"
+
     def __iter__(self) -> Iterator[ProcessEvent]:
         needle = self._needle
         if needle is not None and self._workers > 1 and self._parallel_ok():
+            self._processes = self._workers
             events = scan_parallel(
                 self._path, self._options, self._stats, self._workers, self.fast_scan
             )
         else:
+            self._processes = 1
             events = self._scan(open_binary(self._path))
         for event in events:
             self._stats.events += 1
@@ -109,7 +129,7 @@ class AuditdSource:
     def fast_scan(self, start: int = 0, stop: int | None = None) -> FastScan:
         """The fast pass over this input, or over its byte range ``start``..``stop``."""
         assert self._needle is not None
-        return fast_scan_for(
+        scan = fast_scan_for(
             self._path,
             self._options,
             self._stats,
@@ -118,6 +138,8 @@ class AuditdSource:
             start=start,
             stop=stop,
         )
+        self._search = scan.search
+        return scan
 
     def _parallel_ok(self) -> bool:
         try:

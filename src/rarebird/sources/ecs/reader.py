@@ -131,6 +131,8 @@ class EcsSource:
         self.filtering = bool(self.conditions)
         #: "ndjson" or "stream", known once iteration has started
         self.layout: str | None = None
+        #: processes reading the input, once iteration has started (:meth:`reading`)
+        self._processes = 0
 
     @property
     def name(self) -> str:
@@ -145,11 +147,25 @@ class EcsSource:
         self._stats = ReadStats()
         return self._stats
 
+    def reading(self) -> str | None:
+        """How the input was read, once begun: the search for the prefilter's literals (as
+        ``auto`` chose it here) or every line parsed, and the processes when more than one."""
+        if not self._processes:
+            return None
+        if not self.filtering:
+            how = "every line parsed"
+        else:
+            searcher = {"hyperscan": "Hyperscan", "libc": "libc strstr"}.get(self.searcher)
+            how = f"literals found by {searcher or 'bytes.find'}"
+        return how if self._processes == 1 else f"{how}, {self._processes} processes"
+
     def __iter__(self) -> Iterator[ProcessEvent]:
         workers = self.options.extra.get("workers", "1")
         if workers.isdigit() and int(workers) > 1 and can_split(self, self._path):
+            self._processes = int(workers)
             yield from scan_parallel(self, self._path, int(workers), PieceReader())
             return
+        self._processes = 1
         stream = open_binary(self._path)
         try:
             head = b""
