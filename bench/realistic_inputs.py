@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -182,6 +183,19 @@ def kept(output: str) -> int | None:
     return int(m.group(1).replace(",", "")) if m else None
 
 
+def read_as(outputs: list[str]) -> str:
+    """How the runs read the input, from their ``input`` lines (``auto`` chooses its search in
+    each run: a choice that changed between runs shows as two entries)."""
+    seen: Counter[str] = Counter()
+    for output in outputs:
+        m = re.search(r"^input\s+.*?; (.+)$", output, re.MULTILINE)
+        if m:
+            seen[m.group(1)] += 1
+    if len(seen) == 1:
+        return next(iter(seen))
+    return "; ".join(f"{how} (x{n})" for how, n in seen.most_common())
+
+
 def measure(
     name: str, events: int, repeat: int, before: Path | None, workers: int
 ) -> dict[str, object]:
@@ -203,6 +217,7 @@ def measure(
             "runs_s": [round(r.seconds, 3) for r in results],
             "peak_rss_mb": max(rss) if rss else None,
             "kept": kept(results[-1].output) if label.startswith("rarebird") else None,
+            "read_as": read_as([r.output for r in results]),
         }
     return {"input": name, "written": asdict(written), "rows": rows}
 
@@ -219,14 +234,15 @@ def report(result: dict[str, object]) -> None:
         f"{written['bytes'] / 1e6:,.0f} MB, {written['matching']:,} matching, "
         f"{written['decoys']:,} decoys"
     )
-    print("| command | median s | runs | vs grep | ausearch / it | peak RSS MB | kept |")
-    print("|---|---:|---|---:|---:|---:|---:|")
+    print("| command | median s | runs | vs grep | ausearch / it | peak RSS MB | kept | read as |")
+    print("|---|---:|---|---:|---:|---:|---:|---|")
     for label, row in rows.items():
         vs_aus = f"{aus / row['median_s']:.1f}x" if aus else ""
         rss = f"{row['peak_rss_mb']:.0f}" if row["peak_rss_mb"] else ""
         print(
             f"| {label} | {row['median_s']:.2f} | {', '.join(f'{x:.2f}' for x in row['runs_s'])} "
-            f"| {row['median_s'] / base:.2f}x | {vs_aus} | {rss} | {row['kept'] or ''} |"
+            f"| {row['median_s'] / base:.2f}x | {vs_aus} | {rss} | {row['kept'] or ''} "
+            f"| {row.get('read_as', '')} |"
         )
         if row["kept"] is not None and row["kept"] != written["matching"]:
             print(f"  !! kept {row['kept']} but the generator wrote {written['matching']} matching")
