@@ -20,7 +20,6 @@ from rarebird.sources.inputs import open_source
 from rarebird.sources.multipattern import load_hyperscan
 
 FEED = load_datafeed().query.prefilter
-needs_hyperscan = pytest.mark.skipif(load_hyperscan() is None, reason="hyperscan cannot run here")
 
 
 def _audit_log(path: Path, events: int) -> Path:
@@ -58,21 +57,31 @@ def _read(path: Path, **extra: str) -> str:
     return opened.describe()
 
 
+HS = pytest.mark.skipif(load_hyperscan() is None, reason="hyperscan cannot run here")
+
+
 @pytest.mark.parametrize(
-    ("search", "said"),
-    [("re", "the regular expression"),
-     pytest.param("hyperscan", "Hyperscan", marks=needs_hyperscan)],
+    ("env", "search", "said"),
+    [("RAREBIRD_AUDITD_SEARCH", "re", "auditd (auto); exe= fields found by the regular expression"),
+     pytest.param("RAREBIRD_AUDITD_SEARCH", "hyperscan", "auditd (auto); exe= fields found by "
+                  "Hyperscan", marks=HS),
+     ("RAREBIRD_ECS_SEARCH", "libc", "ecs (auto); literals found by libc strstr"),
+     ("RAREBIRD_ECS_SEARCH", "python", "ecs (auto); literals found by bytes.find"),
+     pytest.param("RAREBIRD_ECS_SEARCH", "hyperscan", "ecs (auto); literals found by Hyperscan",
+                  marks=HS)],
 )  # fmt: skip
-def test_the_auditd_search_that_ran_is_named(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, search: str, said: str
+def test_the_search_that_ran_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: str, search: str, said: str
 ) -> None:
-    monkeypatch.setenv("RAREBIRD_AUDITD_SEARCH", search)
-    log = _audit_log(tmp_path / "audit.log", 50)
-    assert _read(log) == f"{log}: auditd (auto); exe= fields found by {said}"
-    assert _read(log, scan="full") == f"{log}: auditd (auto); every line parsed"
+    monkeypatch.setenv(env, search)
+    if "AUDITD" in env:
+        path = _audit_log(tmp_path / "audit.log", 50)
+    else:
+        path = _ecs(tmp_path / "events.ndjson", 40)
+    assert _read(path) == f"{path}: {said}"
 
 
-def test_the_processes_that_read_a_log_are_counted(
+def test_the_processes_that_read_a_log_are_counted_and_a_full_parse_is_said(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RAREBIRD_AUDITD_SEARCH", "re")
@@ -82,19 +91,7 @@ def test_the_processes_that_read_a_log_are_counted(
     said = "exe= fields found by the regular expression"
     assert _read(log, workers="2") == f"{log}: auditd (auto); {said}, 2 processes"
     assert _read(log, workers="1") == f"{log}: auditd (auto); {said}"
-
-
-@pytest.mark.parametrize(
-    ("search", "said"),
-    [("libc", "libc strstr"), ("python", "bytes.find"),
-     pytest.param("hyperscan", "Hyperscan", marks=needs_hyperscan)],
-)  # fmt: skip
-def test_the_ecs_search_that_ran_is_named(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, search: str, said: str
-) -> None:
-    monkeypatch.setenv("RAREBIRD_ECS_SEARCH", search)
-    ndjson = _ecs(tmp_path / "events.ndjson", 40)
-    assert _read(ndjson) == f"{ndjson}: ecs (auto); literals found by {said}"
+    assert _read(log, scan="full") == f"{log}: auditd (auto); every line parsed"
 
 
 def test_job_run_prints_how_each_input_was_read(tmp_path: Path) -> None:
