@@ -47,7 +47,7 @@ def faster(first: Callable[[], object], second: Callable[[], object]) -> bool:
     The time is the thread's CPU time, not the wall clock: in a ``--workers`` run the reading
     processes and the job share the cores, and a search descheduled half-way measured twice
     its cost on the wall clock (the auditd fast path's main process picked the regular
-    expression over Hyperscan in about one run of three, 0.3-0.5 s lost on a 1.4 GB log).
+    expression over Hyperscan in one of three runs with two processes on a 1.4 GB log).
     """
     best = [float("inf"), float("inf")]
     for _ in range(2):
