@@ -4,37 +4,29 @@ stream record by record.
 The fast path (NDJSON with a prefilter)
 ---------------------------------------
 With a :class:`~rarebird.sources.base.Prefilter` (say ``process.name`` in {netstat, ss, route,
-showmount}), only a few lines in a hundred can match, so the source does not parse the others.
-It reads 8 MiB chunks into one reused buffer and, per chunk, at C speed:
+showmount}) few lines can match, and only they are parsed. Per 8 MiB chunk, at C speed, it:
 
 1. finds every occurrence of each value as a JSON string literal (``"ss"`` with its quotes:
-   ``"process"`` contains ``ss``) with libc ``strstr`` (``bytes.find`` when libc is not
-   available), plus every ``\\u`` escape whose code unit is a character of some value, and
-   every two-character escape (``\\/``, ``\\n``...) of a character some value holds: a value
-   can be written only as its plain literal or with such an escape;
-2. walks the line ends with ``bytearray.find`` (memchr), counting lines; a line holding a hit is
-   a *candidate*, the others are checked for framing only.
+   ``"process"`` contains ``ss``) with libc ``strstr`` or Hyperscan (``bytes.find`` without
+   libc), plus the ``\\u`` and two-character escapes that could spell a character of a value;
+2. finds the line ends with numpy (:mod:`.lines`), counting lines; a line holding a hit is a
+   *candidate*, the others are checked for framing only.
 
-The condition whose values are rarest in the first chunk picks the candidates; a candidate must
-also hold a literal (or an escape) of every other usable condition. When the caller names the
-fields it wants (the job does), a plain candidate document goes through the quick lane of
-:mod:`.lane` (msgspec decodes just those fields); other candidates are parsed with orjson.
-Either way the document is checked exactly against every condition before an event is built;
-what fails is counted in ``stats.prefiltered``, with the lines never parsed (the byte patterns
-are :mod:`.prefilter`'s). The caller applies the full datafeed query to
-the events anyway; the prefilter only ever keeps too much, never too little.
+The condition rarest in the first chunk picks the candidates; a candidate must also hold a
+literal (or escape) of every other usable condition. When the caller names its fields (the job
+does), a plain candidate goes through the quick lane of :mod:`.lane` (msgspec decodes just
+those), others through orjson; either way the document is checked exactly against every
+condition, and what fails is counted in ``stats.prefiltered`` with the lines never parsed
+(byte patterns: :mod:`.prefilter`). The prefilter only ever keeps too much, never too little.
 
-What fast mode detects on lines it does not parse: a line that does not start with ``{``/``[``
-and end with ``}``/``]`` (surrounding whitespace and ``\\r`` allowed) is reported as
-``invalid JSON`` with its file:line (the line walk looks at the first and last byte of every
-line); a line holding a NUL byte is parsed, and so reported; a line that does not fit in the
-read buffer grown to ``max_line_bytes`` is reported as ``line too long``. What it does **not**
-detect on those lines: a line that is framed like a JSON object but is invalid inside
-(``{"a": }``, a write cut off just after an inner ``}``, two objects glued on one line),
-invalid UTF-8, a line longer than ``max_line_bytes`` that still fits the buffer, and documents
-without a valid ``@timestamp``: none of them can match the datafeed, and finding out would
-mean parsing them. Candidates failing the exact check are not checked for ``@timestamp``
-either. Without a prefilter every line is parsed and every problem is reported.
+On lines it does not parse, fast mode reports (file:line) a line not framed as ``{...}`` or
+``[...]`` (whitespace and ``\\r`` allowed) as ``invalid JSON``, a line holding a NUL byte (it is
+parsed), and a line that does not fit the buffer grown to ``max_line_bytes`` as ``line too
+long``. It does **not** detect there: a framed line invalid inside (``{"a": }``, two objects
+glued), invalid UTF-8, a line longer than ``max_line_bytes`` that still fits the buffer, a
+document without a valid ``@timestamp`` (none can match the datafeed; finding out means parsing
+them; candidates failing the exact check are not checked for it either). Without a prefilter
+every line is parsed and every problem is reported.
 """
 
 from __future__ import annotations
@@ -148,8 +140,7 @@ class EcsSource:
         return self._stats
 
     def reading(self) -> str | None:
-        """How the input was read, once begun: the search for the prefilter's literals (as
-        ``auto`` chose it here) or every line parsed, and the processes when more than one."""
+        """How the input was read, once begun: the literal search (as chosen here), processes."""
         if not self._processes:
             return None
         if not self.filtering:
