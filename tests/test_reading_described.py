@@ -81,6 +81,14 @@ def test_the_search_that_ran_is_named(
     assert _read(path) == f"{path}: {said}"
 
 
+def test_pretty_printed_documents_are_said_to_be_read_record_by_record(tmp_path: Path) -> None:
+    ndjson = _ecs(tmp_path / "events.ndjson", 10)
+    pretty = tmp_path / "events.json"
+    pretty.write_text("".join(json.dumps(json.loads(d), indent=2) + "\n" for d in
+                              ndjson.read_text().splitlines()))  # fmt: skip
+    assert _read(pretty) == f"{pretty}: ecs (auto); pretty-printed documents, record by record"
+
+
 def test_the_processes_that_read_a_log_are_counted_and_a_full_parse_is_said(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -143,11 +143,10 @@ class EcsSource:
         """How the input was read, once begun: the literal search (as chosen here), processes."""
         if not self._processes:
             return None
-        if not self.filtering:
-            how = "every line parsed"
-        else:
-            searcher = {"hyperscan": "Hyperscan", "libc": "libc strstr"}.get(self.searcher)
-            how = f"literals found by {searcher or 'bytes.find'}"
+        names = {"hyperscan": "Hyperscan", "libc": "libc strstr", "python": "bytes.find"}
+        how = f"literals found by {names[self.searcher]}" if self.filtering else "every line parsed"
+        if self.layout == "stream":
+            how = "pretty-printed documents, record by record"
         return how if self._processes == 1 else f"{how}, {self._processes} processes"
 
     def __iter__(self) -> Iterator[ProcessEvent]:
