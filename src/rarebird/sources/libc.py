@@ -1,4 +1,5 @@
-"""glibc's ``memmem`` for byte searches in long buffers, where the C library has it.
+"""The C library's byte searches, where it has them: ``strstr`` (the ECS reader's literal
+search, :mod:`rarebird.sources.ecs.prefilter`) and ``memmem`` (:func:`finder`).
 
 The auditd fast path searches up to 64 KiB either side of every candidate event for the
 event's other records (:mod:`rarebird.sources.auditd.fast`). On the realistic ENRICHED audit
@@ -13,6 +14,7 @@ from __future__ import annotations
 import ctypes
 from collections.abc import Callable
 from functools import cache
+from typing import Any
 
 #: below this many bytes ``bytearray.find`` is cheaper than a call into libc
 SHORT = 2048
@@ -21,15 +23,26 @@ SHORT = 2048
 Find = Callable[[bytes, int, int], int]
 
 
-@cache
-def _memmem() -> Callable[..., int | None] | None:
+def _libc_function(name: str, *argtypes: Any) -> Callable[..., int | None] | None:
+    """The C library's ``name`` returning a pointer, or None (no libc, or a libc without it)."""
     try:
-        fn = ctypes.CDLL(None).memmem
-    except (OSError, AttributeError, TypeError):  # no libc, or a libc without memmem
+        fn = getattr(ctypes.CDLL(None), name)
+    except (OSError, AttributeError, TypeError):
         return None
     fn.restype = ctypes.c_void_p
-    fn.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t)
-    return fn
+    fn.argtypes = argtypes
+    return fn  # type: ignore[no-any-return]
+
+
+#: ``strstr(address, needle)``: the address of the first occurrence before a NUL, or None
+STRSTR = _libc_function("strstr", ctypes.c_void_p, ctypes.c_char_p)
+
+
+@cache
+def _memmem() -> Callable[..., int | None] | None:
+    return _libc_function(
+        "memmem", ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t
+    )
 
 
 def finder(buf: bytearray, *, use_libc: bool = True) -> Find:

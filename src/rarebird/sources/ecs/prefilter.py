@@ -18,7 +18,6 @@ import io
 import os
 import re
 import stat
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -27,6 +26,7 @@ import orjson
 
 from rarebird.sources.base import JsonObject, Prefilter
 from rarebird.sources.ecs.documents import values_at
+from rarebird.sources.libc import STRSTR
 
 _SHORT_ESCAPES = {
     '"': b'\\"',
@@ -123,20 +123,6 @@ def byte_conditions(prefilter: Prefilter) -> tuple[ByteCondition, ...]:
             )
         )
     return tuple(out)
-
-
-def load_strstr() -> Callable[[int, bytes], int | None] | None:
-    try:
-        libc = ctypes.CDLL(None)
-        fn = libc.strstr
-    except (OSError, AttributeError, TypeError):
-        return None
-    fn.restype = ctypes.c_void_p
-    fn.argtypes = (ctypes.c_void_p, ctypes.c_char_p)
-    return fn
-
-
-STRSTR = load_strstr()
 
 
 class ChunkBuffer:

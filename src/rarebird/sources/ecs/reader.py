@@ -53,7 +53,6 @@ from rarebird.sources.ecs.lines import lines_to_visit
 from rarebird.sources.ecs.multiscan import CALIBRATE_MIN, MultiLiteral, search_mode
 from rarebird.sources.ecs.parallel import RangeStream, can_split, scan_parallel
 from rarebird.sources.ecs.prefilter import (
-    STRSTR,
     ByteCondition,
     ChunkBuffer,
     buffer_size,
@@ -62,6 +61,7 @@ from rarebird.sources.ecs.prefilter import (
     find_all,
 )
 from rarebird.sources.inputs import open_binary
+from rarebird.sources.libc import STRSTR
 from rarebird.sources.multipattern import faster, load_hyperscan
 from rarebird.sources.sniff import UTF8_BOM
 
