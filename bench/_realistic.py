@@ -17,6 +17,13 @@ decoys hold those words without being one of them (``exe`` of ``sshd``, ``ssh``,
 ``sss_cache``, ``mount``; ``ip route show``, ``grep route``; ``ssh`` and ``sss_cache`` in
 ``comm``).
 
+**Laurel** JSON lines, as Laurel (threathunters-io/laurel) writes the same kinds of events
+after grouping their records: one object per event with ``ID``, ``NODE``, ``SYSCALL`` (the
+numeric fields, the translated ``ARCH``/``SYSCALL``/``UID``... and the parent in ``PPID``),
+``EXECVE.ARGV``, ``CWD``, ``PATH``, ``PROCTITLE.ARGV``, ``SOCKADDR`` for ``connect``, and the
+PAM messages with their ``msg`` split into fields (the shapes of Laurel's ``src/testdata``).
+The same decoys: ``comm`` of ``ss``, a parent named ``ss``, ``route`` as an argument.
+
 **ECS** Elastic Defend process documents (``start``, ``end`` and ``fork`` events), keys in a
 varied order, the same decoys (a process whose parent is ``ss``, ``grep route``, the ``end``
 events of the discovery commands, which the datafeed does not want).
@@ -349,3 +356,131 @@ def write_ecs(
             out.write(line)
             size += len(line.encode())
     return Written(str(path), events, matching, decoys, events, size)
+
+
+def _laurel_ids(user: str, uid: int) -> dict[str, object]:
+    ids: dict[str, object] = {}
+    for key in ("auid", "uid", "gid", "euid", "suid", "fsuid", "egid", "sgid", "fsgid"):
+        ids[key] = uid
+    return ids
+
+
+def write_laurel(
+    path: Path,
+    events: int,
+    *,
+    seed: int = 10,
+    hosts: int = 40,
+    match_share: float = 0.02,
+    decoy_share: float = 0.10,
+) -> Written:
+    """Laurel's JSON lines (see the module docstring); ``events`` counts the exec events."""
+    rng = random.Random(seed)
+    serial = {f"host-{i:03d}": rng.randrange(1000, 900_000) for i in range(hosts)}
+    names = list(serial)
+    step = SPAN / max(1, events)
+    t = float(START)
+    matching = decoys = lines = size = execs = 0
+    with open(path, "w", encoding="utf-8", newline="\n") as out:
+        while execs < events:
+            t += rng.expovariate(1.0 / step)
+            node = rng.choice(names)
+            serial[node] += rng.randrange(1, 4)
+            ident = f"{int(t)}.{int(t * 1000) % 1000:03d}:{serial[node]}"
+            user, uid = _user(rng)
+            kind = rng.random()
+            doc: dict[str, object] = {"ID": ident, "NODE": node}
+            if kind < 0.12:  # a PAM message of sshd or sudo
+                rtype = rng.choice(("USER_ACCT", "CRED_ACQ", "USER_START", "CRED_DISP"))
+                exe = rng.choice(("/usr/sbin/sshd", "/usr/bin/sudo"))
+                doc[rtype] = {
+                    "pid": rng.randrange(300, 60000),
+                    "uid": 0,
+                    "auid": uid,
+                    "ses": rng.randrange(1, 900),
+                    "subj": "unconfined",
+                    "msg": {
+                        "op": "PAM:accounting",
+                        "grantors": "pam_unix",
+                        "acct": user,
+                        "exe": exe,
+                        "hostname": f"10.0.0.{rng.randrange(2, 250)}",
+                        "addr": f"10.0.0.{rng.randrange(2, 250)}",
+                        "terminal": "ssh",
+                        "res": "success",
+                    },
+                    "UID": "root",
+                    "AUID": user,
+                }
+            else:
+                is_exec = kind >= 0.20
+                if is_exec:
+                    execs += 1
+                    what, exe, argv = _pick(rng, match_share, decoy_share)
+                    matching += what == "match"
+                    decoys += what == "decoy"
+                else:  # connect(2) by an ordinary process
+                    what = "plain"
+                    exe, argv = rng.choice(ORDINARY)
+                pid = rng.randrange(300, 4_000_000)
+                comm = exe.rsplit("/", 1)[1][:15]
+                if what == "decoy" and rng.random() < 0.3:
+                    comm = rng.choice(("ss", "sss_cache", "netstat"))  # comm is not process.name
+                parent_exe = "/usr/bin/bash"
+                if what == "decoy" and rng.random() < 0.2:
+                    parent_exe = rng.choice(DISCOVERY)[0]  # a child of ss
+                tty = rng.choice(("pts0", "pts1", "(none)"))
+                sysc: dict[str, object] = {
+                    "arch": "0xc000003e",
+                    "syscall": 59 if is_exec else 42,
+                    "success": "yes" if is_exec else "no",
+                    "exit": 0 if is_exec else -115,
+                    "items": 2 if is_exec else 0,
+                    "ppid": pid - rng.randrange(1, 50),
+                    "pid": pid,
+                    **_laurel_ids(user, uid),
+                    "tty": tty,
+                    "ses": rng.randrange(1, 900) if tty != "(none)" else 4294967295,
+                    "comm": comm,
+                    "exe": exe,
+                    "subj": "unconfined",
+                    "key": "exec" if is_exec else "net_connect",
+                    "ARCH": "x86_64",
+                    "SYSCALL": "execve" if is_exec else "connect",
+                }
+                for key in ("AUID", "UID", "GID", "EUID", "SUID", "FSUID", "EGID", "SGID", "FSGID"):
+                    sysc[key] = user
+                sysc["PPID"] = {
+                    "EVENT_ID": f"{int(t) - rng.randrange(1, 9000)}.{rng.randrange(1000):03d}:"
+                    f"{serial[node] - rng.randrange(1, 5000)}",
+                    "comm": parent_exe.rsplit("/", 1)[1],
+                    "exe": parent_exe,
+                    "ppid": pid - 60,
+                }
+                doc["SYSCALL"] = sysc
+                if is_exec:
+                    cwd = "/root" if uid == 0 else f"/home/{user}"
+                    doc["EXECVE"] = {"argc": len(argv), "ARGV": argv}
+                    doc["CWD"] = {"cwd": cwd}
+                    doc["PATH"] = [
+                        {"item": 0, "name": exe, "inode": rng.randrange(10**5, 10**7),
+                         "dev": "fd:00", "mode": "0o100755", "ouid": 0, "ogid": 0,
+                         "rdev": "00:00", "nametype": "NORMAL", "cap_fp": "0x0",
+                         "cap_fi": "0x0", "cap_fe": 0, "cap_fver": "0x0",
+                         "OUID": "root", "OGID": "root"},
+                        {"item": 1, "name": "/lib64/ld-linux-x86-64.so.2", "inode": 1835,
+                         "dev": "fd:00", "mode": "0o100755", "ouid": 0, "ogid": 0,
+                         "rdev": "00:00", "nametype": "NORMAL", "cap_fp": "0x0",
+                         "cap_fi": "0x0", "cap_fe": 0, "cap_fver": "0x0",
+                         "OUID": "root", "OGID": "root"},
+                    ]  # fmt: skip
+                else:
+                    doc["SOCKADDR"] = {
+                        "saddr": {"saddr_fam": "inet", "laddr": "127.0.0.53", "lport": 53}
+                    }
+                doc["PROCTITLE"] = {"ARGV": argv}
+            line = json.dumps(doc, separators=(",", ":")) + "\n"
+            out.write(line)
+            lines += 1
+            size += len(line.encode())
+    return Written(str(path), execs, matching, decoys, lines, size)

@@ -42,13 +42,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _realistic import Written, write_auditd, write_ecs
+from _realistic import Written, write_auditd, write_ecs, write_laurel
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 GNU_TIME = "/usr/bin/time"
 ECS_GREP = '"(netstat|ss|route|showmount)"'
 AUDIT_GREP = r'exe="[^"]*/(netstat|ss|route|showmount)"'
+#: a JSON string value that is one of the names or a path ending in one (Laurel's "exe")
+LAUREL_GREP = '[/"](netstat|ss|route|showmount)"'
+GREPS = {"auditd": AUDIT_GREP, "ecs": ECS_GREP, "laurel": LAUREL_GREP}
+WRITERS = {"auditd": write_auditd, "ecs": write_ecs, "laurel": write_laurel}
 
 #: name -> (format, generator keyword arguments)
 INPUTS: dict[str, tuple[str, dict[str, object]]] = {
@@ -59,6 +63,9 @@ INPUTS: dict[str, tuple[str, dict[str, object]]] = {
     "ecs": ("ecs", {}),
     "ecs-decoys-40": ("ecs", {"decoy_share": 0.40}),
     "ecs-match-10": ("ecs", {"match_share": 0.10}),
+    # Laurel's JSON lines (one line per audit event): the line reader of laurel / osquery / OCSF
+    "laurel": ("laurel", {}),
+    "laurel-decoys-40": ("laurel", {"decoy_share": 0.40}),
     # the "ecs" input gzip-compressed (a rotated log): igzip against zlib
     "ecs-gz": ("ecs", {}),
 }
@@ -83,7 +90,9 @@ def generate(name: str, events: int) -> tuple[Path, Written]:
         return path, Written(**{**asdict(written), "path": str(path)})
     fmt, kwargs = INPUTS[name]
     digest = hashlib.sha256((ROOT / "bench" / "_realistic.py").read_bytes()).hexdigest()[:10]
-    ext = "log" if fmt == "auditd" else "ndjson"  # ("-gz" inputs: the same, compressed)
+    ext = {"auditd": "log", "laurel": "jsonl"}.get(
+        fmt, "ndjson"
+    )  # ("-gz" inputs: the same, compressed)
     path = OUT / f"realistic-{name}-{events}-{digest}.{ext}"
     meta = path.with_suffix(".json")
     if path.exists() and meta.exists():
@@ -93,7 +102,7 @@ def generate(name: str, events: int) -> tuple[Path, Written]:
         old.unlink()
     print(f"generating {name} ({events:,} events) ...", flush=True)
     tmp = path.with_suffix(".tmp")
-    written = (write_auditd if fmt == "auditd" else write_ecs)(tmp, events, **kwargs)  # type: ignore[arg-type]
+    written = WRITERS[fmt](tmp, events, **kwargs)  # type: ignore[operator]
     tmp.rename(path)
     written = Written(**{**asdict(written), "path": str(path)})
     meta.write_text(json.dumps(asdict(written)))
@@ -141,7 +150,7 @@ def commands(
     # the issue's targets are for one core: --workers 1 (the default is auto since 2026-12-05)
     job = [py, "-m", "rarebird", "job", "run", "--workers", "1", "--store", str(store), str(path)]
     default = [py, "-m", "rarebird", "job", "run", "--store", str(store), str(path)]
-    grep = ["grep", "-c", "-E", AUDIT_GREP if fmt == "auditd" else ECS_GREP, str(path)]
+    grep = ["grep", "-c", "-E", GREPS[fmt], str(path)]
     if name.endswith("-gz"):
         grep = ["sh", "-c", f"gzip -dc '{path}' | grep -c -E '{ECS_GREP}'"]
     cmds: dict[str, tuple[list[str], dict[str, str] | None]] = {

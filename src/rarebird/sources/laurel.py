@@ -57,13 +57,16 @@ def laurel_event(
     syscall = _syscall_name(sysc)
     if syscall not in EXEC_SYSCALLS:
         return None
+    exe = as_text(sysc.get("exe"))
+    wanted = options.prefilter.condition_for("process.name")
+    if wanted is not None and basename(exe) not in wanted.values:
+        return None  # the prefilter would drop the event: it is not built (a decoy of the search)
     users, groups = accounts.users, accounts.groups
     uid, auid, euid = _id(sysc.get("uid")), _id(sysc.get("auid")), _id(sysc.get("euid"))
     gid, egid = _id(sysc.get("gid")), _id(sysc.get("egid"))
     if auid in ("4294967295", "-1", "unset"):
         auid = None
     extra: dict[str, tuple[str, ...]] = {}
-    exe = as_text(sysc.get("exe"))
     success = as_text(sysc.get("success"))
     outcome = (
         "unknown" if success is None else ("success" if success in ("yes", "1") else "failure")

@@ -10,6 +10,7 @@ keyword text and integers of ECS.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
 import orjson
@@ -19,6 +20,9 @@ from rarebird.events import ProcessEvent, SourceLocation
 from rarebird.sources.base import JsonObject, Prefilter, SourceOptions
 from rarebird.sources.identity import load_accounts
 from rarebird.sources.inputs import open_binary
+from rarebird.sources.lines_parallel import can_split, scan_parallel
+from rarebird.sources.linescan import NeedleSearch, blocks, search_mode
+from rarebird.sources.ranges import RangeStream
 
 #: Bytes a serializer may use to spell a character some other way: lines holding them are
 #: always decoded.
@@ -73,6 +77,9 @@ class LineSource:
         self._stats = ReadStats()
         self.accounts = load_accounts(options.passwd, options.group)
         self._needles = name_needles(options.prefilter, self.quote, self.escapes)
+        #: the needles' search once reading has begun ("-": every line parsed)
+        self._search: str | None = None
+        self._processes = 1
 
     @property
     def name(self) -> str:
@@ -89,9 +96,65 @@ class LineSource:
     def parse_line(self, line: bytes, where: SourceLocation) -> list[ProcessEvent]:
         raise NotImplementedError
 
+    def reading(self) -> str | None:
+        """How the input was read, once begun (shown after its name)."""
+        if self._search is None:
+            return None
+        how = f"names found by {self._search}" if self._search != "-" else "every line parsed"
+        return how if self._processes == 1 else f"{how}, {self._processes} processes"
+
     def __iter__(self) -> Iterator[ProcessEvent]:
-        stats, needles, limit = self._stats, self._needles, self._options.max_line_bytes
-        prefilter = self._options.prefilter
+        if self._needles is None:
+            self._search = "-"
+            yield from self._every_line()
+            return
+        workers = self._options.extra.get("workers", "1")
+        if workers.isdigit() and int(workers) > 1 and can_split(self._path):
+            self._processes = int(workers)
+            self._search = NeedleSearch(self._needles, search_mode()).name
+            yield from scan_parallel(self, self._path, int(workers))
+            return
+        with open_binary(self._path) as stream:
+            yield from self._searched(stream)
+
+    def read_range(self, start: int, stop: int) -> Iterator[ProcessEvent]:
+        """The events of bytes ``start`` to ``stop`` of the file (whole lines; line numbers
+        from the range's first line), counted in :attr:`stats`."""
+        stream = RangeStream(self._path, start, stop)
+        try:
+            yield from self._searched(stream)
+        finally:
+            stream.close()
+
+    def _searched(self, stream: io.RawIOBase | io.BufferedIOBase) -> Iterator[ProcessEvent]:
+        """The lines holding a needle, found a chunk at a time (:mod:`rarebird.sources.linescan`)."""
+        assert self._needles is not None
+        search = NeedleSearch(self._needles, search_mode())
+        self._search = search.name
+        stats, limit = self._stats, self._options.max_line_bytes
+        lines = 0
+        for block in blocks(stream, search, limit):
+            stats.bytes += block.nbytes
+            lines += block.lines
+            stats.prefiltered += block.unvisited
+            buf = block.buf
+            for visit in block.visits:
+                if visit.too_long:
+                    where = SourceLocation(self._path, visit.line_no)
+                    stats.skip(where, "line too long", f"> {limit} bytes")
+                    continue
+                line = bytes(buf[visit.start : visit.end]).strip()
+                if not line:
+                    continue
+                if not visit.hit:
+                    stats.prefiltered += 1
+                    continue
+                yield from self._parsed(line, SourceLocation(self._path, visit.line_no))
+        stats.lines += lines
+
+    def _every_line(self) -> Iterator[ProcessEvent]:
+        """Every line parsed (no needle to search for)."""
+        stats, limit = self._stats, self._options.max_line_bytes
         with open_binary(self._path) as stream:
             line_no = 0
             while True:
@@ -108,27 +171,24 @@ class LineSource:
                         stats.bytes += len(line)
                     continue
                 line = line.strip()
-                if not line:
-                    continue
-                if needles is not None and not any(n in line for n in needles):
-                    stats.prefiltered += 1
-                    continue
-                where = SourceLocation(self._path, line_no)
-                try:
-                    events = self.parse_line(line, where)
-                except (LineError, ValueError, TypeError, KeyError, AttributeError) as exc:
-                    reason = (
-                        exc.args[0]
-                        if isinstance(exc, LineError)
-                        else f"{self.format_name}: malformed"
-                    )
-                    stats.skip(where, reason, line[:80].decode("utf-8", "replace"))
-                    continue
-                for event in events:
-                    if prefilter.holds(event):
-                        stats.events += 1
-                        yield event
+                if line:
+                    yield from self._parsed(line, SourceLocation(self._path, line_no))
             stats.lines += line_no
+
+    def _parsed(self, line: bytes, where: SourceLocation) -> Iterator[ProcessEvent]:
+        """The events of one line that satisfy the prefilter; a bad line is counted."""
+        stats = self._stats
+        try:
+            events = self.parse_line(line, where)
+        except (LineError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            reason = exc.args[0] if isinstance(exc, LineError) else f"{self.format_name}: malformed"
+            stats.skip(where, reason, line[:80].decode("utf-8", "replace"))
+            return
+        prefilter = self._options.prefilter
+        for event in events:
+            if prefilter.holds(event):
+                stats.events += 1
+                yield event
 
 
 def json_object(line: bytes, fmt: str) -> JsonObject:

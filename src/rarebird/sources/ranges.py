@@ -13,6 +13,7 @@ here once the lines of the earlier pieces are known.
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import subprocess
@@ -21,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import orjson
 
@@ -102,6 +103,28 @@ def split_ranges(path: str, parts: int) -> list[tuple[int, int]]:
                 cuts.append(pos)
     cuts.append(size)
     return list(zip(cuts, cuts[1:], strict=False))
+
+
+class RangeStream(io.RawIOBase):
+    """Bytes ``start`` to ``stop`` of a file, as a stream."""
+
+    def __init__(self, path: str, start: int, stop: int) -> None:
+        self._f = open(path, "rb")  # noqa: SIM115 (closed by close())
+        self._f.seek(start)
+        self._left = stop - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        n = self._f.readinto(view[: min(len(view), self._left)]) or 0
+        self._left -= n
+        return n
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
 
 
 class StatsDoc(TypedDict):

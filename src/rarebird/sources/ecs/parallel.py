@@ -12,7 +12,6 @@ input is compressed).
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 import tempfile
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from rarebird.errors import InputError, ReadStats
 from rarebird.events import ProcessEvent
 from rarebird.sources.base import SourceOptions
 from rarebird.sources.ranges import (
+    RangeStream,
     ReadPiece,
     plan_pieces,
     run_in_ranges,
@@ -59,28 +59,6 @@ PARALLEL_MIN_BYTES = 64 * 1024 * 1024
 WORKER_CODE = (
     "import sys; from rarebird.sources.ecs.worker import run_worker; run_worker(sys.argv[1])"
 )
-
-
-class RangeStream(io.RawIOBase):
-    """Bytes ``start`` to ``stop`` of a file, as a stream."""
-
-    def __init__(self, path: str, start: int, stop: int) -> None:
-        self._f = open(path, "rb")  # noqa: SIM115 (closed by close())
-        self._f.seek(start)
-        self._left = stop - start
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        view = memoryview(b).cast("B")
-        n = self._f.readinto(view[: min(len(view), self._left)]) or 0
-        self._left -= n
-        return n
-
-    def close(self) -> None:
-        self._f.close()
-        super().close()
 
 
 @dataclass(frozen=True, slots=True)

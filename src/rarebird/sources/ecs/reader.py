@@ -51,7 +51,7 @@ from rarebird.sources.ecs.documents import (
 from rarebird.sources.ecs.layout import detect_layout, stream_records
 from rarebird.sources.ecs.lines import lines_to_visit
 from rarebird.sources.ecs.multiscan import CALIBRATE_MIN, MultiLiteral, search_mode
-from rarebird.sources.ecs.parallel import RangeStream, can_split, scan_parallel
+from rarebird.sources.ecs.parallel import can_split, scan_parallel
 from rarebird.sources.ecs.prefilter import (
     ByteCondition,
     ChunkBuffer,
@@ -63,6 +63,7 @@ from rarebird.sources.ecs.prefilter import (
 from rarebird.sources.inputs import open_binary
 from rarebird.sources.libc import STRSTR
 from rarebird.sources.multipattern import faster, load_hyperscan
+from rarebird.sources.ranges import RangeStream
 from rarebird.sources.sniff import UTF8_BOM
 
 if TYPE_CHECKING:

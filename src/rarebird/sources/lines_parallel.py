@@ -1,0 +1,139 @@
+"""Reading one large file of a line format (Laurel, osquery, OCSF) with several processes.
+
+As for ECS and raw auditd (:mod:`rarebird.sources.ranges`): the file is cut at line boundaries
+into pieces; this process reads the first while worker processes (started with ``python -c``)
+take the others, each with the format's own reader and the same options, and their events are
+taken in file order, so the events and the counts are those of one process reading it all.
+Used for plain regular files of at least 64 MiB when the prefilter gives needles to search
+for (otherwise every line is parsed, or the input is compressed, and one process reads it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import orjson
+
+from rarebird.errors import InputError, ReadStats
+from rarebird.events import ProcessEvent
+from rarebird.sources.base import FieldCondition, Prefilter, SourceOptions
+from rarebird.sources.ranges import plan_pieces, run_in_ranges, run_worker_pieces
+from rarebird.sources.sniff import is_gzip
+
+#: Below this size a file is read by one process whatever ``workers`` says.
+PARALLEL_MIN_BYTES = 64 * 1024 * 1024
+
+WORKER_CODE = (
+    "import sys; from rarebird.sources.lines_parallel import run_worker; run_worker(sys.argv[1])"
+)
+
+
+class RangeReader(Protocol):
+    """What the parallel read needs of a line source (:class:`~.lines.LineSource`)."""
+
+    format_name: str
+
+    @property
+    def options(self) -> SourceOptions: ...
+
+    @property
+    def stats(self) -> ReadStats: ...
+
+    def read_range(self, start: int, stop: int) -> Iterator[ProcessEvent]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSpec:
+    """What one worker reads, and the options it reads with (as JSON)."""
+
+    format: str
+    path: str
+    start: int
+    stop: int
+    #: the prefilter's conditions as ``[field, [values...]]``
+    prefilter: list[tuple[str, list[str]]]
+    host_name: str | None
+    passwd: str | None
+    group: str | None
+    max_line_bytes: int
+
+    def to_json(self) -> str:
+        return orjson.dumps(dataclasses.asdict(self)).decode()
+
+    @classmethod
+    def from_json(cls, text: str) -> WorkerSpec:
+        doc = orjson.loads(text)
+        doc["prefilter"] = [(f, list(v)) for f, v in doc["prefilter"]]
+        return cls(**doc)
+
+    def options(self) -> SourceOptions:
+        conditions = tuple(FieldCondition(f, frozenset(v)) for f, v in self.prefilter)
+        return SourceOptions(
+            prefilter=Prefilter(conditions),
+            host_name=self.host_name,
+            passwd=self.passwd,
+            group=self.group,
+            max_line_bytes=self.max_line_bytes,
+        )
+
+
+def can_split(path: str) -> bool:
+    """Whether ``path`` is a plain file large enough to be read in pieces."""
+    try:
+        if not os.path.isfile(path) or os.path.getsize(path) < PARALLEL_MIN_BYTES:
+            return False
+        with open(path, "rb") as f:
+            return not is_gzip(f.read(2))
+    except OSError as exc:
+        raise InputError(path, exc.strerror or str(exc)) from None
+
+
+def scan_parallel(source: RangeReader, path: str, workers: int) -> Iterator[ProcessEvent]:
+    """The events of ``path`` read by ``workers`` processes, in file order; counts go to
+    ``source.stats`` as if one process had read it all."""
+    options = source.options
+    ranges = plan_pieces(path, workers)
+
+    def spec(start: int, stop: int) -> str:
+        return WorkerSpec(
+            format=source.format_name,
+            path=path,
+            start=start,
+            stop=stop,
+            prefilter=[(c.field, sorted(c.values)) for c in options.prefilter.conditions],
+            host_name=options.host_name,
+            passwd=options.passwd,
+            group=options.group,
+            max_line_bytes=options.max_line_bytes,
+        ).to_json()
+
+    with tempfile.TemporaryDirectory(prefix="rarebird-lines-") as tmp:
+        yield from run_in_ranges(path, ranges, Path(tmp), worker_code=WORKER_CODE,
+                                 spec_json=spec, first=source.read_range,
+                                 read_piece=PieceReader(), stats=source.stats,
+                                 count_events=True, processes=workers - 1)  # fmt: skip
+
+
+class PieceReader:
+    """Reads pieces described by JSON specs, each with a reader of the spec's format."""
+
+    def __call__(self, spec_json: str) -> tuple[Iterator[ProcessEvent], ReadStats]:
+        from rarebird.sources.registry import input_format
+
+        spec = WorkerSpec.from_json(spec_json)
+        source = input_format(spec.format).factory(spec.path, spec.options())
+        read_range = getattr(source, "read_range", None)
+        if read_range is None:
+            raise ValueError(f"{spec.format} cannot be read in pieces")
+        return read_range(spec.start, spec.stop), source.stats
+
+
+def run_worker(specs_path: str) -> None:
+    """A worker process: the pieces listed at ``specs_path`` that nobody else has taken."""
+    run_worker_pieces(specs_path, PieceReader())
