@@ -24,6 +24,12 @@ numeric fields, the translated ``ARCH``/``SYSCALL``/``UID``... and the parent in
 PAM messages with their ``msg`` split into fields (the shapes of Laurel's ``src/testdata``).
 The same decoys: ``comm`` of ``ss``, a parent named ``ss``, ``route`` as an argument.
 
+**Sysmon for Linux** as it reaches ``/var/log/syslog``: one line per event, the syslog prefix
+and ``sysmon:`` before the event's XML (``EventID`` 1, process creation, with the fields of
+Sysmon's schema: ``Image``, ``CommandLine``, ``User``, ``ParentImage``...), amid other
+programs' lines (``systemd``, ``sshd``, ``CRON``, the kernel). The same decoys: ``sshd``,
+``ssh``, ``ip route show``, ``grep route``, children of ``ss``.
+
 **ECS** Elastic Defend process documents (``start``, ``end`` and ``fork`` events), keys in a
 varied order, the same decoys (a process whose parent is ``ss``, ``grep route``, the ``end``
 events of the discovery commands, which the datafeed does not want).
@@ -484,3 +490,88 @@ def write_laurel(
             lines += 1
             size += len(line.encode())
     return Written(str(path), execs, matching, decoys, lines, size)
+
+
+_SYSLOG_OTHERS = (
+    "systemd[1]: Started Session {n} of User {user}.",
+    "sshd[{pid}]: Accepted publickey for {user} from 10.0.0.{ip} port 52144 ssh2",
+    "CRON[{pid}]: (root) CMD (run-parts /etc/cron.hourly)",
+    'kernel: [{pid}.{n}] audit: type=1400 apparmor="STATUS" operation="profile_load"',
+    "systemd-logind[612]: New session {n} of user {user}.",
+)
+
+
+def _sysmon_event(
+    rng: random.Random, t: float, host: str, exe: str, argv: list[str], user: str, parent: str
+) -> str:
+    pid = rng.randrange(300, 4_000_000)
+    utc = _iso(t).replace("T", " ").rstrip("Z")
+    guid = f"{{{rng.getrandbits(32):08x}-5b20-69a5-0000-{rng.getrandbits(48):012x}}}"
+    data = (
+        ("RuleName", "-"), ("UtcTime", utc), ("ProcessGuid", guid), ("ProcessId", str(pid)),
+        ("Image", exe), ("FileVersion", "-"), ("Description", "-"), ("Product", "-"),
+        ("Company", "-"), ("OriginalFileName", "-"), ("CommandLine", " ".join(argv)),
+        ("CurrentDirectory", "/root" if user == "root" else f"/home/{user}"), ("User", user),
+        ("LogonGuid", f"{{{rng.getrandbits(32):08x}-0000-0000-03e9-000000000000}}"),
+        ("LogonId", str(rng.choice((0, 1000, 1001)))), ("TerminalSessionId", str(rng.randrange(1, 9))),
+        ("IntegrityLevel", "no level"), ("Hashes", "-"),
+        ("ParentProcessGuid", f"{{{rng.getrandbits(32):08x}-5b20-69a5-0000-000000002001}}"),
+        ("ParentProcessId", str(pid - 9)), ("ParentImage", parent),
+        ("ParentCommandLine", parent.rsplit("/", 1)[1]), ("ParentUser", user),
+    )  # fmt: skip
+    fields = "".join(
+        f'<Data Name="{k}">{v.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")}</Data>'
+        for k, v in data
+    )
+    return (
+        '<Event><System><Provider Name="Linux-Sysmon" Guid="{ff032593-a8d3-4f13-b0d6-01fc615a0f97}"/>'
+        "<EventID>1</EventID><Version>5</Version><Level>4</Level><Task>1</Task><Opcode>0</Opcode>"
+        f'<Keywords>0x8000000000000000</Keywords><TimeCreated SystemTime="{_iso(t)[:-1]}000000Z"/>'
+        f"<EventRecordID>{rng.randrange(10**7)}</EventRecordID><Correlation/>"
+        '<Execution ProcessID="1020" ThreadID="1020"/><Channel>Linux-Sysmon/Operational</Channel>'
+        f'<Computer>{host}</Computer><Security UserId="0"/></System><EventData>{fields}'
+        "</EventData></Event>"
+    )
+
+
+def write_sysmon(
+    path: Path,
+    events: int,
+    *,
+    seed: int = 10,
+    match_share: float = 0.02,
+    decoy_share: float = 0.10,
+) -> Written:
+    """Sysmon for Linux in syslog (see the module docstring); ``events`` counts its events."""
+    import time as _time
+
+    rng = random.Random(seed)
+    step = SPAN / max(1, events)
+    t = float(START)
+    matching = decoys = lines = size = 0
+    with open(path, "w", encoding="utf-8", newline="\n") as out:
+        for _ in range(events):
+            t += rng.expovariate(1.0 / step)
+            host = f"host-{rng.randrange(40):03d}"
+            prefix = _time.strftime("%b %e %H:%M:%S", _time.gmtime(int(t))) + f" {host} "
+            user, _uid = _user(rng)
+            while rng.random() < 0.3:  # other programs' lines between Sysmon's
+                other = rng.choice(_SYSLOG_OTHERS).format(
+                    n=rng.randrange(1, 999), user=user, pid=rng.randrange(300, 99999),
+                    ip=rng.randrange(2, 250),
+                )  # fmt: skip
+                line = prefix + other + "\n"
+                out.write(line)
+                lines += 1
+                size += len(line.encode())
+            kind, exe, argv = _pick(rng, match_share, decoy_share)
+            matching += kind == "match"
+            decoys += kind == "decoy"
+            parent = "/usr/bin/bash"
+            if kind == "decoy" and rng.random() < 0.2:
+                parent = rng.choice(DISCOVERY)[0]  # a child of ss
+            line = prefix + "sysmon: " + _sysmon_event(rng, t, host, exe, argv, user, parent) + "\n"
+            out.write(line)
+            lines += 1
+            size += len(line.encode())
+    return Written(str(path), events, matching, decoys, lines, size)

@@ -42,7 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _realistic import Written, write_auditd, write_ecs, write_laurel
+from _realistic import Written, write_auditd, write_ecs, write_laurel, write_sysmon
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -51,8 +51,16 @@ ECS_GREP = '"(netstat|ss|route|showmount)"'
 AUDIT_GREP = r'exe="[^"]*/(netstat|ss|route|showmount)"'
 #: a JSON string value that is one of the names or a path ending in one (Laurel's "exe")
 LAUREL_GREP = '[/"](netstat|ss|route|showmount)"'
-GREPS = {"auditd": AUDIT_GREP, "ecs": ECS_GREP, "laurel": LAUREL_GREP}
-WRITERS = {"auditd": write_auditd, "ecs": write_ecs, "laurel": write_laurel}
+#: an XML text that is one of the names or a path ending in one (Sysmon's Image)
+SYSMON_GREP = "[/>](netstat|ss|route|showmount)<"
+GREPS = {"auditd": AUDIT_GREP, "ecs": ECS_GREP, "laurel": LAUREL_GREP, "sysmon": SYSMON_GREP}
+EXTENSIONS = {"auditd": "log", "ecs": "ndjson", "laurel": "jsonl", "sysmon": "syslog"}
+WRITERS = {
+    "auditd": write_auditd,
+    "ecs": write_ecs,
+    "laurel": write_laurel,
+    "sysmon": write_sysmon,
+}
 
 #: name -> (format, generator keyword arguments)
 INPUTS: dict[str, tuple[str, dict[str, object]]] = {
@@ -66,6 +74,8 @@ INPUTS: dict[str, tuple[str, dict[str, object]]] = {
     # Laurel's JSON lines (one line per audit event): the line reader of laurel / osquery / OCSF
     "laurel": ("laurel", {}),
     "laurel-decoys-40": ("laurel", {"decoy_share": 0.40}),
+    # Sysmon for Linux in syslog, amid other programs' lines
+    "sysmon": ("sysmon", {}),
     # the "ecs" input gzip-compressed (a rotated log): igzip against zlib
     "ecs-gz": ("ecs", {}),
 }
@@ -90,9 +100,7 @@ def generate(name: str, events: int) -> tuple[Path, Written]:
         return path, Written(**{**asdict(written), "path": str(path)})
     fmt, kwargs = INPUTS[name]
     digest = hashlib.sha256((ROOT / "bench" / "_realistic.py").read_bytes()).hexdigest()[:10]
-    ext = {"auditd": "log", "laurel": "jsonl"}.get(
-        fmt, "ndjson"
-    )  # ("-gz" inputs: the same, compressed)
+    ext = EXTENSIONS[fmt]  # ("-gz" inputs: the same, compressed)
     path = OUT / f"realistic-{name}-{events}-{digest}.{ext}"
     meta = path.with_suffix(".json")
     if path.exists() and meta.exists():

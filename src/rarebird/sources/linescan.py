@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,17 +47,23 @@ def search_mode() -> str:
 
 
 class NeedleSearch:
-    """Where some byte strings occur in a buffer: a position inside each occurrence.
+    """Where some byte strings (and, optionally, regular expressions) occur in a buffer.
 
-    With Hyperscan (one pass for all needles) a hit is the needle's last byte; with
-    ``memmem`` (one pass per needle) its first. Either lies in the line holding the needle,
-    as no needle holds a line end.
+    Group 0 is the needles, literals marking the lines to parse; each of ``patterns`` is a
+    group of its own (1, 2, ...) that a reader may look at (Sysmon's opening and closing
+    ``Event`` tags). Hyperscan searches for all in one pass. Without it, ``memmem`` makes one
+    pass per needle and Python's ``re`` one per pattern (whose matches must not overlap the
+    way Hyperscan's may: a line with a match has one in either). A hit is a position inside a
+    match (no needle or pattern may hold a line end but as its last byte), so in its line.
     """
 
-    def __init__(self, needles: Sequence[bytes], mode: str = "auto") -> None:
+    def __init__(
+        self, needles: Sequence[bytes], mode: str = "auto", patterns: Sequence[bytes] = ()
+    ) -> None:
         if any(b"\n" in n or not n for n in needles):
             raise ValueError("a needle must be non-empty and hold no line end")
         self.needles = tuple(needles)
+        self.patterns = tuple(patterns)
         hs = load_hyperscan() if mode in ("auto", "hyperscan") else None
         if mode == "hyperscan" and hs is None:
             raise ValueError("Hyperscan was asked for but cannot run here")
@@ -65,31 +72,39 @@ class NeedleSearch:
         if hs is not None:
             db: Any = hs.Database(mode=hs.HS_MODE_BLOCK)
             expressions = [b"".join(b"\\x%02x" % c for c in n) for n in self.needles]
-            db.compile(expressions=expressions, ids=list(range(len(expressions))),
-                       elements=len(expressions), flags=0)  # fmt: skip
+            expressions += self.patterns
+            ids = [0] * len(self.needles) + list(range(1, len(self.patterns) + 1))
+            db.compile(expressions=expressions, ids=ids, elements=len(expressions),
+                       flags=0)  # fmt: skip
             self._db = db
             self._scratch = hs.Scratch(db)
+        else:
+            self._compiled = [re.compile(p) for p in self.patterns]
 
-    def hits(self, buf: bytearray, n: int, find: Callable[[bytes, int, int], int]) -> list[int]:
-        """Positions in ``buf[:n]`` inside an occurrence of a needle (unordered; ``find`` is
+    def hits(
+        self, buf: bytearray, n: int, find: Callable[[bytes, int, int], int]
+    ) -> list[list[int]]:
+        """For each group, positions of its matches in ``buf[:n]`` (unordered; ``find`` is
         ``buf``'s :func:`~rarebird.sources.libc.finder`)."""
-        out: list[int] = []
+        out: list[list[int]] = [[] for _ in range(1 + len(self.patterns))]
         if self._db is not None:
-            add = out.append
+            adds = [found.append for found in out]
 
-            def on_match(_id: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
-                if end <= n:
-                    add(end - 1)
+            def on_match(ident: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
+                adds[ident](end - 1)
 
             self._db.scan(memoryview(buf)[:n], match_event_handler=on_match,
                           scratch=self._scratch)  # fmt: skip
             return out
+        found = out[0]
         for needle in self.needles:
             step = len(needle)
             p = find(needle, 0, n)
             while p >= 0:
-                out.append(p)
+                found.append(p)
                 p = find(needle, p + step, n)
+        for i, pattern in enumerate(self._compiled, 1):
+            out[i] = [m.end() - 1 for m in pattern.finditer(buf, 0, n)]
         return out
 
 
@@ -107,13 +122,22 @@ class Visit:
 @dataclass(slots=True)
 class Block:
     """Whole lines of the input, as read: the lines to look at, in order, and the others'
-    count (every line not visited holds no needle and does not start with whitespace)."""
+    count (every line not visited holds no needle and does not start with whitespace).
+    ``starts`` / ``ends`` bound every line of the block (line ``first_line + i`` is
+    ``buf[starts[i]:ends[i]]``) for a reader that must see more than the visits."""
 
     buf: bytearray
     lines: int
     nbytes: int
     visits: list[Visit]
     unvisited: int
+    first_line: int = 1
+    starts: Any = None
+    ends: Any = None
+
+
+#: Extra lines to visit, from the block's line ends and each group's hits' starts: a bool mask
+Extra = Callable[[Any, list[Any]], Any]
 
 
 def blocks(
@@ -121,9 +145,11 @@ def blocks(
     search: NeedleSearch,
     limit: int,
     chunk: int = CHUNK,
+    extra: Extra | None = None,
 ) -> Iterator[Block]:
     """The input in blocks of whole lines (the last line may lack its ``\\n``). A line of more
-    than ``limit`` bytes is a visit with ``too_long`` and no bytes to look at."""
+    than ``limit`` bytes is a visit with ``too_long`` and no bytes to look at; ``extra`` adds
+    lines to visit (from the hits of ``search``'s other groups)."""
     size = max(16, min(chunk, limit + 2))
     buf = bytearray(size)
     find = finder(buf)
@@ -143,7 +169,7 @@ def blocks(
         if skipping:
             nl = buf.find(b"\n", 0, n)
             used = n if nl < 0 else nl + 1
-            yield Block(buf, 0, used, [], 0)
+            yield Block(buf, 0, used, [], 0, line_no + 1)
             skipping = nl < 0 and not eof
             buf[: n - used] = buf[used:n]
             n -= used
@@ -153,7 +179,8 @@ def blocks(
         if complete == 0:
             if n > limit:  # a line longer than the limit: reported, then read past
                 line_no += 1
-                yield Block(buf, 1, n, [Visit(line_no, 0, 0, False, True)], 0)
+                one = np.zeros(1, np.int64)
+                yield Block(buf, 1, n, [Visit(line_no, 0, 0, False, True)], 0, line_no, one, one)
                 n = 0
                 skipping = True
                 continue
@@ -163,7 +190,7 @@ def blocks(
             buf = bigger
             find = finder(buf)
             continue
-        block = _block(buf, complete, line_no, search, limit, find)
+        block = _block(buf, complete, line_no, search, limit, find, extra)
         line_no += block.lines
         yield block
         buf[: n - complete] = buf[complete:n]
@@ -177,6 +204,7 @@ def _block(
     search: NeedleSearch,
     limit: int,
     find: Callable[[bytes, int, int], int],
+    extra: Extra | None,
 ) -> Block:
     view = np.frombuffer(buf, np.uint8, count=n)
     ends = np.flatnonzero(view == _NL)
@@ -192,13 +220,17 @@ def _block(
     maybe_blank = _WHITESPACE[first] | (lengths == 0)
     too_long = lengths > limit
     hit = np.zeros(total, bool)
-    positions = search.hits(buf, n, find)
-    if positions:
-        where = np.searchsorted(ends, np.asarray(positions, np.int64), side="left")
-        hit[where[where < total]] = True
+    groups = search.hits(buf, n, find)
+    if groups[0]:
+        # the line holding offset p is the first whose end is at or after p
+        where = np.searchsorted(ends, np.asarray(groups[0], np.int64), side="left")
+        hit[where] = True
     hit &= ~too_long
-    visit = np.flatnonzero(hit | maybe_blank | too_long)
+    wanted = hit | maybe_blank | too_long
+    if extra is not None:
+        wanted |= extra(ends, [np.asarray(g, np.int64) for g in groups])
+    visit = np.flatnonzero(wanted)
     rows = zip(visit.tolist(), starts[visit].tolist(), ends[visit].tolist(),
                hit[visit].tolist(), too_long[visit].tolist(), strict=True)  # fmt: skip
     visits = [Visit(line_no + i + 1, s, e, h, t) for i, s, e, h, t in rows]
-    return Block(buf, total, n, visits, total - len(visits))
+    return Block(buf, total, n, visits, total - len(visits), line_no + 1, starts, ends)

@@ -29,10 +29,13 @@ Linux data the discovery job would see neither the command nor the user.
 from __future__ import annotations
 
 import html
+import io
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+
+import numpy as np
 
 from rarebird.events import ProcessEvent, SourceLocation
 from rarebird.sources.base import JsonObject, SourceOptions
@@ -49,9 +52,13 @@ from rarebird.sources.lines import (
     json_object,
     name_needles,
 )
+from rarebird.sources.linescan import CHUNK, NeedleSearch, blocks, search_mode
 
 _EVENT_START = b"<Event"
 _EVENT_END = b"</Event>"
+#: a line holding ``<Event`` (the hit is its end), and one holding ``</Event>`` after it
+_OPENED = rb"<Event[^\n]*\n"
+_CLOSED = rb"<Event[^\n]*</Event>"
 _EVENT_RE = re.compile(rb"<Event[\s>].*?</Event>", re.S)
 _DATA_RE = re.compile(rb'<Data Name="([^"]*)"\s*(?:/>|>(.*?)</Data>)', re.S)
 _TAG_RE = {
@@ -73,9 +80,103 @@ class SysmonSource(LineSource):
         self._json_needles = name_needles(options.prefilter, b'"', JSON_ESCAPES)
 
     def __iter__(self) -> Iterator[ProcessEvent]:
-        stats, limit, prefilter = self._stats, self._options.max_line_bytes, self._options.prefilter
-        pending = b""  # an XML event spread over several lines
-        pending_line = 0
+        if self._needles is None or self._json_needles is None:
+            self._search = "-"
+            yield from self._line_by_line()
+            return
+        search = self.search(search_mode())
+        self._search = search.name
+        with open_binary(self._path) as stream:
+            yield from self._chunked(stream, search)
+
+    def search(self, mode: str) -> NeedleSearch:
+        """The needles of both layouts (XML and JSON), and the lines opening an event."""
+        assert self._needles is not None
+        assert self._json_needles is not None
+        return NeedleSearch((*self._needles, *self._json_needles), mode, (_OPENED, _CLOSED))
+
+    def _chunked(
+        self, stream: io.BufferedIOBase, search: NeedleSearch, chunk: int = CHUNK
+    ) -> Iterator[ProcessEvent]:
+        """:meth:`_line_by_line`'s rule, with Python looking only at the lines it must: those
+        holding a needle (of either layout), opening an event without closing it, that may be
+        blank or are too long, and every line while an event spread over lines is open; each
+        other line holds no needle, so it is counted as prefiltered (:mod:`.linescan`)."""
+        stats, limit = self._stats, self._options.max_line_bytes
+        state = _Open()
+        lines = 0
+        for block in blocks(stream, search, limit, chunk, _opens_event):
+            stats.bytes += block.nbytes
+            lines += block.lines
+            unvisited = block.unvisited
+            visits = block.visits
+            buf, starts, ends, first = block.buf, block.starts, block.ends, block.first_line
+            taken = 0  # visits looked at
+            i = 0  # the next line of the block not looked at
+            while True:
+                if state.text:  # inside an event spread over lines: every line counts
+                    if i >= block.lines:
+                        break
+                    visit = None
+                    if taken < len(visits) and visits[taken].line_no == first + i:
+                        visit = visits[taken]
+                        taken += 1
+                    else:
+                        unvisited -= 1  # not a prefiltered line after all
+                    too_long = visit is not None and visit.too_long
+                    line = b"" if too_long else bytes(buf[int(starts[i]) : int(ends[i])])
+                    yield from self._line(line, first + i, too_long, state)
+                    i += 1
+                    continue
+                if taken >= len(visits):
+                    break
+                visit = visits[taken]
+                taken += 1
+                i = visit.line_no - first + 1
+                line = b"" if visit.too_long else bytes(buf[visit.start : visit.end])
+                yield from self._line(line, visit.line_no, visit.too_long, state)
+            stats.prefiltered += unvisited
+        if state.text.strip():
+            stats.skip(SourceLocation(self._path, state.line), "sysmon: event cut short", "")
+        stats.lines += lines
+
+    def _line(
+        self, line: bytes, line_no: int, too_long: bool, state: _Open
+    ) -> Iterator[ProcessEvent]:
+        """One line by :meth:`_line_by_line`'s rule (``state``: the event open across lines)."""
+        stats, limit = self._stats, self._options.max_line_bytes
+        if too_long:
+            stats.skip(SourceLocation(self._path, line_no), "line too long", f"> {limit} bytes")
+            state.text = b""
+            return
+        text = line.strip()
+        if not text:
+            return
+        if state.text or (
+            _EVENT_START in text and _EVENT_END not in text[text.find(_EVENT_START) :]
+        ):
+            if not state.text:
+                state.line = line_no
+            state.text += text + b"\n"
+            if _EVENT_END not in text:
+                if len(state.text) > limit:
+                    stats.skip(SourceLocation(self._path, state.line), "sysmon: event too long", "")
+                    state.text = b""
+                return
+            text, state.text = state.text, b""
+            where = SourceLocation(self._path, state.line)
+        else:
+            where = SourceLocation(self._path, line_no)
+        prefilter = self._options.prefilter
+        for event in self._events(text, where):
+            if prefilter.holds(event):
+                stats.events += 1
+                yield event
+
+    def _line_by_line(self) -> Iterator[ProcessEvent]:
+        """Every line read and looked at in Python (no needles to search for)."""
+        stats, limit = self._stats, self._options.max_line_bytes
+        state = _Open()
         with open_binary(self._path) as stream:
             line_no = 0
             while True:
@@ -84,44 +185,14 @@ class SysmonSource(LineSource):
                     break
                 line_no += 1
                 stats.bytes += len(line)
-                if len(line) > limit and not line.endswith(b"\n"):
-                    stats.skip(
-                        SourceLocation(self._path, line_no), "line too long", f"> {limit} bytes"
-                    )
-                    while line and not line.endswith(b"\n"):
-                        line = stream.readline(limit + 1)
-                        stats.bytes += len(line)
-                    pending = b""
-                    continue
-                text = line.strip()
-                if not text:
-                    continue
-                if pending or (
-                    _EVENT_START in text and _EVENT_END not in text[text.find(_EVENT_START) :]
-                ):
-                    if not pending:
-                        pending_line = line_no
-                    pending += text + b"\n"
-                    if _EVENT_END not in text:
-                        if len(pending) > limit:
-                            stats.skip(
-                                SourceLocation(self._path, pending_line),
-                                "sysmon: event too long",
-                                "",
-                            )
-                            pending = b""
-                        continue
-                    text, pending = pending, b""
-                    where = SourceLocation(self._path, pending_line)
-                else:
-                    where = SourceLocation(self._path, line_no)
-                for event in self._events(text, where):
-                    if prefilter.holds(event):
-                        stats.events += 1
-                        yield event
-            if pending.strip():
-                stats.skip(SourceLocation(self._path, pending_line), "sysmon: event cut short", "")
-            stats.lines += line_no
+                too_long = len(line) > limit and not line.endswith(b"\n")
+                while line and not line.endswith(b"\n") and too_long:  # the rest of that line
+                    line = stream.readline(limit + 1)
+                    stats.bytes += len(line)
+                yield from self._line(line, line_no, too_long, state)
+        if state.text.strip():
+            stats.skip(SourceLocation(self._path, state.line), "sysmon: event cut short", "")
+        stats.lines += line_no
 
     def _events(self, text: bytes, where: SourceLocation) -> list[ProcessEvent]:
         is_json = text[:1] in (b"{", b"[")
@@ -325,3 +396,30 @@ def sniff_sysmon(head: bytes) -> float:
 def open_sysmon(path: str, options: SourceOptions) -> SysmonSource:
     """The :class:`~rarebird.sources.base.SourceFactory` of the ``sysmon`` format."""
     return SysmonSource(path, options)
+
+
+class _Open:
+    """An event spread over lines, while it is being read: its lines so far and first line."""
+
+    __slots__ = ("text", "line")
+
+    def __init__(self) -> None:
+        self.text = b""
+        self.line = 0
+
+
+def _opens_event(ends: Any, groups: list[Any]) -> Any:
+    """The lines that hold ``<Event`` and no ``</Event>`` after it (an event spread over lines
+    may begin there), and the block's last line (which may lack its line end, so that
+    :data:`_OPENED` cannot find it)."""
+    total = len(ends)
+    opened = np.zeros(total, bool)
+    closed = np.zeros(total, bool)
+    if len(groups[1]):
+        opened[np.searchsorted(ends, groups[1], side="left")] = True
+    if len(groups[2]):
+        closed[np.searchsorted(ends, groups[2], side="left")] = True
+    out = opened & ~closed
+    if total:
+        out[-1] = True
+    return out
