@@ -121,6 +121,13 @@ def to_epoch_s(when: datetime) -> float:
     return (when - EPOCH).total_seconds()
 
 
+#: The last second a ``datetime`` holds (9999-12-31T23:59:59Z): a record's time past it is not
+#: a time (an input may claim any number of seconds; ``timedelta`` overflows on it)
+LAST_EPOCH_S = 253_402_300_799
+#: The first second a ``datetime`` holds (0001-01-01T00:00:00Z)
+FIRST_EPOCH_S = -62_135_596_800
+
+
 def from_epoch_s(seconds: float) -> datetime:
     return EPOCH + timedelta(seconds=seconds)
 

@@ -26,6 +26,7 @@ from rarebird.sources.base import JsonObject, SourceOptions
 from rarebird.sources.identity import Accounts, resolved_name
 from rarebird.sources.lines import LineError, LineSource, as_int, as_text, basename, json_object
 from rarebird.sources.sniff import json_lines_score
+from rarebird.timeutil import LAST_EPOCH_S
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ID = re.compile(r"^(\d+)\.(\d+):(\d+)$")
@@ -51,6 +52,8 @@ def laurel_event(
     m = _ID.match(str(doc["ID"]))
     if m is None:
         raise LineError("laurel: ID is not SECONDS.MILLIS:SERIAL")
+    if int(m.group(1)) + int(m.group(2)) // 1000 >= LAST_EPOCH_S:
+        raise LineError("laurel: ID is not a time")
     sysc = doc.get("SYSCALL")
     if not isinstance(sysc, dict):
         return None

@@ -180,7 +180,7 @@ class LineSource:
         stats = self._stats
         try:
             events = self.parse_line(line, where)
-        except (LineError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        except (LineError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
             reason = exc.args[0] if isinstance(exc, LineError) else f"{self.format_name}: malformed"
             stats.skip(where, reason, line[:80].decode("utf-8", "replace"))
             return

@@ -33,6 +33,7 @@ from rarebird.sources.base import JsonObject, SourceOptions
 from rarebird.sources.identity import resolved_name
 from rarebird.sources.lines import LineError, LineSource, as_int, as_text, basename, json_object
 from rarebird.sources.sniff import json_lines_score
+from rarebird.timeutil import FIRST_EPOCH_S, LAST_EPOCH_S
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EXEC_SYSCALLS = frozenset({"execve", "execveat", "exec"})
@@ -75,6 +76,8 @@ class OsquerySource(LineSource):
         when = as_int(row.get("time")) or as_int(doc.get("unixTime"))
         if when is None:
             raise LineError("osquery: no time")
+        if not FIRST_EPOCH_S <= when < LAST_EPOCH_S:
+            raise LineError("osquery: time out of range")
         users, groups = self.accounts.users, self.accounts.groups
         uid, euid, gid = as_text(row.get("uid")), as_text(row.get("euid")), as_text(row.get("gid"))
         auid = as_text(row.get("auid"))

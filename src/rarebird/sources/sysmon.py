@@ -202,7 +202,7 @@ class SysmonSource(LineSource):
             return []
         try:
             return self.parse_line(text, where)
-        except (LineError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        except (LineError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
             reason = exc.args[0] if isinstance(exc, LineError) else "sysmon: malformed"
             self._stats.skip(where, reason, text[:80].decode("utf-8", "replace"))
             return []

@@ -24,6 +24,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from rarebird.timeutil import LAST_EPOCH_S
+
 _HEADER = (
     rb"(?:node=([^ \n]{0,255}) )?type=([^ \n]{1,64}) msg=audit\((\d{1,20})\.(\d{1,9}):(\d{1,10})\):"
 )
@@ -87,8 +89,8 @@ def header_from_match(m: re.Match[bytes], line_start: int) -> Header | None:
     """The Header of a HEADER_RE / HEADER_LINE_RE match of a line starting at ``line_start``."""
     node, rtype, seconds, millis, serial_text = m.groups()
     serial = int(serial_text)
-    if serial > 0xFFFFFFFF:
-        return None
+    if serial > 0xFFFFFFFF or int(seconds) + int(millis) // 1000 >= LAST_EPOCH_S:
+        return None  # not a serial, or not a time: not an audit record
     return Header(
         node,
         rtype,
