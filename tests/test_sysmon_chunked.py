@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rarebird.definitions.datafeed import load_datafeed
-from rarebird.sources import SourceOptions, linescan
+from rarebird.sources import SourceOptions, linescan, sysmon
 from rarebird.sources.multipattern import load_hyperscan
 from rarebird.sources.sysmon import SysmonSource
 
@@ -66,6 +66,17 @@ PIECES = [
     "\r",
     "x" * 300 + "/ss<",  # too long (limit 200 below)
     "<Event>" + "y" * 250,  # an event opening on a line too long
+    # lines opening an event, or not, near the edges of the opening pattern
+    "<Event>      ",
+    "<Event",
+    "  <Event>x</Event>  ",
+    "<Event><System>tail</Event> trailing",
+    "<Event> </Event",
+    "a<Event>bcdefg",
+    "a<Event>bcdefgh</Event>",
+    "<EventData>",
+    "</Event><Event>" + "z" * 20,
+    "Mar  2 10:00:03 web-1 sysmon: " + _event("/usr/bin/ss", "jürgen"),  # not ASCII
 ]
 
 
@@ -119,3 +130,30 @@ def test_a_syslog_file_with_an_event_over_lines(tmp_path: Path, mode: str) -> No
     assert prefiltered == 3  # systemd's line, </Events>, the ls event
     assert kept == 2
     assert read(data, tmp_path, mode) == read(data, tmp_path, None)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([b"<Event", b"<Event>", b"<Event ", b"<Event\t", b"<EventData>",
+                         b"</Event>", b"</Event", b"x", b" ", b">", b"\n", b"<", b"\xc3\xbc"]),
+        max_size=30,
+    )
+)  # fmt: skip
+def test_event_segments_are_the_patterns_matches(parts: list[bytes]) -> None:
+    line = b"".join(parts)
+    assert sysmon._segments(line) == sysmon._EVENT_RE.findall(line)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(['<Data Name="User">', "alice", "</Data>", '<Data Name="x"/>', " ",
+                         "\x1c", "\t", "&amp;", "&#115;", '"', "<", ">", "\n"]),
+        max_size=30,
+    )
+)  # fmt: skip
+def test_ascii_fields_read_as_the_bytes_pattern_reads_them(parts: list[str]) -> None:
+    text = "".join(parts)
+    by_bytes = [(k.decode(), v.decode()) for k, v in sysmon._DATA_RE.findall(text.encode())]
+    assert sysmon._DATA_TEXT_RE.findall(text) == by_bytes

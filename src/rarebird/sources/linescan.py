@@ -10,6 +10,8 @@ else one ``memmem`` pass per needle), the line ends are found with numpy, and Py
 the lines it must: those holding a hit, those that may be blank (first byte whitespace: they
 are neither parsed nor counted as prefiltered), and those longer than the limit (reported).
 Every other line is counted as prefiltered, exactly as the line-by-line test counts it.
+Sysmon's reader (:mod:`~rarebird.sources.sysmon`) adds the lines that may open an event spread
+over several lines (``extra``), and reads every line while one is open (``starts``/``ends``).
 
 ``RAREBIRD_LINES_SEARCH`` (``auto``, ``hyperscan``, ``memmem``) forces the search; ``auto``
 is Hyperscan where it can run.
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,23 +48,17 @@ def search_mode() -> str:
 
 
 class NeedleSearch:
-    """Where some byte strings (and, optionally, regular expressions) occur in a buffer.
+    """Where some byte strings occur in a buffer: a position inside each occurrence.
 
-    Group 0 is the needles, literals marking the lines to parse; each of ``patterns`` is a
-    group of its own (1, 2, ...) that a reader may look at (Sysmon's opening and closing
-    ``Event`` tags). Hyperscan searches for all in one pass. Without it, ``memmem`` makes one
-    pass per needle and Python's ``re`` one per pattern (whose matches must not overlap the
-    way Hyperscan's may: a line with a match has one in either). A hit is a position inside a
-    match (no needle or pattern may hold a line end but as its last byte), so in its line.
+    With Hyperscan (one pass for all needles) a hit is the needle's last byte; with
+    ``memmem`` (one pass per needle) its first. Either lies in the line holding the needle,
+    as no needle holds a line end.
     """
 
-    def __init__(
-        self, needles: Sequence[bytes], mode: str = "auto", patterns: Sequence[bytes] = ()
-    ) -> None:
+    def __init__(self, needles: Sequence[bytes], mode: str = "auto") -> None:
         if any(b"\n" in n or not n for n in needles):
             raise ValueError("a needle must be non-empty and hold no line end")
         self.needles = tuple(needles)
-        self.patterns = tuple(patterns)
         hs = load_hyperscan() if mode in ("auto", "hyperscan") else None
         if mode == "hyperscan" and hs is None:
             raise ValueError("Hyperscan was asked for but cannot run here")
@@ -72,39 +67,30 @@ class NeedleSearch:
         if hs is not None:
             db: Any = hs.Database(mode=hs.HS_MODE_BLOCK)
             expressions = [b"".join(b"\\x%02x" % c for c in n) for n in self.needles]
-            expressions += self.patterns
-            ids = [0] * len(self.needles) + list(range(1, len(self.patterns) + 1))
-            db.compile(expressions=expressions, ids=ids, elements=len(expressions),
-                       flags=0)  # fmt: skip
+            db.compile(expressions=expressions, ids=list(range(len(expressions))),
+                       elements=len(expressions), flags=0)  # fmt: skip
             self._db = db
             self._scratch = hs.Scratch(db)
-        else:
-            self._compiled = [re.compile(p) for p in self.patterns]
 
-    def hits(
-        self, buf: bytearray, n: int, find: Callable[[bytes, int, int], int]
-    ) -> list[list[int]]:
-        """For each group, positions of its matches in ``buf[:n]`` (unordered; ``find`` is
+    def hits(self, buf: bytearray, n: int, find: Callable[[bytes, int, int], int]) -> list[int]:
+        """Positions in ``buf[:n]`` inside an occurrence of a needle (unordered; ``find`` is
         ``buf``'s :func:`~rarebird.sources.libc.finder`)."""
-        out: list[list[int]] = [[] for _ in range(1 + len(self.patterns))]
+        out: list[int] = []
         if self._db is not None:
-            adds = [found.append for found in out]
+            add = out.append
 
-            def on_match(ident: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
-                adds[ident](end - 1)
+            def on_match(_id: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
+                add(end - 1)
 
             self._db.scan(memoryview(buf)[:n], match_event_handler=on_match,
                           scratch=self._scratch)  # fmt: skip
             return out
-        found = out[0]
         for needle in self.needles:
             step = len(needle)
             p = find(needle, 0, n)
             while p >= 0:
-                found.append(p)
+                out.append(p)
                 p = find(needle, p + step, n)
-        for i, pattern in enumerate(self._compiled, 1):
-            out[i] = [m.end() - 1 for m in pattern.finditer(buf, 0, n)]
         return out
 
 
@@ -122,7 +108,8 @@ class Visit:
 @dataclass(slots=True)
 class Block:
     """Whole lines of the input, as read: the lines to look at, in order, and the others'
-    count (every line not visited holds no needle and does not start with whitespace).
+    count (every line not visited holds no needle, does not start with whitespace and is not
+    one ``extra`` asked for).
     ``starts`` / ``ends`` bound every line of the block (line ``first_line + i`` is
     ``buf[starts[i]:ends[i]]``) for a reader that must see more than the visits."""
 
@@ -136,8 +123,9 @@ class Block:
     ends: Any = None
 
 
-#: Extra lines to visit, from the block's line ends and each group's hits' starts: a bool mask
-Extra = Callable[[Any, list[Any]], Any]
+#: More lines to visit: a bool mask from the buffer, its bytes as a numpy array, and the
+#: block's line starts and ends
+Extra = Callable[[bytearray, Any, Any, Any], Any]
 
 
 def blocks(
@@ -149,7 +137,7 @@ def blocks(
 ) -> Iterator[Block]:
     """The input in blocks of whole lines (the last line may lack its ``\\n``). A line of more
     than ``limit`` bytes is a visit with ``too_long`` and no bytes to look at; ``extra`` adds
-    lines to visit (from the hits of ``search``'s other groups)."""
+    lines to visit."""
     size = max(16, min(chunk, limit + 2))
     buf = bytearray(size)
     find = finder(buf)
@@ -220,15 +208,15 @@ def _block(
     maybe_blank = _WHITESPACE[first] | (lengths == 0)
     too_long = lengths > limit
     hit = np.zeros(total, bool)
-    groups = search.hits(buf, n, find)
-    if groups[0]:
+    positions = search.hits(buf, n, find)
+    if positions:
         # the line holding offset p is the first whose end is at or after p
-        where = np.searchsorted(ends, np.asarray(groups[0], np.int64), side="left")
+        where = np.searchsorted(ends, np.asarray(positions, np.int64), side="left")
         hit[where] = True
     hit &= ~too_long
     wanted = hit | maybe_blank | too_long
     if extra is not None:
-        wanted |= extra(ends, [np.asarray(g, np.int64) for g in groups])
+        wanted |= extra(buf, view, starts, ends)
     visit = np.flatnonzero(wanted)
     rows = zip(visit.tolist(), starts[visit].tolist(), ends[visit].tolist(),
                hit[visit].tolist(), too_long[visit].tolist(), strict=True)  # fmt: skip
