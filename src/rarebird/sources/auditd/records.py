@@ -89,13 +89,14 @@ def header_from_match(m: re.Match[bytes], line_start: int) -> Header | None:
     """The Header of a HEADER_RE / HEADER_LINE_RE match of a line starting at ``line_start``."""
     node, rtype, seconds, millis, serial_text = m.groups()
     serial = int(serial_text)
-    if serial > 0xFFFFFFFF or int(seconds) + int(millis) // 1000 >= LAST_EPOCH_S:
+    secs, ms = int(seconds), int(millis)
+    if serial > 0xFFFFFFFF or secs + ms // 1000 >= LAST_EPOCH_S:
         return None  # not a serial, or not a time: not an audit record
     return Header(
         node,
         rtype,
-        int(seconds),
-        int(millis),
+        secs,
+        ms,
         serial,
         bytes(m.string[m.start(3) - 6 : m.end()]),
         m.end() - line_start,
