@@ -10,20 +10,16 @@ for (otherwise every line is parsed, or the input is compressed, and one process
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import orjson
-
 from rarebird.errors import InputError, ReadStats
 from rarebird.events import ProcessEvent
-from rarebird.sources.base import FieldCondition, Prefilter, SourceOptions
-from rarebird.sources.ranges import plan_pieces, run_in_ranges, run_worker_pieces
+from rarebird.sources.base import SourceOptions
+from rarebird.sources.ranges import PieceSpec, plan_pieces, run_in_ranges, run_worker_pieces
 from rarebird.sources.sniff import is_gzip
 
 #: Below this size a file is read by one process whatever ``workers`` says.
@@ -48,41 +44,6 @@ class RangeReader(Protocol):
     def read_range(self, start: int, stop: int) -> Iterator[ProcessEvent]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class WorkerSpec:
-    """What one worker reads, and the options it reads with (as JSON)."""
-
-    format: str
-    path: str
-    start: int
-    stop: int
-    #: the prefilter's conditions as ``[field, [values...]]``
-    prefilter: list[tuple[str, list[str]]]
-    host_name: str | None
-    passwd: str | None
-    group: str | None
-    max_line_bytes: int
-
-    def to_json(self) -> str:
-        return orjson.dumps(dataclasses.asdict(self)).decode()
-
-    @classmethod
-    def from_json(cls, text: str) -> WorkerSpec:
-        doc = orjson.loads(text)
-        doc["prefilter"] = [(f, list(v)) for f, v in doc["prefilter"]]
-        return cls(**doc)
-
-    def options(self) -> SourceOptions:
-        conditions = tuple(FieldCondition(f, frozenset(v)) for f, v in self.prefilter)
-        return SourceOptions(
-            prefilter=Prefilter(conditions),
-            host_name=self.host_name,
-            passwd=self.passwd,
-            group=self.group,
-            max_line_bytes=self.max_line_bytes,
-        )
-
-
 def can_split(path: str) -> bool:
     """Whether ``path`` is a plain file large enough to be read in pieces."""
     try:
@@ -101,17 +62,7 @@ def scan_parallel(source: RangeReader, path: str, workers: int) -> Iterator[Proc
     ranges = plan_pieces(path, workers)
 
     def spec(start: int, stop: int) -> str:
-        return WorkerSpec(
-            format=source.format_name,
-            path=path,
-            start=start,
-            stop=stop,
-            prefilter=[(c.field, sorted(c.values)) for c in options.prefilter.conditions],
-            host_name=options.host_name,
-            passwd=options.passwd,
-            group=options.group,
-            max_line_bytes=options.max_line_bytes,
-        ).to_json()
+        return PieceSpec.of(path, start, stop, options, source.format_name).to_json()
 
     with tempfile.TemporaryDirectory(prefix="rarebird-lines-") as tmp:
         yield from run_in_ranges(path, ranges, Path(tmp), worker_code=WORKER_CODE,
@@ -126,7 +77,7 @@ class PieceReader:
     def __call__(self, spec_json: str) -> tuple[Iterator[ProcessEvent], ReadStats]:
         from rarebird.sources.registry import input_format
 
-        spec = WorkerSpec.from_json(spec_json)
+        spec = PieceSpec.from_json(spec_json)
         source = input_format(spec.format).factory(spec.path, spec.options())
         read_range = getattr(source, "read_range", None)
         if read_range is None:

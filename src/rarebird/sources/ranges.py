@@ -13,6 +13,7 @@ here once the lines of the earlier pieces are known.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import math
 import os
@@ -28,6 +29,7 @@ import orjson
 
 from rarebird.errors import InputError, InputIssue, ReadStats
 from rarebird.events import ProcessEvent, SourceLocation
+from rarebird.sources.base import FieldCondition, Prefilter, SourceOptions
 
 #: ``--workers auto`` never starts more worker processes than this for one file
 MAX_AUTO_WORKERS = 8
@@ -125,6 +127,59 @@ class RangeStream(io.RawIOBase):
     def close(self) -> None:
         self._f.close()
         super().close()
+
+
+@dataclass(frozen=True, slots=True)
+class PieceSpec:
+    """What a worker reads of a file, and the source options it reads with, as JSON (the
+    auditd and line-format workers; ECS has its own, with its search and lane)."""
+
+    path: str
+    start: int
+    stop: int
+    #: the prefilter's conditions as ``[field, [values...]]``
+    prefilter: list[tuple[str, list[str]]]
+    host_name: str | None
+    passwd: str | None
+    group: str | None
+    max_line_bytes: int
+    #: the format's name, for a worker that reads several
+    format: str = ""
+
+    @classmethod
+    def of(
+        cls, path: str, start: int, stop: int, options: SourceOptions, fmt: str = ""
+    ) -> PieceSpec:
+        return cls(
+            path=path,
+            start=start,
+            stop=stop,
+            prefilter=[(c.field, sorted(c.values)) for c in options.prefilter.conditions],
+            host_name=options.host_name,
+            passwd=options.passwd,
+            group=options.group,
+            max_line_bytes=options.max_line_bytes,
+            format=fmt,
+        )
+
+    def to_json(self) -> str:
+        return orjson.dumps(dataclasses.asdict(self)).decode()
+
+    @classmethod
+    def from_json(cls, text: str) -> PieceSpec:
+        doc = orjson.loads(text)
+        doc["prefilter"] = [(f, list(v)) for f, v in doc["prefilter"]]
+        return cls(**doc)
+
+    def options(self) -> SourceOptions:
+        conditions = tuple(FieldCondition(f, frozenset(v)) for f, v in self.prefilter)
+        return SourceOptions(
+            prefilter=Prefilter(conditions),
+            host_name=self.host_name,
+            passwd=self.passwd,
+            group=self.group,
+            max_line_bytes=self.max_line_bytes,
+        )
 
 
 class StatsDoc(TypedDict):

@@ -11,23 +11,20 @@ are known.
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-
-import orjson
 
 from rarebird.errors import ReadStats
 from rarebird.events import ProcessEvent
 from rarebird.sources.auditd.exe_search import exe_needle
 from rarebird.sources.auditd.fast import FastScan, fast_scan_for
 from rarebird.sources.auditd.scan import HISTORY
-from rarebird.sources.base import FieldCondition, Prefilter, SourceOptions
+from rarebird.sources.base import SourceOptions
 from rarebird.sources.identity import Accounts, load_accounts
 from rarebird.sources.ranges import (
     MIN_PIECE_BYTES,
+    PieceSpec,
     plan_pieces,
     run_in_ranges,
     run_worker_pieces,
@@ -40,40 +37,6 @@ WORKER_CODE = (
 
 #: The smallest piece: a piece re-reads HISTORY bytes before it, so a few times that.
 MIN_PIECE = max(MIN_PIECE_BYTES, 4 * HISTORY)
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerSpec:
-    """What one worker process scans, and the source options it needs (as JSON)."""
-
-    path: str
-    start: int
-    stop: int
-    #: the prefilter's conditions as ``[field, [values...]]``
-    prefilter: list[tuple[str, list[str]]]
-    host_name: str | None
-    passwd: str | None
-    group: str | None
-    max_line_bytes: int
-
-    def to_json(self) -> str:
-        return orjson.dumps(dataclasses.asdict(self)).decode()
-
-    @classmethod
-    def from_json(cls, text: str) -> WorkerSpec:
-        doc = orjson.loads(text)
-        doc["prefilter"] = [(f, list(v)) for f, v in doc["prefilter"]]
-        return cls(**doc)
-
-    def options(self) -> SourceOptions:
-        conditions = tuple(FieldCondition(f, frozenset(v)) for f, v in self.prefilter)
-        return SourceOptions(
-            prefilter=Prefilter(conditions),
-            host_name=self.host_name,
-            passwd=self.passwd,
-            group=self.group,
-            max_line_bytes=self.max_line_bytes,
-        )
 
 
 def scan_parallel(
@@ -105,16 +68,7 @@ def _run(
     processes: int,
 ) -> Iterator[ProcessEvent]:
     def spec(start: int, stop: int) -> str:
-        return WorkerSpec(
-            path=path,
-            start=start,
-            stop=stop,
-            prefilter=[(c.field, sorted(c.values)) for c in options.prefilter.conditions],
-            host_name=options.host_name,
-            passwd=options.passwd,
-            group=options.group,
-            max_line_bytes=options.max_line_bytes,
-        ).to_json()
+        return PieceSpec.of(path, start, stop, options).to_json()
 
     def first(start: int, stop: int) -> Iterator[ProcessEvent]:
         with open(path, "rb") as f:
@@ -133,7 +87,7 @@ class PieceReader:
         self._accounts: Accounts | None = None
 
     def __call__(self, spec_json: str) -> tuple[Iterator[ProcessEvent], ReadStats]:
-        spec = WorkerSpec.from_json(spec_json)
+        spec = PieceSpec.from_json(spec_json)
         options = spec.options()
         needle = exe_needle(options.prefilter)
         if needle is None:
@@ -146,7 +100,7 @@ class PieceReader:
         return _scan_piece(scan, spec), stats
 
 
-def _scan_piece(scan: FastScan, spec: WorkerSpec) -> Iterator[ProcessEvent]:
+def _scan_piece(scan: FastScan, spec: PieceSpec) -> Iterator[ProcessEvent]:
     with open(spec.path, "rb") as f:
         origin = max(0, spec.start - HISTORY)
         f.seek(origin)
