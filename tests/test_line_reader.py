@@ -220,3 +220,26 @@ def test_the_line_reader_names_its_search_and_processes(
     monkeypatch.setattr(lines_parallel, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(ranges, "MIN_PIECE_BYTES", 64 * 1024)
     assert said(workers="2") == f"{laurel_log}: laurel (auto); names found by memmem, 2 processes"
+
+
+def test_a_gzip_log_cut_short_keeps_what_was_read_and_says_where(
+    laurel_log: Path, tmp_path: Path
+) -> None:
+    import gzip
+
+    whole = gzip.compress(laurel_log.read_bytes())
+    cut = tmp_path / "laurel.log.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    src = LaurelSource(str(cut), SourceOptions(prefilter=FEED, max_line_bytes=2048))
+    events = list(src)  # before: EOFError, and `job run` said "Aborted!"
+    full = read(laurel_log, 1)
+    assert 0 < len(events) < len(full[0])  # type: ignore[arg-type]
+
+    def seen(evs: object) -> list[tuple[object, ...]]:
+        return [(e.timestamp, e.process_name, e.origin.line) for e in evs]  # type: ignore[attr-defined]
+
+    assert seen(events) == seen(full[0])[: len(events)]  # type: ignore[index]
+    last = src.stats.issues[-1]
+    assert last.reason == "read error"
+    assert "end-of-stream" in last.detail
+    assert last.location.line == src.stats.lines + 1

@@ -134,6 +134,8 @@ class LineSource:
         stats, limit = self._stats, self._options.max_line_bytes
         lines = 0
         for block in blocks(stream, search, limit):
+            if block.error is not None:
+                stats.skip(SourceLocation(self._path, block.first_line), "read error", block.error)
             stats.bytes += block.nbytes
             lines += block.lines
             stats.prefiltered += block.unvisited

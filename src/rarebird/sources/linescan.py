@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import os
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -121,6 +122,9 @@ class Block:
     first_line: int = 1
     starts: Any = None
     ends: Any = None
+    #: why the input ended early (a compressed input cut short or corrupt): the last block,
+    #: to be reported at ``first_line``
+    error: str | None = None
 
 
 #: More lines to visit: a bool mask from the buffer, its bytes as a numpy array, and the
@@ -137,7 +141,8 @@ def blocks(
 ) -> Iterator[Block]:
     """The input in blocks of whole lines (the last line may lack its ``\\n``). A line of more
     than ``limit`` bytes is a visit with ``too_long`` and no bytes to look at; ``extra`` adds
-    lines to visit."""
+    lines to visit. A read that fails (a gzip cut short) ends the input: the bytes read before
+    it are blocks as usual, then a last block says why (:attr:`Block.error`)."""
     size = max(16, min(chunk, limit + 2))
     buf = bytearray(size)
     find = finder(buf)
@@ -145,10 +150,15 @@ def blocks(
     line_no = 0
     eof = False
     skipping = False  # inside a too-long line whose end has not been read yet
+    error: str | None = None
     while not eof or n:
         view = memoryview(buf)
         while n < len(buf) and not eof:
-            got = stream.readinto(view[n:])
+            try:
+                got = stream.readinto(view[n:])
+            except (EOFError, OSError, zlib.error) as exc:  # compressed input cut short, corrupt
+                error = str(exc) or type(exc).__name__
+                got = 0
             if not got:
                 eof = True
             else:
@@ -183,6 +193,9 @@ def blocks(
         yield block
         buf[: n - complete] = buf[complete:n]
         n -= complete
+
+    if error is not None:
+        yield Block(buf, 0, 0, [], 0, line_no + 1, error=error)
 
 
 def _block(

@@ -109,6 +109,8 @@ class SysmonSource(LineSource):
         state = _Open()
         lines = 0
         for block in blocks(stream, search, limit, chunk, _opens_event):
+            if block.error is not None:
+                stats.skip(SourceLocation(self._path, block.first_line), "read error", block.error)
             stats.bytes += block.nbytes
             lines += block.lines
             unvisited = block.unvisited
