@@ -11,6 +11,7 @@ keyword text and integers of ECS.
 from __future__ import annotations
 
 import io
+import zlib
 from collections.abc import Iterator
 
 import orjson
@@ -158,24 +159,14 @@ class LineSource:
         """Every line parsed (no needle to search for)."""
         stats, limit = self._stats, self._options.max_line_bytes
         with open_binary(self._path) as stream:
-            line_no = 0
-            while True:
-                line = stream.readline(limit + 1)
-                if not line:
-                    break
-                line_no += 1
-                stats.bytes += len(line)
-                if len(line) > limit and not line.endswith(b"\n"):
+            for line_no, line, too_long in raw_lines(stream, limit, stats, self._path):
+                if too_long:
                     where = SourceLocation(self._path, line_no)
                     stats.skip(where, "line too long", f"> {limit} bytes")
-                    while line and not line.endswith(b"\n"):  # the rest of that line
-                        line = stream.readline(limit + 1)
-                        stats.bytes += len(line)
                     continue
                 line = line.strip()
                 if line:
                     yield from self._parsed(line, SourceLocation(self._path, line_no))
-            stats.lines += line_no
 
     def _parsed(self, line: bytes, where: SourceLocation) -> Iterator[ProcessEvent]:
         """The events of one line that satisfy the prefilter; a bad line is counted."""
@@ -191,6 +182,30 @@ class LineSource:
             if prefilter.holds(event):
                 stats.events += 1
                 yield event
+
+
+def raw_lines(
+    stream: io.BufferedIOBase, limit: int, stats: ReadStats, path: str
+) -> Iterator[tuple[int, bytes, bool]]:
+    """Each line of ``stream`` read with ``readline``: its number, its bytes and whether it is
+    longer than ``limit`` (then read past, and its bytes not kept). Bytes and lines are counted
+    in ``stats``; a read that fails (a gzip cut short) ends the input, reported at its line."""
+    line_no = 0
+    try:
+        while True:
+            line = stream.readline(limit + 1)
+            if not line:
+                break
+            line_no += 1
+            stats.bytes += len(line)
+            too_long = len(line) > limit and not line.endswith(b"\n")
+            while too_long and line and not line.endswith(b"\n"):  # the rest of that line
+                line = stream.readline(limit + 1)
+                stats.bytes += len(line)
+            yield line_no, b"" if too_long else line, too_long
+    except (EOFError, OSError, zlib.error) as exc:
+        stats.skip(SourceLocation(path, line_no + 1), "read error", str(exc) or type(exc).__name__)
+    stats.lines += line_no
 
 
 def json_object(line: bytes, fmt: str) -> JsonObject:

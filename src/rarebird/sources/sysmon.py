@@ -51,6 +51,7 @@ from rarebird.sources.lines import (
     basename,
     json_object,
     name_needles,
+    raw_lines,
 )
 from rarebird.sources.linescan import CHUNK, NeedleSearch, blocks, search_mode
 
@@ -183,21 +184,10 @@ class SysmonSource(LineSource):
         stats, limit = self._stats, self._options.max_line_bytes
         state = _Open()
         with open_binary(self._path) as stream:
-            line_no = 0
-            while True:
-                line = stream.readline(limit + 1)
-                if not line:
-                    break
-                line_no += 1
-                stats.bytes += len(line)
-                too_long = len(line) > limit and not line.endswith(b"\n")
-                while line and not line.endswith(b"\n") and too_long:  # the rest of that line
-                    line = stream.readline(limit + 1)
-                    stats.bytes += len(line)
+            for line_no, line, too_long in raw_lines(stream, limit, stats, self._path):
                 yield from self._line(line, line_no, too_long, state)
         if state.text.strip():
             stats.skip(SourceLocation(self._path, state.line), "sysmon: event cut short", "")
-        stats.lines += line_no
 
     def _events(self, text: bytes, where: SourceLocation) -> list[ProcessEvent]:
         is_json = text[:1] in (b"{", b"[")
