@@ -541,8 +541,11 @@ def write_sysmon(
     seed: int = 10,
     match_share: float = 0.02,
     decoy_share: float = 0.10,
+    others: float = 0.3,
 ) -> Written:
-    """Sysmon for Linux in syslog (see the module docstring); ``events`` counts its events."""
+    """Sysmon for Linux in syslog (see the module docstring); ``events`` counts its events.
+    After each event another program's line follows with probability ``others``, and another
+    after that with the same probability (0.3: 0.43 of them an event; 0.9: 9)."""
     import time as _time
 
     rng = random.Random(seed)
@@ -555,7 +558,7 @@ def write_sysmon(
             host = f"host-{rng.randrange(40):03d}"
             prefix = _time.strftime("%b %e %H:%M:%S", _time.gmtime(int(t))) + f" {host} "
             user, _uid = _user(rng)
-            while rng.random() < 0.3:  # other programs' lines between Sysmon's
+            while rng.random() < others:  # other programs' lines between Sysmon's
                 other = rng.choice(_SYSLOG_OTHERS).format(
                     n=rng.randrange(1, 999), user=user, pid=rng.randrange(300, 99999),
                     ip=rng.randrange(2, 250),

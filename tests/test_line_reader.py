@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rarebird.definitions.datafeed import load_datafeed
+from rarebird.events import ProcessEvent
 from rarebird.sources import KEEP_ALL, Prefilter, SourceOptions, lines_parallel, ranges
 from rarebird.sources.inputs import open_source
 from rarebird.sources.laurel import LaurelSource
@@ -166,13 +168,25 @@ def laurel_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def read(path: Path, workers: int) -> tuple[object, ...]:
+class Read(NamedTuple):
+    """What a read gave: its events and every count."""
+
+    events: list[ProcessEvent]
+    issues: list[tuple[str, str]]
+    lines: int
+    bytes: int
+    prefiltered: int
+    kept: int
+    skipped: dict[str, int]
+
+
+def read(path: Path, workers: int) -> Read:
     extra = {"workers": str(workers)} if workers > 1 else {}
     src = LaurelSource(str(path), SourceOptions(prefilter=FEED, max_line_bytes=2048, extra=extra))
     events = list(src)
     s = src.stats
     issues = [(str(i.location), i.reason) for i in s.issues]
-    return events, issues, s.lines, s.bytes, s.prefiltered, s.events, dict(s.skipped)
+    return Read(events, issues, s.lines, s.bytes, s.prefiltered, s.events, dict(s.skipped))
 
 
 @pytest.mark.parametrize("mode", SEARCHES)
@@ -181,15 +195,15 @@ def test_a_laurel_log_read_by_two_processes_gives_what_one_gives(
 ) -> None:
     monkeypatch.setenv("RAREBIRD_LINES_SEARCH", mode)
     one = read(laurel_log, 1)
-    events, issues, lines, nbytes = one[:4]
+    events, issues, lines, nbytes = one.events, one.issues, one.lines, one.bytes
     assert lines == 3000
     assert nbytes == laurel_log.stat().st_size
-    assert len(events) > 300  # type: ignore[arg-type]
-    assert {e.process_name for e in events} == {"ss", "netstat", "route"}  # type: ignore[attr-defined]
-    reasons = {r for _, r in issues}  # type: ignore[union-attr]
+    assert len(events) > 300
+    assert {e.process_name for e in events} == {"ss", "netstat", "route"}
+    reasons = {r for _, r in issues}
     assert reasons == {"laurel: not JSON", "line too long"}
     data = laurel_log.read_bytes()
-    assert one[4] == by_lines(data, NEEDLES, 2048)[2]  # prefiltered: lines with no needle
+    assert one.prefiltered == by_lines(data, NEEDLES, 2048)[2]  # lines with no needle
     wanted = 0  # exec events of the datafeed's names, by Laurel's format
     for text in data.splitlines():
         try:
@@ -200,7 +214,7 @@ def test_a_laurel_log_read_by_two_processes_gives_what_one_gives(
             "ss", "netstat", "route", "showmount"
         ):  # fmt: skip
             wanted += 1
-    assert len(events) == one[5] == wanted  # type: ignore[arg-type]
+    assert len(events) == one.kept == wanted
     monkeypatch.setattr(lines_parallel, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(ranges, "MIN_PIECE_BYTES", 64 * 1024)
     assert read(laurel_log, 2) == one
@@ -235,11 +249,11 @@ def test_a_gzip_log_cut_short_keeps_what_was_read_and_says_where(
     events = [e for e in src if FEED.holds(e)]  # before: EOFError, and "Aborted!"
     full = read(laurel_log, 1)
 
-    def seen(evs: object) -> list[tuple[object, ...]]:
-        return [(e.timestamp, e.process_name, e.origin.line) for e in evs]  # type: ignore[attr-defined]
+    def seen(evs: list[ProcessEvent]) -> list[tuple[object, ...]]:
+        return [(e.timestamp, e.process_name, e.origin and e.origin.line) for e in evs]
 
-    assert 0 < len(events) < len(full[0])  # type: ignore[arg-type]
-    assert seen(events) == seen(full[0])[: len(events)]  # type: ignore[index]
+    assert 0 < len(events) < len(full.events)
+    assert seen(events) == seen(full.events)[: len(events)]
     last = src.stats.issues[-1]
     assert last.reason == "read error"
     assert "end-of-stream" in last.detail

@@ -11,12 +11,14 @@ and CRLF lines, over-long lines and escapes, with both searches and chunks that 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rarebird.definitions.datafeed import load_datafeed
+from rarebird.events import ProcessEvent
 from rarebird.sources import SourceOptions, linescan, sysmon
 from rarebird.sources.multipattern import load_hyperscan
 from rarebird.sources.sysmon import SysmonSource
@@ -80,7 +82,19 @@ PIECES = [
 ]
 
 
-def read(data: bytes, tmp: Path, mode: str | None, chunk: int | None = None) -> tuple[object, ...]:
+class Read(NamedTuple):
+    """What a read gave: its events and every count."""
+
+    events: list[ProcessEvent]
+    issues: list[tuple[int, str]]
+    lines: int
+    bytes: int
+    prefiltered: int
+    kept: int
+    skipped: dict[str, int]
+
+
+def read(data: bytes, tmp: Path, mode: str | None, chunk: int | None = None) -> Read:
     path = tmp / "sysmon.log"
     path.write_bytes(data)
     src = SysmonSource(str(path), SourceOptions(prefilter=FEED, max_line_bytes=2000))
@@ -91,7 +105,7 @@ def read(data: bytes, tmp: Path, mode: str | None, chunk: int | None = None) -> 
             events = list(src._chunked(stream, src.search(mode), chunk or linescan.CHUNK))
     s = src.stats
     issues = [(i.location.line, i.reason) for i in s.issues]
-    return events, issues, s.lines, s.bytes, s.prefiltered, s.events, dict(s.skipped)
+    return Read(events, issues, s.lines, s.bytes, s.prefiltered, s.events, dict(s.skipped))
 
 
 @pytest.mark.parametrize("mode", SEARCHES)
@@ -122,9 +136,9 @@ def test_a_syslog_file_with_an_event_over_lines(tmp_path: Path, mode: str) -> No
     lines = [PIECES[0], PIECES[4], "<Events>", PIECES[7], "</Events>", PIECES[1], PIECES[12]]
     data = "\n".join(lines).encode()
     events, issues, nlines, _, prefiltered, kept, _ = read(data, tmp_path, mode)
-    assert [e.process_name for e in events] == ["ss", "netstat"]  # type: ignore[attr-defined]
+    assert [e.process_name for e in events] == ["ss", "netstat"]
     # the event spread over lines is where it opens: "<Events>" holds "<Event", as before
-    assert [e.origin.line for e in events] == [1, 3]  # type: ignore[attr-defined]
+    assert [e.origin and e.origin.line for e in events] == [1, 3]
     assert issues == [(9, "sysmon: event cut short")]
     assert nlines == 9  # the netstat event spans three lines
     assert prefiltered == 3  # systemd's line, </Events>, the ls event

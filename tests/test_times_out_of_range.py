@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -68,12 +69,12 @@ def _osquery(tmp: Path) -> Path:
 )  # fmt: skip
 def test_a_time_no_date_can_hold_is_a_bad_record(
     tmp_path: Path,
-    make: object,
+    make: Callable[[Path], Path],
     fmt: str,
     extra: dict[str, str],
     issues: list[tuple[int, str]],
 ) -> None:
-    path = make(tmp_path)  # type: ignore[operator]
+    path = make(tmp_path)
     src = open_source(str(path), fmt, SourceOptions(prefilter=FEED, extra=extra))
     events = list(src)
     assert [e.timestamp.year for e in events] == [2023]  # the good record after it is read

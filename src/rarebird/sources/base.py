@@ -54,6 +54,12 @@ class Prefilter:
             return None
         return {v.rsplit("/", 1)[-1] for v in cond.values}
 
+    def admits(self, field_name: str, value: str | None) -> bool:
+        """False when ``field_name``'s condition rules ``value`` out: an event whose only value
+        of that field is ``value`` cannot hold, so a reader need not build it."""
+        cond = self.condition_for(field_name)
+        return cond is None or value in cond.values
+
     def holds(self, event: ProcessEvent) -> bool:
         """True when the parsed event satisfies every condition, exactly (keyword semantics)."""
         return all(any(v in cond.values for v in event.get(cond.field)) for cond in self.conditions)

@@ -61,8 +61,7 @@ def laurel_event(
     if syscall not in EXEC_SYSCALLS:
         return None
     exe = as_text(sysc.get("exe"))
-    wanted = options.prefilter.condition_for("process.name")
-    if wanted is not None and basename(exe) not in wanted.values:
+    if not options.prefilter.admits("process.name", basename(exe)):
         return None  # the prefilter would drop the event: it is not built (a decoy of the search)
     users, groups = accounts.users, accounts.groups
     uid, auid, euid = _id(sysc.get("uid")), _id(sysc.get("auid")), _id(sysc.get("euid"))

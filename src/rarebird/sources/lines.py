@@ -80,6 +80,7 @@ class LineSource:
         self._needles = name_needles(options.prefilter, self.quote, self.escapes)
         #: the needles' search once reading has begun ("-": every line parsed)
         self._search: str | None = None
+        self._needle_search: NeedleSearch | None = None
         self._processes = 1
 
     @property
@@ -112,11 +113,19 @@ class LineSource:
         workers = self._options.extra.get("workers", "1")
         if workers.isdigit() and int(workers) > 1 and can_split(self._path):
             self._processes = int(workers)
-            self._search = NeedleSearch(self._needles, search_mode()).name
+            self._searcher()  # named now: this process reads the first piece with it
             yield from scan_parallel(self, self._path, int(workers))
             return
         with open_binary(self._path) as stream:
             yield from self._searched(stream)
+
+    def _searcher(self) -> NeedleSearch:
+        """The needles' search, made once (Hyperscan compiles a database for it)."""
+        if self._needle_search is None:
+            assert self._needles is not None
+            self._needle_search = NeedleSearch(self._needles, search_mode())
+        self._search = self._needle_search.name
+        return self._needle_search
 
     def read_range(self, start: int, stop: int) -> Iterator[ProcessEvent]:
         """The events of bytes ``start`` to ``stop`` of the file (whole lines; line numbers
@@ -129,9 +138,7 @@ class LineSource:
 
     def _searched(self, stream: io.RawIOBase | io.BufferedIOBase) -> Iterator[ProcessEvent]:
         """The lines holding a needle, found a chunk at a time (:mod:`rarebird.sources.linescan`)."""
-        assert self._needles is not None
-        search = NeedleSearch(self._needles, search_mode())
-        self._search = search.name
+        search = self._searcher()
         stats, limit = self._stats, self._options.max_line_bytes
         lines = 0
         for block in blocks(stream, search, limit):

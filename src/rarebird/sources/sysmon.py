@@ -300,8 +300,7 @@ class SysmonSource(LineSource):
         data = {k: v for k, v in data.items() if v not in ("", "-")}
         when = _time(data.get("UtcTime"), created)
         image = data.get("Image")
-        wanted = self.options.prefilter.condition_for("process.name")
-        if wanted is not None and basename(image) not in wanted.values:
+        if not self.options.prefilter.admits("process.name", basename(image)):
             return None  # the prefilter would drop the event: it is not built (a decoy)
         users = self.accounts.users
         logon = data.get("LogonId")
