@@ -195,7 +195,7 @@ def test_every_output_delivers_new_and_changed_alerts(
         port, got = request.getfixturevalue(fixture)
 
         def messages() -> list[dict[str, Any]]:
-            _wait(got, 3)
+            _wait(got, len(alerts) + 1)  # each alert, and the first once more (changed)
             return _syslog_docs(got)
 
         make, delivered = (lambda: open_sink(f"{kind}://127.0.0.1:{port}")), messages
