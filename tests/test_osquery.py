@@ -162,3 +162,39 @@ def test_auto_detects_osquery(tmp_path: Path) -> None:
     path = write(tmp_path / "osqueryd.results.log", [line(row())])
     assert open_source(str(path), "auto", FEED).describe() == f"{path}: osquery (auto)"
     assert sniff_osquery(orjson.dumps(line(row()))) == 0.95
+
+
+def test_a_prefiltered_read_is_every_row_read_then_filtered(tmp_path: Path) -> None:
+    """With the datafeed's prefilter, the events and the reported issues are those of reading
+    every row and applying the prefilter afterwards: a batch's decoy rows (``sshd``, ``ssh``)
+    are dropped, a removed row is not an event, and a decoy's bad time is still reported."""
+    batch = {
+        **line(row()),
+        "diffResults": {
+            "added": [
+                row("/usr/sbin/sshd", "sshd -D"),
+                row("/usr/bin/netstat", "netstat -an", pid="7"),
+                row("/usr/bin/ssh", "ssh host", time="99999999999999999999"),
+                row("/usr/bin/route", "route -n", pid="8"),
+            ],
+            "removed": [row("/usr/bin/ss")],
+        },
+    }
+    del batch["columns"]
+    path = write(tmp_path / "r.log", [line(row("/usr/bin/sshd", "sshd -D")), batch, line(row())])
+    src = OsquerySource(str(path), FEED)
+    events = [(e.process_name, e.process_pid, e.origin.line if e.origin else None) for e in src]
+    every = OsquerySource(str(path), SourceOptions())
+    kept = [
+        (e.process_name, e.process_pid, e.origin.line if e.origin else None)
+        for e in every
+        if FEED.prefilter.holds(e)
+    ]
+    # the batch's ssh row has a time no date holds: the whole line is a bad line either way
+    assert events == kept == [("ss", 4242, 3)]
+    assert [(i.location.line, i.reason) for i in src.stats.issues] == [
+        (2, "osquery: time out of range")
+    ]
+    assert [(i.location.line, i.reason) for i in every.stats.issues] == [
+        (2, "osquery: time out of range")
+    ]
