@@ -25,6 +25,7 @@ from rarebird.definitions import load_datafeed, load_job
 from rarebird.definitions.rule import load_rule
 from rarebird.events import ProcessEvent
 from rarebird.run.engine import Engine
+from rarebird.run.readahead import READ_AHEAD
 from rarebird.sources import SourceOptions, open_source
 from rarebird.store import open_store
 from rarebird.store.alerts import list_alerts
@@ -76,18 +77,22 @@ def _stored(path: Path) -> tuple[datetime | None, dict[str, Any] | None, list[st
 
 @pytest.mark.parametrize("batch_seconds", [0.0, 1e9])
 @pytest.mark.parametrize("share", [0.5, 0.999])
+@pytest.mark.parametrize("ahead", [1, READ_AHEAD])
 def test_a_replay_that_fails_part_way_leaves_one_commit(
     tmp_path: Path,
     events: list[ProcessEvent],
     monkeypatch: pytest.MonkeyPatch,
     batch_seconds: float,
     share: float,
+    ahead: int,
 ) -> None:
+    """Also when events are read ahead of the job (``ahead``, as ``job run`` reads files): the
+    events read before the input failed are all offered first, so the outcome is the same."""
     reference = _reference(tmp_path, events)
     monkeypatch.setattr(engine_module, "BATCH_SECONDS", batch_seconds)
     engine = _engine(tmp_path / "cut.db")
     with pytest.raises(Interrupted):
-        engine.replay(_until(events, int(len(events) * share)))
+        engine.replay(_until(events, int(len(events) * share)), ahead=ahead)
     engine.store.close()
 
     last, stats, users = _stored(tmp_path / "cut.db")
@@ -136,11 +141,11 @@ def test_batched_and_committed_runs_store_the_same(
     tmp_path: Path, events: list[ProcessEvent], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stored = []
-    for name, seconds in (("each.db", 0.0), ("one.db", 1e9)):
+    for name, seconds, ahead in (("each.db", 0.0, 1), ("one.db", 1e9, 1), ("ahead.db", 1e9, 7)):
         monkeypatch.setattr(engine_module, "BATCH_SECONDS", seconds)
         engine = _engine(tmp_path / name)
-        engine.replay(events)
+        engine.replay(events, ahead=ahead)
         engine.store.close()
         stored.append(_stored(tmp_path / name))
-    assert stored[0] == stored[1]
+    assert stored[0] == stored[1] == stored[2]
     assert stored[0][2] == ["mallory"]

@@ -50,6 +50,7 @@ from rarebird.rules.exceptions import ExceptionSet
 from rarebird.rules.executor import RuleExecutor, RuleRun
 from rarebird.rules.profile import QuietProfile
 from rarebird.rules.schedule import align_down, align_up
+from rarebird.run.readahead import read_ahead
 from rarebird.run.tally import ReplayReport, RuleTally
 from rarebird.sinks.base import Sink
 from rarebird.store import Store
@@ -254,22 +255,25 @@ class Engine:
         on_progress: Callable[[int], None] | None = None,
         progress_every: float = 0.5,
         observe: Callable[[ProcessEvent, bool], None] | None = None,
+        ahead: int = 1,
     ) -> ReplayReport:
         """Feed time-ordered ``events`` through the datafeed and the job, firing the rule (if
         any) on the event clock, and commit; see the module doc. ``on_progress`` gets the
-        number of events matched so far, every ``progress_every`` seconds."""
+        number of events matched so far, every ``progress_every`` seconds. ``ahead``: events
+        read before any is offered (:mod:`rarebird.run.readahead`; the same order either way)."""
         replay = self.replayer(downtime=downtime, on_run=on_run, observe=observe)
         replay.batched = True
         clock = self.clock
         last_report = clock.monotonic()
         offer = replay.offer
         with self._batched():
-            for ev in events:
-                if offer(ev) and on_progress is not None:
-                    now = clock.monotonic()
-                    if now - last_report >= progress_every:
-                        last_report = now
-                        on_progress(replay.matched)
+            for batch in read_ahead(events, ahead):
+                for ev in batch:
+                    if offer(ev) and on_progress is not None:
+                        now = clock.monotonic()
+                        if now - last_report >= progress_every:
+                            last_report = now
+                            on_progress(replay.matched)
             report = replay.finish()
         if on_progress is not None:
             on_progress(replay.matched)

@@ -19,9 +19,10 @@ from rarebird.errors import InputError, ReadStats
 from rarebird.events import ProcessEvent
 from rarebird.rules.executor import RuleRun
 from rarebird.run.engine import Engine
+from rarebird.run.readahead import READ_AHEAD, read_ahead
 from rarebird.run.tally import ReplayReport
 from rarebird.sources import KEEP_ALL, SourceOptions, expand_inputs, merge_by_time, open_source
-from rarebird.sources.inputs import OpenedSource
+from rarebird.sources.inputs import OpenedSource, is_pipe
 from rarebird.sources.ranges import auto_workers
 
 #: The engines that can scan the inputs (``--engine``).
@@ -187,6 +188,12 @@ def open_inputs(
     return searched + one_spark_scan(paths, opened, options, opts)
 
 
+def _ahead(sources: Sequence[OpenedSource]) -> int:
+    """Events to read before any is offered: none ahead when an input is read as it is
+    written (stdin, a FIFO), where they would wait for the host to write more."""
+    return 1 if any(is_pipe(source.name) for source in sources) else READ_AHEAD
+
+
 def replay_inputs(
     engine: Engine,
     specs: Sequence[str],
@@ -215,7 +222,7 @@ def replay_inputs(
 
     report = engine.replay(
         events, downtime=downtime, on_run=on_run, on_progress=progress,
-        progress_every=progress_every, observe=observe,
+        progress_every=progress_every, observe=observe, ahead=_ahead(sources),
     )  # fmt: skip
     seconds = clock.monotonic() - start
     progress(report.events, final=True)
@@ -293,14 +300,15 @@ def replay_inputs_many(
                 Progress(st.lines, st.bytes, st.events, kept, clock.monotonic() - start, final)
             )
 
-    for ev in merged_source:
-        for offer in offers:
-            offer(ev)
-        if on_progress is not None:
-            now = clock.monotonic()
-            if now - last_report >= progress_every:
-                last_report = now
-                progress()
+    for batch in read_ahead(merged_source, _ahead(sources)):
+        for ev in batch:
+            for offer in offers:
+                offer(ev)
+            if on_progress is not None:
+                now = clock.monotonic()
+                if now - last_report >= progress_every:
+                    last_report = now
+                    progress()
     reports = [(e.config.job_id, r.finish()) for e, r in zip(engines, replays, strict=True)]
     seconds = clock.monotonic() - start
     progress(final=True)
