@@ -1,4 +1,4 @@
-"""Reading one large file of a line format (Laurel, osquery, OCSF) with several processes.
+"""Reading one large file of a line format (Laurel, osquery, OCSF, Sysmon) with several processes.
 
 As for ECS and raw auditd (:mod:`rarebird.sources.ranges`): the file is cut at line boundaries
 into pieces; this process reads the first while worker processes (started with ``python -c``)
@@ -6,6 +6,8 @@ take the others, each with the format's own reader and the same options, and the
 taken in file order, so the events and the counts are those of one process reading it all.
 Used for plain regular files of at least 64 MiB when the prefilter gives needles to search
 for (otherwise every line is parsed, or the input is compressed, and one process reads it).
+Sysmon's events may span lines: its cuts are moved to just after a line ending with
+``</Event>`` (:func:`cuts_after`), where its reader holds no event open whatever came before.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from rarebird.sources.sniff import is_gzip
 
 #: Below this size a file is read by one process whatever ``workers`` says.
 PARALLEL_MIN_BYTES = 64 * 1024 * 1024
+#: :func:`cuts_after` reads lines this long at most at a time
+_LINE_READ = 1 << 20
 
 WORKER_CODE = (
     "import sys; from rarebird.sources.lines_parallel import run_worker; run_worker(sys.argv[1])"
@@ -55,11 +59,43 @@ def can_split(path: str) -> bool:
         raise InputError(path, exc.strerror or str(exc)) from None
 
 
-def scan_parallel(source: RangeReader, path: str, workers: int) -> Iterator[ProcessEvent]:
+def cuts_after(path: str, ranges: list[tuple[int, int]], ending: bytes) -> list[tuple[int, int]]:
+    """``ranges`` (whole lines) with each cut moved on to just after the first whole line from
+    it whose text, trailing white space aside, ends with ``ending``: for a format whose records
+    may span lines, a place where none is open (Sysmon: after ``</Event>``). A range with no
+    such line is joined to the one before."""
+    size = os.path.getsize(path)
+    cuts = [0]
+    with open(path, "rb") as f:
+        for start, _stop in ranges[1:]:
+            if start < cuts[-1]:
+                continue  # the last cut moved past this one
+            f.seek(start)
+            pos = start
+            while True:
+                # a line longer than a read comes in parts: only its last, ending with the
+                # newline, can end a line (a short last part hides the ending: no cut there)
+                line = f.readline(_LINE_READ)
+                if not line:
+                    break
+                pos += len(line)
+                if line.endswith(b"\n") and line.rstrip().endswith(ending):
+                    break
+            if cuts[-1] < pos < size:
+                cuts.append(pos)
+    cuts.append(size)
+    return list(zip(cuts, cuts[1:], strict=False))
+
+
+def scan_parallel(
+    source: RangeReader, path: str, workers: int, ranges: list[tuple[int, int]] | None = None
+) -> Iterator[ProcessEvent]:
     """The events of ``path`` read by ``workers`` processes, in file order; counts go to
-    ``source.stats`` as if one process had read it all."""
+    ``source.stats`` as if one process had read it all. ``ranges``: the pieces, when not
+    :func:`~rarebird.sources.ranges.plan_pieces`'."""
     options = source.options
-    ranges = plan_pieces(path, workers)
+    if ranges is None:
+        ranges = plan_pieces(path, workers)
 
     def spec(start: int, stop: int) -> str:
         return PieceSpec.of(path, start, stop, options, source.format_name).to_json()

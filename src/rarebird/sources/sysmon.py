@@ -53,7 +53,9 @@ from rarebird.sources.lines import (
     name_needles,
     raw_lines,
 )
+from rarebird.sources.lines_parallel import can_split, cuts_after, scan_parallel
 from rarebird.sources.linescan import CHUNK, NeedleSearch, blocks, search_mode
+from rarebird.sources.ranges import RangeStream, plan_pieces
 
 _EVENT_START = b"<Event"
 _EVENT_END = b"</Event>"
@@ -88,8 +90,17 @@ class SysmonSource(LineSource):
             self._search = "-"
             yield from self._line_by_line()
             return
-        search = self.search(search_mode())
-        self._search = search.name
+        search = self._searcher()
+        workers = self._options.extra.get("workers", "1")
+        if workers.isdigit() and int(workers) > 1 and can_split(self._path):
+            # cut only after a line ending with </Event>: no event is open there, whatever
+            # the lines before held (see _line), so each piece starts as one reader would
+            planned = plan_pieces(self._path, int(workers))
+            pieces = cuts_after(self._path, planned, _EVENT_END)
+            if len(pieces) > 1:
+                self._processes = int(workers)
+                yield from scan_parallel(self, self._path, int(workers), pieces)
+                return
         with open_binary(self._path) as stream:
             yield from self._chunked(stream, search)
 
@@ -99,8 +110,27 @@ class SysmonSource(LineSource):
         assert self._json_needles is not None
         return NeedleSearch((*self._needles, *self._json_needles), mode)
 
+    def _searcher(self) -> NeedleSearch:
+        """Both layouts' search, made once."""
+        if self._needle_search is None:
+            self._needle_search = self.search(search_mode())
+        self._search = self._needle_search.name
+        return self._needle_search
+
+    def read_range(self, start: int, stop: int) -> Iterator[ProcessEvent]:
+        """The events of bytes ``start`` to ``stop`` (whole lines, no event open before
+        ``start``; line numbers from the range's first line), counted in :attr:`stats`."""
+        stream = RangeStream(self._path, start, stop)
+        try:
+            yield from self._chunked(stream, self._searcher())
+        finally:
+            stream.close()
+
     def _chunked(
-        self, stream: io.BufferedIOBase, search: NeedleSearch, chunk: int = CHUNK
+        self,
+        stream: io.RawIOBase | io.BufferedIOBase,
+        search: NeedleSearch,
+        chunk: int = CHUNK,
     ) -> Iterator[ProcessEvent]:
         """:meth:`_line_by_line`'s rule, with Python looking only at the lines it must: those
         holding a needle (of either layout), opening an event without closing it, that may be
